@@ -1,0 +1,133 @@
+//! The catalog: repository operations over the three ports, with no AWS or
+//! SQLite types in sight. Each command computes its whole plan first (what
+//! to upload, which items to put or delete, what to announce), then writes
+//! data before pointers: pool files, then items, then announcements.
+
+use std::cmp::Ordering;
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::debian::version;
+use crate::model::{Package, RepoConfig, META_ITEM};
+use crate::select::{Expr, Operand, Select};
+use crate::store::Backend;
+
+/// Filters of `query`, `rm`, `cp` and `backup`: several values of one filter
+/// are ORed, different filters ANDed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub names: Vec<String>,
+    /// `-w`: names are prefixes.
+    pub name_prefix: bool,
+    pub dists: Vec<String>,
+    pub comps: Vec<String>,
+    pub archs: Vec<String>,
+    pub versions: Vec<String>,
+}
+
+impl Filter {
+    /// The typed Select for this filter: package items only (they have a
+    /// `name`; `meta` does not).
+    pub fn to_select(&self) -> Select {
+        let mut e = Expr::IsNotNull(Operand::Attr("name".into()));
+        if !self.names.is_empty() {
+            e = e.and(if self.name_prefix {
+                self.names
+                    .iter()
+                    .map(|n| Expr::starts_with("name", n))
+                    .reduce(Expr::or)
+                    .expect("names is not empty")
+            } else {
+                Expr::every_in("name", &self.names)
+            });
+        }
+        for (attr, values) in [
+            ("distribution", &self.dists),
+            ("component", &self.comps),
+            ("architecture", &self.archs),
+            ("version", &self.versions),
+        ] {
+            if !values.is_empty() {
+                e = e.and(Expr::every_in(attr, values));
+            }
+        }
+        Select::all_where(e)
+    }
+}
+
+/// Orders packages as every listing does: name, distribution, component,
+/// architecture, then Debian version (oldest first).
+pub fn package_order(a: &Package, b: &Package) -> Ordering {
+    (&a.name, &a.distribution, &a.component, &a.architecture)
+        .cmp(&(&b.name, &b.distribution, &b.component, &b.architecture))
+        .then_with(|| version::compare(&a.version, &b.version))
+}
+
+/// A repository: the backend plus what is read once per command.
+pub struct Catalog {
+    pub backend: Backend,
+    caller: OnceLock<String>,
+}
+
+impl Catalog {
+    pub fn new(backend: Backend) -> Catalog {
+        Catalog {
+            backend,
+            caller: OnceLock::new(),
+        }
+    }
+
+    /// The configuration in the `meta` item (empty if there is none yet).
+    pub fn config(&self) -> Result<RepoConfig> {
+        let attrs = self
+            .backend
+            .meta
+            .get(META_ITEM)
+            .with_context(|| format!("reading configuration from {}", self.backend.meta.describe()))?;
+        Ok(attrs.map(|a| RepoConfig::from_attrs(&a)).unwrap_or_default())
+    }
+
+    /// Packages matching `filter`, in [`package_order`]. Items that are not
+    /// readable packages are skipped with a warning.
+    pub fn find(&self, filter: &Filter) -> Result<Vec<Package>> {
+        let mut out = Vec::new();
+        self.backend.meta.select(&filter.to_select(), &mut |item| {
+            match Package::from_attrs(&item.attrs) {
+                Ok(p) => out.push(p),
+                Err(e) => tracing::warn!("skipping item {}: {e}", item.name),
+            }
+            Ok(())
+        })?;
+        out.sort_by(package_order);
+        Ok(out)
+    }
+
+    /// Who is acting, for announcements.
+    pub fn caller(&self) -> Result<&str> {
+        if let Some(c) = self.caller.get() {
+            return Ok(c);
+        }
+        let c = self.backend.notifier.caller()?;
+        Ok(self.caller.get_or_init(|| c))
+    }
+
+    /// Announces messages (each gets `caller`) to the configured topic.
+    pub fn announce(&self, config: &RepoConfig, mut messages: Vec<Value>) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let caller = self.caller()?.to_string();
+        for m in &mut messages {
+            if let Value::Object(map) = m {
+                map.insert("caller".into(), Value::String(caller.clone()));
+            }
+        }
+        self.backend
+            .notifier
+            .announce(config.topic_name.as_deref(), &messages)
+            .context("announcing changes")?;
+        Ok(())
+    }
+}

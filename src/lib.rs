@@ -1,0 +1,10 @@
+//! repoman: an apt repository whose package files live in a bucket (S3 or a
+//! local directory) and whose state lives in a SimpleDB-shaped store
+//! (SimpleDB or SQLite). See docs/architecture.md for the layers.
+
+pub mod catalog;
+pub mod debian;
+pub mod model;
+pub mod sdb;
+pub mod select;
+pub mod store;

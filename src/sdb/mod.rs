@@ -1,0 +1,5 @@
+//! SimpleDB's semantics and protocol: Signature Version 2, the Select
+//! grammar, and an engine on SQLite that the embedded store and `sdb-local`
+//! share.
+
+pub mod sigv2;

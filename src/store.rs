@@ -1,0 +1,188 @@
+//! The ports: the three kinds of storage the catalog needs, each with an
+//! embedded implementation (`embedded`) and an AWS one (`aws`).
+//!
+//! * [`MetaStore`]: items with multi-valued string attributes, SimpleDB
+//!   semantics (SQLite or SimpleDB).
+//! * [`BlobStore`]: the bucket, with create-only and overwrite puts (a local
+//!   directory or S3).
+//! * [`Notifier`]: announcements of every mutation (a JSON-lines file or SNS).
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::model::{Attrs, Item};
+use crate::select::Select;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A create-only put or copy found the key already present.
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything a backend reports (SQLite, SimpleDB, S3, SNS), already worded
+    /// as one line.
+    #[error("{0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One change to the metadata store. A batch of changes is applied by
+/// [`MetaStore::apply`]: atomically on the embedded store, in batches of 25
+/// on SimpleDB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The item's attributes become `attrs` (each listed attribute's values
+    /// are replaced), and the attributes named in `remove` are deleted: the
+    /// leftovers of an earlier version of the item, e.g. surplus control-text
+    /// fragments.
+    Put {
+        item: String,
+        attrs: Attrs,
+        remove: Vec<String>,
+    },
+    /// Delete the whole item.
+    Delete { item: String },
+    /// Add one value to an attribute, keeping its other values.
+    AddValue {
+        item: String,
+        attr: String,
+        value: String,
+    },
+    /// Remove one value of an attribute, keeping its other values.
+    DeleteValue {
+        item: String,
+        attr: String,
+        value: String,
+    },
+}
+
+/// Items with multi-valued string attributes, with SimpleDB semantics.
+pub trait MetaStore: Send + Sync {
+    /// Where the items live, for messages (`sqlite:/path`, `simpledb:domain`).
+    fn describe(&self) -> String;
+    fn domain_exists(&self) -> StoreResult<bool>;
+    /// Creates the domain; succeeds if it exists already.
+    fn create_domain(&self) -> StoreResult<()>;
+    /// One item's attributes, or `None` when it has none.
+    fn get(&self, item: &str) -> StoreResult<Option<Attrs>>;
+    /// Runs a Select, handing every item to `each` as it arrives (so callers
+    /// can keep memory bounded). `Output::Count` yields one item named
+    /// `Domain` with attribute `Count`, as SimpleDB does.
+    fn select(&self, query: &Select, each: &mut dyn FnMut(Item) -> StoreResult<()>)
+        -> StoreResult<()>;
+    /// Applies changes in order. The embedded store applies them in one
+    /// transaction; SimpleDB in batches (a failure part-way leaves a prefix
+    /// applied, which re-running the same command converges from).
+    fn apply(&self, changes: &[Change]) -> StoreResult<()>;
+
+    /// Convenience: a Select's items collected.
+    fn select_all(&self, query: &Select) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::new();
+        self.select(query, &mut |i| {
+            out.push(i);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// How a put treats an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Fail with [`StoreError::Exists`] if the key exists (atomically: two
+    /// concurrent creates cannot both succeed).
+    Create,
+    /// Replace whatever is there.
+    Overwrite,
+}
+
+/// An object in the bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    /// Last modification, seconds since the Unix epoch, when known.
+    pub modified: Option<i64>,
+}
+
+/// How `setup` creates the bucket (mirrors the original's flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketSetup {
+    pub acl: Option<String>,
+    pub region: Option<String>,
+    pub enable_website: bool,
+}
+
+/// The bucket: package files under `pool/`, indices under `dists/`.
+pub trait BlobStore: Send + Sync {
+    /// For messages (`file:///path`, `s3://bucket`).
+    fn describe(&self) -> String;
+    /// The base URL an apt client uses to read the bucket.
+    fn apt_url(&self) -> String;
+    /// Creates the bucket (or directory); succeeds if it exists already.
+    fn setup(&self, opts: &BucketSetup) -> StoreResult<()>;
+    /// Checks access without leaving anything behind; returns notes for the
+    /// user (e.g. whether versioning is on).
+    fn checkup(&self) -> StoreResult<Vec<String>>;
+    /// Uploads a file, streamed from disk.
+    fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StoreResult<()>;
+    /// Stores bytes (index files, backups).
+    fn put_bytes(&self, key: &str, bytes: &[u8], mode: PutMode) -> StoreResult<()>;
+    /// Streams an object into `out`; [`StoreError::NotFound`] if absent.
+    fn read(&self, key: &str, out: &mut dyn Write) -> StoreResult<()>;
+    /// Size of an object, or `None` if absent.
+    fn head(&self, key: &str) -> StoreResult<Option<u64>>;
+    /// Copies inside the bucket (server-side on S3).
+    fn copy(&self, from: &str, to: &str, mode: PutMode) -> StoreResult<()>;
+    /// Objects under a prefix, sorted by key.
+    fn list(&self, prefix: &str) -> StoreResult<Vec<ObjectInfo>>;
+    /// Deletes an object (only backups are ever deleted; package files never).
+    fn delete(&self, key: &str) -> StoreResult<()>;
+
+    /// Convenience: a whole (small) object in memory, or `None` if absent.
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        match self.read(key, &mut buf) {
+            Ok(()) => Ok(Some(buf)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Announcements of mutations (JSON message bodies as the original's).
+pub trait Notifier: Send + Sync {
+    /// Who is acting: the STS caller ARN, or `user@host` when embedded.
+    fn caller(&self) -> StoreResult<String>;
+    /// Sends messages to `topic` (a name or ARN, from the configuration).
+    /// The embedded notifier logs every message whatever the topic.
+    /// On failure the error names the messages that were not delivered.
+    fn announce(&self, topic: Option<&str>, messages: &[serde_json::Value]) -> StoreResult<()>;
+}
+
+/// The three ports, as one value the catalog works on.
+pub struct Backend {
+    pub meta: Box<dyn MetaStore>,
+    pub blobs: Box<dyn BlobStore>,
+    pub notifier: Box<dyn Notifier>,
+    /// A short name for backups (`backups/<name>/...`): the domain name, or
+    /// `local` for the embedded store.
+    pub name: String,
+}
