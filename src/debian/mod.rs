@@ -1,4 +1,7 @@
 //! Debian formats: versions, control paragraphs, .deb archives and .dsc
 //! source descriptions.
 
+pub mod deb;
+pub mod dsc;
+pub mod names;
 pub mod version;

@@ -1,0 +1,3 @@
+pub fn validate_file_name(_n: &str) -> Result<(), String> {
+    todo!()
+}
