@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod debian;
+pub mod embedded;
 pub mod model;
 pub mod sdb;
 pub mod select;
