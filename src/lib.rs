@@ -3,8 +3,11 @@
 //! (SimpleDB or SQLite). See docs/architecture.md for the layers.
 
 pub mod catalog;
+pub mod cli;
 pub mod debian;
+pub mod embedded;
 pub mod model;
+pub mod publish;
 pub mod sdb;
 pub mod select;
 pub mod store;

@@ -1,0 +1,3 @@
+//! Publishing: the dists/ tree apt clients read.
+
+pub mod stanza;
