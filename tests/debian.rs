@@ -412,6 +412,11 @@ fn the_real_signed_source_package_verifies() {
         );
     }
     assert_eq!(info.file_names()[0], "hello_2.10-3.dsc");
+    assert_eq!(info.dsc_file.name, "hello_2.10-3.dsc");
+    assert_eq!(info.dsc_file.size, stat_size(&dsc));
+    assert_eq!(info.dsc_file.md5, Some(digest("md5sum", &dsc)));
+    assert_eq!(info.dsc_file.sha1, Some(digest("sha1sum", &dsc)));
+    assert_eq!(info.dsc_file.sha256, Some(digest("sha256sum", &dsc)));
     assert_eq!(&info.file_names()[1..], listed);
     assert_eq!(info.paths()[0], dsc);
     assert_eq!(info.paths()[3], fixture("hello_2.10-3.debian.tar.xz"));
