@@ -239,6 +239,39 @@ fn every_truncation_of_a_package_is_refused() {
 }
 
 #[test]
+fn every_damaged_byte_of_a_compressed_control_member_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let damaged = dir.path().join("damaged.deb");
+    // gzip does not check its header's time and OS bytes (the first ten);
+    // xz checks every byte. zstd as dpkg writes it has no checksum, and a
+    // plain tar has none, so they cannot be held to this.
+    for (compression, unchecked_prefix) in [("gzip", 10), ("xz", 0)] {
+        let deb = &build_debs(dir.path(), false, compression, &[])[0];
+        let bytes = fs::read(deb).unwrap();
+        // The control member follows the global header (8 bytes) and the
+        // debian-binary member (60-byte header, 4 bytes of data).
+        let header = &bytes[72..132];
+        let size: usize = std::str::from_utf8(&header[48..58])
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(header.starts_with(b"control.tar"));
+        for offset in 132 + unchecked_prefix..132 + size {
+            let mut copy = bytes.clone();
+            copy[offset] ^= 0x55;
+            fs::write(&damaged, &copy).unwrap();
+            let result = read_deb(&damaged);
+            assert!(
+                result.is_err(),
+                "{compression}: damage at {offset} went unnoticed"
+            );
+            assert_refused(result, &damaged, "");
+        }
+    }
+}
+
+#[test]
 fn files_that_are_not_packages_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("hello.deb");

@@ -259,11 +259,37 @@ fn decompressor<'a, R: Read + 'a>(
 }
 
 fn extract_control<R: Read>(data: R, member: &str) -> Result<Vec<u8>, DebErrorKind> {
-    let corrupt = |e: io::Error| DebErrorKind::CorruptMember {
-        member: member.to_string(),
-        reason: e.to_string(),
-    };
     let mut tar = tar::Archive::new(decompressor(data, member)?);
+    let control = find_control(&mut tar, member)?;
+    // Decompress to the end, so the stream's own integrity check (gzip's
+    // CRC, xz's and zstd's checksums) vouches for the control file too.
+    io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(|e| corrupt(member, e))?;
+    Ok(control)
+}
+
+/// A decompression or tar error. Its text can quote damaged bytes, so
+/// control characters are escaped to keep the message on one line.
+fn corrupt(member: &str, e: io::Error) -> DebErrorKind {
+    let reason = e
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    DebErrorKind::CorruptMember {
+        member: member.to_string(),
+        reason,
+    }
+}
+
+/// The `./control` (or `control`) entry of the control tarball.
+fn find_control<R: Read>(tar: &mut tar::Archive<R>, member: &str) -> Result<Vec<u8>, DebErrorKind> {
+    let corrupt = |e: io::Error| corrupt(member, e);
     for entry in tar.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
         let path = entry.path().map_err(corrupt)?;
