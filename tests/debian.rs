@@ -311,7 +311,7 @@ fn files_that_are_not_packages_are_refused() {
 #[test]
 fn packages_with_bad_control_fields_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["Version="], "control file has no Version field"),
         (&["Package="], "control file has no Package field"),
         (&["Architecture="], "control file has no Architecture field"),
@@ -319,6 +319,14 @@ fn packages_with_bad_control_fields_are_refused() {
         (&["Version=1.0_1"], "invalid Debian version \"1.0_1\""),
         (&["Package=Foo_Bar"], "invalid package name \"Foo_Bar\""),
         (&["Architecture=AMD64"], "invalid architecture \"AMD64\""),
+        (
+            &["Architecture=source"],
+            "architecture \"source\" is not allowed",
+        ),
+        (
+            &["Architecture=linux-any"],
+            "architecture \"linux-any\" is not allowed",
+        ),
     ];
     for (i, (fields, needle)) in cases.iter().enumerate() {
         let out = dir.path().join(i.to_string());

@@ -358,6 +358,7 @@ fn describe(control: &[u8], digests: Digests) -> Result<DebInfo, DebErrorKind> {
     validate_package_name(&package).map_err(DebErrorKind::Invalid)?;
     version::parse(&version).map_err(DebErrorKind::Invalid)?;
     validate_architecture(&architecture).map_err(DebErrorKind::Invalid)?;
+    check_binary_architecture(&architecture)?;
     Ok(DebInfo {
         source: source_name(&paragraph)?,
         package,
@@ -369,6 +370,19 @@ fn describe(control: &[u8], digests: Digests) -> Result<DebInfo, DebErrorKind> {
         sha256: digests.sha256,
         size: digests.size,
     })
+}
+
+/// `source` names source items in the repository, and wildcards (`any`,
+/// `linux-any`, `any-amd64`) belong in source packages only: dpkg-deb builds
+/// such packages, but no machine can install them.
+fn check_binary_architecture(arch: &str) -> Result<(), DebErrorKind> {
+    let wildcard = arch == "any" || arch.starts_with("any-") || arch.ends_with("-any");
+    if arch == "source" || wildcard {
+        return Err(DebErrorKind::Invalid(format!(
+            "architecture {arch:?} is not allowed in a binary package"
+        )));
+    }
+    Ok(())
 }
 
 fn required(paragraph: &Paragraph, field: &'static str) -> Result<String, DebErrorKind> {
