@@ -7,7 +7,8 @@
 //! Schema: `domains(id, name)`, `items(id, domain_id, name)` and
 //! `attrs(item_id, name, value, domain_id)` clustered on
 //! `(item_id, name, value)` (an item's attributes are read in one range) with
-//! a second index on `(domain_id, name, value)` for lookups by value. An item
+//! a second index on `(domain_id, name, value)` of the short values, for
+//! lookups by value. An item
 //! exists while it has at least one attribute, as in SimpleDB.
 //!
 //! Select semantics (SimpleDB's):
@@ -73,12 +74,13 @@ impl PageLimit {
         max_bytes: MAX_RESPONSE_BYTES,
     };
 
-    /// For callers that visit every page anyway: the largest pages SimpleDB
-    /// allows, whatever the query's `limit`.
+    /// For callers that visit every page anyway: pages of 2500 items when
+    /// the query has no `limit`, and no 1 MB cut.
     pub const STREAM: PageLimit = PageLimit {
         default_items: MAX_SELECT_LIMIT,
         max_items: MAX_SELECT_LIMIT,
-        max_bytes: MAX_RESPONSE_BYTES,
+        // No response to fit; this only bounds the memory of one page.
+        max_bytes: 16 * MAX_RESPONSE_BYTES,
     };
 }
 
@@ -161,7 +163,8 @@ CREATE TABLE IF NOT EXISTS attrs(
     domain_id INTEGER NOT NULL,
     PRIMARY KEY(item_id, name, value)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS attrs_by_value ON attrs(domain_id, name, value);
+CREATE INDEX IF NOT EXISTS attrs_by_short_value ON attrs(domain_id, name, value)
+    WHERE length(value) <= 200;
 ";
 
 impl Engine {
@@ -182,6 +185,8 @@ impl Engine {
 
     fn setup(conn: Connection, path: Option<PathBuf>) -> SdbResult<Engine> {
         conn.busy_timeout(Duration::from_secs(10))?;
+        // 64 MB of page cache: bulk loads touch index pages all over.
+        conn.pragma_update(None, "cache_size", -65536)?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(SCHEMA)?;
         Ok(Engine {
@@ -304,7 +309,7 @@ impl Engine {
     pub fn apply(&self, domain: &str, changes: &[Change]) -> SdbResult<()> {
         self.write(|c| {
             let d = domain_id(c, domain)?;
-            let mut w = Writer::new(c, d);
+            let mut w = Writer::new(c, d)?;
             for change in changes {
                 w.change(change)?;
             }
@@ -324,7 +329,7 @@ impl Engine {
         validate_put(item, attrs)?;
         self.write(|c| {
             let d = domain_id(c, domain)?;
-            let mut w = Writer::new(c, d);
+            let mut w = Writer::new(c, d)?;
             if let Some(exp) = expected {
                 check_expected(c, find_item(c, d, item)?, exp)?;
             }
@@ -341,7 +346,7 @@ impl Engine {
             validate_put(item, attrs)?;
         }
         self.write(|c| {
-            let mut w = Writer::new(c, domain_id(c, domain)?);
+            let mut w = Writer::new(c, domain_id(c, domain)?)?;
             for (item, attrs) in items {
                 w.put(item, attrs)?;
             }
@@ -362,7 +367,7 @@ impl Engine {
         validate_delete(item, attrs)?;
         self.write(|c| {
             let d = domain_id(c, domain)?;
-            let mut w = Writer::new(c, d);
+            let mut w = Writer::new(c, d)?;
             if let Some(exp) = expected {
                 check_expected(c, find_item(c, d, item)?, exp)?;
             }
@@ -379,7 +384,7 @@ impl Engine {
             validate_delete(item, attrs)?;
         }
         self.write(|c| {
-            let mut w = Writer::new(c, domain_id(c, domain)?);
+            let mut w = Writer::new(c, domain_id(c, domain)?)?;
             for (item, attrs) in items {
                 w.delete(item, attrs)?;
             }
@@ -625,30 +630,47 @@ fn check_expected(c: &Connection, item_id: Option<i64>, exp: &Expected) -> SdbRe
     }
 }
 
-/// The write primitives, inside one transaction. Items touched are checked
-/// at the end: emptied ones are removed, overfull ones fail the whole
-/// transaction.
+/// The write primitives, inside one transaction, with their statements
+/// prepared once. Items touched are checked at the end: emptied ones are
+/// removed, overfull ones fail the whole transaction.
 struct Writer<'c> {
     c: &'c Connection,
     domain: i64,
+    find_item: rusqlite::Statement<'c>,
+    insert_item: rusqlite::Statement<'c>,
+    insert_value: rusqlite::Statement<'c>,
+    delete_name_st: rusqlite::Statement<'c>,
+    delete_value_st: rusqlite::Statement<'c>,
     /// Touched items: id -> name (for messages).
     touched: HashMap<i64, String>,
-    /// Items created in this transaction (nothing to delete in them yet).
+    /// Items created in this transaction that have no values yet (nothing
+    /// to delete in them).
     fresh: HashSet<i64>,
 }
 
 impl<'c> Writer<'c> {
-    fn new(c: &'c Connection, domain: i64) -> Writer<'c> {
-        Writer {
+    fn new(c: &'c Connection, domain: i64) -> SdbResult<Writer<'c>> {
+        Ok(Writer {
             c,
             domain,
+            find_item: c.prepare("SELECT id FROM items WHERE domain_id = ?1 AND name = ?2")?,
+            insert_item: c.prepare("INSERT INTO items(domain_id, name) VALUES (?1, ?2)")?,
+            insert_value: c.prepare(
+                "INSERT OR IGNORE INTO attrs(item_id, name, value, domain_id) VALUES (?1, ?2, ?3, ?4)",
+            )?,
+            delete_name_st: c.prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2")?,
+            delete_value_st: c
+                .prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2 AND value = ?3")?,
             touched: HashMap::new(),
             fresh: HashSet::new(),
-        }
+        })
     }
 
     fn existing(&mut self, item: &str) -> SdbResult<Option<i64>> {
-        let id = find_item(self.c, self.domain, item)?;
+        let id = self
+            .find_item
+            .query_row(params![self.domain, item], |r| r.get(0))
+            .optional()?;
         if let Some(id) = id {
             self.touched.insert(id, item.to_string());
         }
@@ -659,10 +681,7 @@ impl<'c> Writer<'c> {
         if let Some(id) = self.existing(item)? {
             return Ok(id);
         }
-        let mut st = self
-            .c
-            .prepare_cached("INSERT INTO items(domain_id, name) VALUES (?1, ?2)")?;
-        st.execute(params![self.domain, item])?;
+        self.insert_item.execute(params![self.domain, item])?;
         let id = self.c.last_insert_rowid();
         self.fresh.insert(id);
         self.touched.insert(id, item.to_string());
@@ -670,41 +689,32 @@ impl<'c> Writer<'c> {
     }
 
     fn insert(&mut self, id: i64, name: &str, value: &str) -> SdbResult<()> {
-        let mut st = self.c.prepare_cached(
-            "INSERT OR IGNORE INTO attrs(item_id, name, value, domain_id) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        st.execute(params![id, name, value, self.domain])?;
+        self.insert_value
+            .execute(params![id, name, value, self.domain])?;
         // From now on the item has values a later change may need to delete.
         self.fresh.remove(&id);
         Ok(())
     }
 
-    fn delete_name(&self, id: i64, name: &str) -> SdbResult<()> {
-        if self.fresh.contains(&id) {
-            return Ok(());
+    fn delete_name(&mut self, id: i64, name: &str) -> SdbResult<()> {
+        if !self.fresh.contains(&id) {
+            self.delete_name_st.execute(params![id, name])?;
         }
-        let mut st = self
-            .c
-            .prepare_cached("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2")?;
-        st.execute(params![id, name])?;
         Ok(())
     }
 
-    fn delete_value(&self, id: i64, name: &str, value: &str) -> SdbResult<()> {
-        let mut st = self
-            .c
-            .prepare_cached("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2 AND value = ?3")?;
-        st.execute(params![id, name, value])?;
+    fn delete_value(&mut self, id: i64, name: &str, value: &str) -> SdbResult<()> {
+        self.delete_value_st.execute(params![id, name, value])?;
         Ok(())
     }
 
     fn delete_item(&mut self, id: i64) -> SdbResult<()> {
-        let mut st = self
-            .c
-            .prepare_cached("DELETE FROM attrs WHERE item_id = ?1")?;
-        st.execute(params![id])?;
-        let mut st = self.c.prepare_cached("DELETE FROM items WHERE id = ?1")?;
-        st.execute(params![id])?;
+        self.c
+            .prepare_cached("DELETE FROM attrs WHERE item_id = ?1")?
+            .execute(params![id])?;
+        self.c
+            .prepare_cached("DELETE FROM items WHERE id = ?1")?
+            .execute(params![id])?;
         self.touched.remove(&id);
         self.fresh.remove(&id);
         Ok(())
@@ -999,28 +1009,30 @@ impl<'q> Plan<'q> {
         let mut items = Vec::with_capacity(found.len());
         let mut bytes = 0usize;
         let mut last: Option<(Option<String>, String)> = None;
-        for (id, name, key) in found.iter() {
-            let attrs = match &self.query.output {
-                Output::ItemName => Attrs::new(),
-                Output::All => read_attrs(c, *id)?,
-                Output::Attrs(names) => {
-                    let mut a = read_attrs(c, *id)?;
-                    a.retain(|k, _| names.iter().any(|n| n == k));
-                    a
-                }
+        // Attributes are read a chunk of items at a time, so a page the size
+        // limit cuts short does not read the items it leaves out.
+        'chunks: for chunk in found.chunks(READ_CHUNK) {
+            let ids = chunk.iter().map(|f| f.0);
+            let mut attrs = match &self.query.output {
+                Output::ItemName => HashMap::new(),
+                Output::All => read_many(c, ids, None)?,
+                Output::Attrs(names) => read_many(c, ids, Some(names))?,
                 Output::Count => unreachable!("counted above"),
             };
-            let size = response_size(name, &attrs);
-            if !items.is_empty() && bytes + size > self.max_bytes {
-                more = true;
-                break;
+            for (id, name, key) in chunk {
+                let attrs = attrs.remove(id).unwrap_or_default();
+                let size = response_size(name, &attrs);
+                if !items.is_empty() && bytes + size > self.max_bytes {
+                    more = true;
+                    break 'chunks;
+                }
+                bytes += size;
+                last = Some((key.clone(), name.clone()));
+                items.push(Item {
+                    name: name.clone(),
+                    attrs,
+                });
             }
-            bytes += size;
-            items.push(Item {
-                name: name.clone(),
-                attrs,
-            });
-            last = Some((key.clone(), name.clone()));
         }
         let next_token = match (more, last) {
             (true, Some((k, n))) => Some(self.encode_token(k, n)),
@@ -1028,6 +1040,71 @@ impl<'q> Plan<'q> {
         };
         Ok(Page { items, next_token })
     }
+}
+
+/// Items whose attributes are read with one statement.
+const READ_CHUNK: usize = 250;
+
+/// The attributes of many items in one statement (optionally only those
+/// named), by item id.
+fn read_many(
+    c: &Connection,
+    ids: impl Iterator<Item = i64>,
+    only: Option<&Vec<String>>,
+) -> SdbResult<HashMap<i64, Attrs>> {
+    let mut params: Vec<Value> = ids.map(Value::Integer).collect();
+    let mut out: HashMap<i64, Attrs> = HashMap::with_capacity(params.len());
+    if params.is_empty() {
+        return Ok(out);
+    }
+    let id_list = (1..=params.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut sql = format!("SELECT item_id, name, value FROM attrs WHERE item_id IN ({id_list})");
+    if let Some(names) = only {
+        if names.is_empty() {
+            return Ok(out);
+        }
+        let first = params.len() + 1;
+        params.extend(names.iter().map(|n| Value::Text(n.clone())));
+        let name_list = (first..=params.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        sql.push_str(&format!(" AND name IN ({name_list})"));
+    }
+    sql.push_str(" ORDER BY item_id, name, value");
+    let mut st = c.prepare_cached(&sql)?;
+    let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+    // Rows come sorted by item and name: a new item or name is noticed by
+    // comparing with the previous row, without a lookup per row.
+    let mut current: Option<(i64, Attrs)> = None;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let name = r
+            .get_ref(1)?
+            .as_str()
+            .map_err(|e| SdbError::internal(e.to_string()))?;
+        let value: String = r.get(2)?;
+        if current.as_ref().map(|c| c.0) != Some(id) {
+            if let Some((done, attrs)) = current.take() {
+                out.insert(done, attrs);
+            }
+            current = Some((id, Attrs::new()));
+        }
+        let attrs = &mut current.as_mut().expect("set above").1;
+        match attrs.last_entry() {
+            Some(mut e) if e.key() == name => e.get_mut().push(value),
+            _ => {
+                attrs.insert(name.to_string(), vec![value]);
+            }
+        }
+    }
+    if let Some((done, attrs)) = current {
+        out.insert(done, attrs);
+    }
+    Ok(out)
 }
 
 /// Roughly the XML an item takes in a Select response.
@@ -1057,18 +1134,17 @@ fn mentions(e: &Expr, a: &str) -> bool {
     }
 }
 
+/// Values longer than this (in characters) are left out of the value index:
+/// long values (control-text fragments) are never looked up by value, and
+/// indexing them would double the file and slow every write.
+const INDEXED_VALUE_CHARS: usize = 200;
+
 /// A condition every matching item must meet, derived from a top-level
-/// conjunct, that SQLite can answer from the value index. Redundant with the
-/// exact predicate; it only lets the planner start from few items.
+/// conjunct, that SQLite can answer from the value index: the item has a
+/// value of `.0` among `.1`. It is redundant with the exact predicate; it
+/// only lets the planner start from few items.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Prefilter {
-    /// The item has a value of `attr` in `values`.
-    AnyIn(String, Vec<String>),
-    /// The item has a value of `attr` in `[lo, hi)` (`hi` absent: no bound).
-    Range(String, String, Option<String>),
-    /// The item has a value of `attr` in `[lo, hi]`.
-    Between(String, String, String),
-}
+struct Prefilter(String, Vec<String>);
 
 fn prefilters(e: &Expr) -> Vec<Prefilter> {
     let mut out = Vec::new();
@@ -1077,73 +1153,23 @@ fn prefilters(e: &Expr) -> Vec<Prefilter> {
 }
 
 fn collect_prefilters(e: &Expr, out: &mut Vec<Prefilter>) {
-    let attr = |o: &Operand| match o {
-        Operand::Attr(a) | Operand::Every(a) => Some(a.clone()),
-        Operand::ItemName => None,
+    let mut add = |o: &Operand, values: &[String]| {
+        let short = values
+            .iter()
+            .all(|v| v.chars().count() <= INDEXED_VALUE_CHARS);
+        if let (Operand::Attr(a) | Operand::Every(a), true, false) = (o, short, values.is_empty()) {
+            out.push(Prefilter(a.clone(), values.to_vec()));
+        }
     };
     match e {
         Expr::And(a, b) | Expr::Intersection(a, b) => {
             collect_prefilters(a, out);
             collect_prefilters(b, out);
         }
-        Expr::Cmp(o, CmpOp::Eq, v) => {
-            if let Some(a) = attr(o) {
-                out.push(Prefilter::AnyIn(a, vec![v.clone()]));
-            }
-        }
-        Expr::In(o, vs) if !vs.is_empty() => {
-            if let Some(a) = attr(o) {
-                out.push(Prefilter::AnyIn(a, vs.clone()));
-            }
-        }
-        Expr::Between(o, lo, hi) => {
-            if let Some(a) = attr(o) {
-                out.push(Prefilter::Between(a, lo.clone(), hi.clone()));
-            }
-        }
-        Expr::Cmp(o, CmpOp::Like, pattern) => {
-            let prefix = like_prefix(pattern);
-            if let (Some(a), false) = (attr(o), prefix.is_empty()) {
-                let hi = prefix_upper_bound(&prefix);
-                out.push(Prefilter::Range(a, prefix, hi));
-            }
-        }
+        Expr::Cmp(o, CmpOp::Eq, v) => add(o, std::slice::from_ref(v)),
+        Expr::In(o, vs) => add(o, vs),
         _ => {}
     }
-}
-
-/// The literal text a `like` pattern starts with (before its first `%`).
-pub fn like_prefix(pattern: &str) -> String {
-    let mut out = String::new();
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '%' => break,
-            '\\' => match chars.next() {
-                Some(n) => out.push(n),
-                None => out.push('\\'),
-            },
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The least string above every string starting with `prefix`: its last
-/// character incremented (UTF-8 byte order follows code point order).
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let mut next = last as u32 + 1;
-        if (0xD800..0xE000).contains(&next) {
-            next = 0xE000;
-        }
-        if let Some(c) = char::from_u32(next) {
-            chars.push(c);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// Translates a SimpleDB `like` pattern to an SQLite GLOB pattern (which is
@@ -1325,28 +1351,13 @@ impl SqlBuilder {
     }
 
     fn prefilter(&mut self, pre: &Prefilter) -> String {
-        let (attr, cond) = match pre {
-            Prefilter::AnyIn(a, vs) => {
-                let ps: Vec<String> = vs.iter().map(|v| self.bind(v)).collect();
-                (a, format!("f.value IN ({})", ps.join(", ")))
-            }
-            Prefilter::Range(a, lo, hi) => {
-                let lo = self.bind(lo);
-                let hi = match hi {
-                    Some(h) => format!(" AND f.value < {}", self.bind(h)),
-                    None => String::new(),
-                };
-                (a, format!("f.value >= {lo}{hi}"))
-            }
-            Prefilter::Between(a, lo, hi) => {
-                let lo = self.bind(lo);
-                let hi = self.bind(hi);
-                (a, format!("f.value >= {lo} AND f.value <= {hi}"))
-            }
-        };
-        let p = self.bind(attr);
+        let ps: Vec<String> = pre.1.iter().map(|v| self.bind(v)).collect();
+        let p = self.bind(&pre.0);
+        // The length term lets SQLite use the partial value index.
         format!(
-            "i.id IN (SELECT f.item_id FROM attrs f WHERE f.domain_id = ?1 AND f.name = {p} AND {cond})"
+            "i.id IN (SELECT f.item_id FROM attrs f WHERE f.domain_id = ?1 AND f.name = {p} \
+             AND f.value IN ({}) AND length(f.value) <= {INDEXED_VALUE_CHARS})",
+            ps.join(", ")
         )
     }
 }
