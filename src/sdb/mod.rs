@@ -4,4 +4,5 @@
 
 pub mod engine;
 pub mod error;
+pub mod select;
 pub mod sigv2;
