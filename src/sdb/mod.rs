@@ -5,4 +5,5 @@
 pub mod engine;
 pub mod error;
 pub mod select;
+pub mod server;
 pub mod sigv2;
