@@ -1,0 +1,613 @@
+//! Signing a Release: `InRelease` (the Release text clear-signed) and
+//! `Release.gpg` (detached armored signatures over the Release bytes), one
+//! signature per signer in each.
+//!
+//! Two signers exist:
+//! * [`GpgSigner`] runs the `gpg` binary against a keyring (GnuPG 2.1+ keeps
+//!   secret keys in the agent, which the original's `secring.gpg` reader
+//!   could not use). Passphrases go to gpg on a pipe (`--passphrase-fd 0`),
+//!   never on its command line or in its environment.
+//! * [`KeyFileSigner`] reads an armored secret key file with rPGP and signs
+//!   without GnuPG at all.
+//!
+//! Both are exercised before anything is written: a missing key or a wrong
+//! passphrase fails the publish with nothing changed.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use pgp::composed::{
+    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, SignedSecretKey,
+};
+use pgp::crypto::hash::HashAlgorithm;
+use pgp::packet::Signature;
+use pgp::types::{KeyDetails, Password};
+
+/// A passphrase. It prints as `***` so it cannot reach a log or an error
+/// by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("signing key {signer} is not in the keyring at {home}")]
+    NoSuchKey { signer: String, home: String },
+    #[error("signing with key {signer} failed: {reason}")]
+    Failed { signer: String, reason: String },
+    #[error("cannot run gpg ({program}): {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A Release's signatures, ready to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signatures {
+    /// The clear-signed Release (`InRelease`).
+    pub inrelease: Vec<u8>,
+    /// Detached armored signatures over the Release bytes (`Release.gpg`).
+    pub release_gpg: Vec<u8>,
+}
+
+pub trait Signer: Send + Sync {
+    /// The keys that sign, for messages (never a secret).
+    fn describe(&self) -> String;
+    /// Signs a Release text.
+    fn sign(&self, release: &str) -> Result<Signatures, SignError>;
+}
+
+/// Where a passphrase for gpg comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Passphrase {
+    /// Given (`--gpg-passphrase`): sent through a pipe in loopback mode.
+    Given(Secret),
+    /// Ask the person at the terminal: gpg-agent's own pinentry.
+    Agent,
+    /// No terminal and no passphrase: the agent may answer from its cache,
+    /// but must not start a pinentry that nobody can answer.
+    CacheOnly,
+}
+
+/// Signs with the `gpg` binary.
+#[derive(Debug, Clone)]
+pub struct GpgSigner {
+    pub program: PathBuf,
+    /// `--homedir`; `None` lets gpg choose (GNUPGHOME or ~/.gnupg).
+    pub home: Option<PathBuf>,
+    /// Key ids, fingerprints or user ids, with their passphrase sources.
+    pub signers: Vec<(String, Passphrase)>,
+    /// The terminal gpg-agent's pinentry should use (GPG_TTY), if any.
+    pub tty: Option<String>,
+}
+
+impl GpgSigner {
+    fn home_text(&self) -> String {
+        match &self.home {
+            Some(h) => h.display().to_string(),
+            None => std::env::var("GNUPGHOME").unwrap_or_else(|_| "~/.gnupg".into()),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        if let Some(h) = &self.home {
+            c.arg("--homedir").arg(h);
+        }
+        c.args(["--batch", "--yes", "--quiet"]);
+        if let Some(tty) = &self.tty {
+            c.env("GPG_TTY", tty);
+        }
+        c.stderr(Stdio::piped()).stdout(Stdio::piped());
+        c
+    }
+
+    /// Fails unless every signer has a secret key in the keyring.
+    pub fn check_keys(&self) -> Result<(), SignError> {
+        for (signer, _) in &self.signers {
+            let mut c = self.command();
+            c.args(["--list-secret-keys", "--with-colons", "--"])
+                .arg(signer)
+                .stdin(Stdio::null());
+            let out = c.output().map_err(|e| self.spawn_error(e))?;
+            if !out.status.success() {
+                return Err(SignError::NoSuchKey {
+                    signer: signer.clone(),
+                    home: self.home_text(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_error(&self, source: std::io::Error) -> SignError {
+        SignError::Spawn {
+            program: self.program.display().to_string(),
+            source,
+        }
+    }
+
+    /// Runs gpg on `file` with one signer's key; `mode` is the operation
+    /// (`--clearsign`, or `--detach-sign --armor`).
+    fn run(
+        &self,
+        signer: &str,
+        pass: &Passphrase,
+        mode: &[&str],
+        file: &Path,
+    ) -> Result<Vec<u8>, SignError> {
+        let mut c = self.command();
+        match pass {
+            Passphrase::Given(_) => {
+                c.args(["--pinentry-mode", "loopback", "--passphrase-fd", "0"]);
+                c.stdin(Stdio::piped());
+            }
+            Passphrase::Agent => {
+                c.stdin(Stdio::null());
+            }
+            Passphrase::CacheOnly => {
+                c.args(["--pinentry-mode", "error"]);
+                c.stdin(Stdio::null());
+            }
+        }
+        c.args(["--local-user", signer])
+            .args(mode)
+            .args(["--output", "-", "--"])
+            .arg(file);
+        let mut child = c.spawn().map_err(|e| self.spawn_error(e))?;
+        if let (Passphrase::Given(secret), Some(mut stdin)) = (pass, child.stdin.take()) {
+            // gpg reads one line; a closed pipe afterwards is its business.
+            let _ = stdin.write_all(format!("{}\n", secret.expose()).as_bytes());
+        }
+        let out = child.wait_with_output().map_err(|e| self.spawn_error(e))?;
+        if !out.status.success() || out.stdout.is_empty() {
+            return Err(SignError::Failed {
+                signer: signer.to_string(),
+                reason: gpg_reason(&String::from_utf8_lossy(&out.stderr), pass),
+            });
+        }
+        Ok(out.stdout)
+    }
+}
+
+/// gpg's most telling stderr line, with a hint when a passphrase is what
+/// is missing.
+fn gpg_reason(stderr: &str, pass: &Passphrase) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("failed") || l.contains("rror"))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("gpg failed without a message");
+    let mut reason = line.to_string();
+    let lower = stderr.to_ascii_lowercase();
+    if matches!(pass, Passphrase::CacheOnly)
+        && (lower.contains("pinentry") || lower.contains("passphrase") || lower.contains("ioctl"))
+    {
+        reason.push_str(" (the key needs a passphrase: pass --gpg-passphrase, or run on a terminal)");
+    }
+    reason
+}
+
+impl Signer for GpgSigner {
+    fn describe(&self) -> String {
+        let ids: Vec<&str> = self.signers.iter().map(|(s, _)| s.as_str()).collect();
+        format!("gpg key(s) {} in {}", ids.join(", "), self.home_text())
+    }
+
+    fn sign(&self, release: &str) -> Result<Signatures, SignError> {
+        let mut file = tempfile::NamedTempFile::new().map_err(|e| SignError::Failed {
+            signer: self.describe(),
+            reason: format!("creating a temporary file: {e}"),
+        })?;
+        file.write_all(release.as_bytes())
+            .and_then(|_| file.flush())
+            .map_err(|e| SignError::Failed {
+                signer: self.describe(),
+                reason: format!("writing a temporary file: {e}"),
+            })?;
+        let mut clear = Vec::new();
+        let mut detached = Vec::new();
+        for (signer, pass) in &self.signers {
+            clear.push(self.run(signer, pass, &["--clearsign"], file.path())?);
+            detached.push(self.run(signer, pass, &["--detach-sign", "--armor"], file.path())?);
+        }
+        if clear.len() == 1 {
+            return Ok(Signatures {
+                inrelease: clear.remove(0),
+                release_gpg: detached.remove(0),
+            });
+        }
+        merge(release, &clear, &detached).map_err(|reason| SignError::Failed {
+            signer: self.describe(),
+            reason,
+        })
+    }
+}
+
+/// Combines per-signer outputs into one clear-signed message and one armor
+/// block of detached signatures. gpg can sign with several keys in one run
+/// only if one passphrase opens them all; signing per key and merging lets
+/// each key have its own.
+fn merge(release: &str, clear: &[Vec<u8>], detached: &[Vec<u8>]) -> Result<Signatures, String> {
+    let mut clear_sigs = Vec::new();
+    for c in clear {
+        let text = String::from_utf8_lossy(c);
+        let (msg, _) = CleartextSignedMessage::from_string(&text)
+            .map_err(|e| format!("reading gpg's clear-signed output: {e}"))?;
+        clear_sigs.extend(msg.signatures().iter().cloned());
+    }
+    let mut detached_sigs = Vec::new();
+    for d in detached {
+        for sig in DetachedSignature::from_armor_many(&d[..])
+            .map_err(|e| format!("reading gpg's signature: {e}"))?
+            .0
+        {
+            detached_sigs.push(sig.map_err(|e| format!("reading gpg's signature: {e}"))?);
+        }
+    }
+    Ok(Signatures {
+        inrelease: clearsign_with(release, clear_sigs)?,
+        release_gpg: armor_detached(&detached_sigs)?,
+    })
+}
+
+/// The clear-signed form of `release` carrying `sigs`. The final line break
+/// is left out of the signed text, as gpg does, so the body reads exactly
+/// like the Release file.
+fn clearsign_with(release: &str, sigs: Vec<Signature>) -> Result<Vec<u8>, String> {
+    let body = release.strip_suffix('\n').unwrap_or(release);
+    CleartextSignedMessage::new_many(body, |_| Ok(sigs))
+        .and_then(|m| m.to_armored_bytes(ArmorOptions::default()))
+        .map_err(|e| format!("writing the clear-signed message: {e}"))
+}
+
+/// One armor block holding every detached signature.
+fn armor_detached(sigs: &[DetachedSignature]) -> Result<Vec<u8>, String> {
+    struct All<'a>(&'a [DetachedSignature]);
+    impl pgp::ser::Serialize for All<'_> {
+        fn to_writer<W: Write>(&self, w: &mut W) -> pgp::errors::Result<()> {
+            for s in self.0 {
+                s.to_writer(w)?;
+            }
+            Ok(())
+        }
+        fn write_len(&self) -> usize {
+            self.0.iter().map(|s| s.write_len()).sum()
+        }
+    }
+    let mut out = Vec::new();
+    pgp::armor::write(
+        &All(sigs),
+        pgp::armor::BlockType::Signature,
+        &mut out,
+        None,
+        true,
+    )
+    .map_err(|e| format!("armoring signatures: {e}"))?;
+    Ok(out)
+}
+
+/// Signs with secret keys from an armored key file, through rPGP.
+pub struct KeyFileSigner {
+    path: String,
+    keys: Vec<(SignedSecretKey, Password)>,
+}
+
+impl fmt::Debug for KeyFileSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyFileSigner")
+            .field("path", &self.path)
+            .field("keys", &self.fingerprints())
+            .finish()
+    }
+}
+
+impl KeyFileSigner {
+    /// Reads the secret keys in `path` and unlocks each with its passphrase
+    /// (the i-th passphrase for the i-th key; none means unprotected). With
+    /// `select` non-empty, only keys whose fingerprint or key id ends with
+    /// one of those ids are used, and every id must match a key.
+    pub fn open(
+        path: &Path,
+        passphrases: &[Secret],
+        select: &[String],
+    ) -> Result<KeyFileSigner, SignError> {
+        let shown = path.display().to_string();
+        let err = |reason: String| SignError::KeyFile {
+            path: shown.clone(),
+            reason,
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| err(format!("cannot read it: {e}")))?;
+        let mut keys = Vec::new();
+        let (iter, _) = SignedSecretKey::from_armor_many(&bytes[..])
+            .map_err(|e| err(format!("not an armored OpenPGP secret key: {e}")))?;
+        for k in iter {
+            keys.push(k.map_err(|e| err(format!("not a readable secret key: {e}")))?);
+        }
+        if keys.is_empty() {
+            return Err(err("holds no secret key".into()));
+        }
+        if !select.is_empty() {
+            for id in select {
+                if !keys.iter().any(|k| key_matches(k, id)) {
+                    return Err(err(format!("holds no key {id}")));
+                }
+            }
+            keys.retain(|k| select.iter().any(|id| key_matches(k, id)));
+        }
+        if passphrases.len() > keys.len() {
+            return Err(err(format!(
+                "{} passphrases given for {} key(s)",
+                passphrases.len(),
+                keys.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for (i, key) in keys.into_iter().enumerate() {
+            let pw = passphrases
+                .get(i)
+                .map(|s| Password::from(s.expose()))
+                .unwrap_or_else(Password::empty);
+            let fpr = hex::encode_upper(key.primary_key.fingerprint().as_bytes());
+            let locked = key.primary_key.secret_params().is_encrypted();
+            key.primary_key
+                .unlock(&pw, |_, _| Ok(()))
+                .and_then(|r| r)
+                .map_err(|_| {
+                    err(if locked && passphrases.get(i).is_none() {
+                        format!("key {fpr} is protected by a passphrase: pass --gpg-passphrase")
+                    } else {
+                        format!("wrong passphrase for key {fpr}")
+                    })
+                })?;
+            out.push((key, pw));
+        }
+        Ok(KeyFileSigner { path: shown, keys: out })
+    }
+
+    fn fingerprints(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|(k, _)| hex::encode_upper(k.primary_key.fingerprint().as_bytes()))
+            .collect()
+    }
+}
+
+/// Whether `id` (a fingerprint or key id, with or without `0x`, any case)
+/// names `key`.
+fn key_matches(key: &SignedSecretKey, id: &str) -> bool {
+    let id = id.trim().trim_start_matches("0x").to_ascii_uppercase();
+    let fpr = hex::encode_upper(key.primary_key.fingerprint().as_bytes());
+    id.len() >= 8 && fpr.ends_with(&id)
+}
+
+impl Signer for KeyFileSigner {
+    fn describe(&self) -> String {
+        format!("key(s) {} from {}", self.fingerprints().join(", "), self.path)
+    }
+
+    fn sign(&self, release: &str) -> Result<Signatures, SignError> {
+        let fail = |fpr: &str, e: pgp::errors::Error| SignError::Failed {
+            signer: fpr.to_string(),
+            reason: e.to_string(),
+        };
+        let mut detached = Vec::new();
+        let mut clear = Vec::new();
+        let body = release.strip_suffix('\n').unwrap_or(release);
+        let canonical = pgp::normalize_lines::normalize_lines(body, pgp::line_writer::LineBreak::Crlf);
+        for (key, pw) in &self.keys {
+            let fpr = hex::encode_upper(key.primary_key.fingerprint().as_bytes());
+            let mut rng = rand::thread_rng();
+            detached.push(
+                DetachedSignature::sign_binary_data(
+                    &mut rng,
+                    &key.primary_key,
+                    pw,
+                    HashAlgorithm::Sha512,
+                    release.as_bytes(),
+                )
+                .map_err(|e| fail(&fpr, e))?,
+            );
+            clear.push(
+                DetachedSignature::sign_text_data(
+                    &mut rng,
+                    &key.primary_key,
+                    pw,
+                    HashAlgorithm::Sha512,
+                    canonical.as_bytes(),
+                )
+                .map_err(|e| fail(&fpr, e))?
+                .signature,
+            );
+        }
+        let err = |reason: String| SignError::Failed {
+            signer: self.describe(),
+            reason,
+        };
+        Ok(Signatures {
+            inrelease: clearsign_with(release, clear).map_err(err)?,
+            release_gpg: armor_detached(&detached).map_err(err)?,
+        })
+    }
+}
+
+/// Asks for a passphrase through a pinentry program (the Assuan protocol's
+/// GETPIN), as the original did with `--gpg-pinentry-path`.
+pub fn ask_pinentry(program: &Path, signer: &str, tty: Option<&str>) -> Result<Secret, SignError> {
+    let fail = |reason: String| SignError::Failed {
+        signer: signer.to_string(),
+        reason: format!("pinentry {}: {reason}", program.display()),
+    };
+    let mut child = Command::new(program)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run it: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut commands = Vec::new();
+    if let Some(t) = tty {
+        commands.push(format!("OPTION ttyname={t}"));
+        if let Ok(term) = std::env::var("TERM") {
+            commands.push(format!("OPTION ttytype={term}"));
+        }
+    }
+    commands.push(format!(
+        "SETDESC {}",
+        assuan_escape(&format!(
+            "repoman needs the passphrase of key \"{signer}\" to sign Release files"
+        ))
+    ));
+    commands.push("SETPROMPT Passphrase:".into());
+    let result = (|| -> Result<Secret, String> {
+        expect_ok(&mut reader)?;
+        for cmd in &commands {
+            writeln!(stdin, "{cmd}").map_err(|e| e.to_string())?;
+            expect_ok(&mut reader)?;
+        }
+        writeln!(stdin, "GETPIN").map_err(|e| e.to_string())?;
+        let mut pin = String::new();
+        loop {
+            let line = read_line(&mut reader)?;
+            if let Some(data) = line.strip_prefix("D ") {
+                pin.push_str(&assuan_unescape(data));
+            } else if line.starts_with("OK") {
+                break;
+            } else if line.starts_with("ERR") {
+                return Err("no passphrase entered (cancelled)".into());
+            }
+        }
+        let _ = writeln!(stdin, "BYE");
+        Ok(Secret::new(pin))
+    })();
+    drop(stdin);
+    let _ = child.wait();
+    result.map_err(fail)
+}
+
+fn read_line(r: &mut impl std::io::BufRead) -> Result<String, String> {
+    let mut line = String::new();
+    if r.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+        return Err("it exited unexpectedly".into());
+    }
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn expect_ok(r: &mut impl std::io::BufRead) -> Result<(), String> {
+    loop {
+        let line = read_line(r)?;
+        if line.starts_with("OK") {
+            return Ok(());
+        }
+        if line.starts_with("ERR") {
+            // Never echo the line: it could carry user input.
+            return Err("it reported an error".into());
+        }
+        // Comments (`#`) and status lines (`S`) are skipped.
+    }
+}
+
+fn assuan_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\n' => out.push_str("%0A"),
+            '\r' => out.push_str("%0D"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn assuan_unescape(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "***");
+        let p = Passphrase::Given(s);
+        assert!(!format!("{p:?}").contains("hunter2"));
+        let g = GpgSigner {
+            program: "gpg".into(),
+            home: None,
+            signers: vec![("ABCD".into(), p)],
+            tty: None,
+        };
+        assert!(!format!("{g:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn assuan_escapes_round_trip() {
+        for s in ["plain", "100% sure", "a\nb", "%%", "ü %0A"] {
+            assert_eq!(assuan_unescape(&assuan_escape(s)), s);
+        }
+        assert_eq!(assuan_unescape("a%25b%0A"), "a%b\n");
+        assert_eq!(assuan_unescape("trailing%2"), "trailing%2");
+    }
+
+    #[test]
+    fn gpg_reason_picks_the_failure_line_and_hints() {
+        let stderr = "gpg: using key X\ngpg: signing failed: Inappropriate ioctl for device\n";
+        assert_eq!(
+            gpg_reason(stderr, &Passphrase::Given(Secret::new("x"))),
+            "gpg: signing failed: Inappropriate ioctl for device"
+        );
+        assert!(gpg_reason(stderr, &Passphrase::CacheOnly).contains("--gpg-passphrase"));
+    }
+}
