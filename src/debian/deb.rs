@@ -61,6 +61,8 @@ pub enum DebErrorKind {
     NotAr,
     #[error("truncated archive")]
     Truncated,
+    #[error("truncated archive (no {0} member)")]
+    MissingMember(&'static str),
     #[error("not a Debian package ({0})")]
     NotDeb(String),
     #[error("{member} is corrupt: {reason}")]
@@ -104,7 +106,7 @@ fn read(path: &Path) -> Result<DebInfo, DebErrorKind> {
 /// raw control file. The caller drains whatever follows.
 fn read_archive<R: Read>(r: &mut R) -> Result<Vec<u8>, DebErrorKind> {
     read_magic(r)?;
-    let first = next_member(r)?.ok_or(DebErrorKind::Truncated)?;
+    let first = next_member(r)?.ok_or(DebErrorKind::MissingMember("debian-binary"))?;
     if first.name != "debian-binary" {
         return Err(DebErrorKind::NotDeb(format!(
             "first member is {:?}, not \"debian-binary\"",
@@ -120,7 +122,7 @@ fn read_archive<R: Read>(r: &mut R) -> Result<Vec<u8>, DebErrorKind> {
             } else {
                 "data.tar"
             };
-            return Err(DebErrorKind::NotDeb(format!("no {missing} member")));
+            return Err(DebErrorKind::MissingMember(missing));
         };
         if member.name.starts_with('_') {
             skip_member(r, &member)?;
@@ -128,7 +130,7 @@ fn read_archive<R: Read>(r: &mut R) -> Result<Vec<u8>, DebErrorKind> {
             control = Some(read_control_member(r, &member)?);
         } else if member.name.starts_with("data.tar") && control.is_some() {
             // The data member is only hashed; nothing of it is kept.
-            copy_exact(r, member.size)?;
+            skip_member(r, &member)?;
             return Ok(control.unwrap_or_default());
         } else {
             return Err(DebErrorKind::NotDeb(format!(
