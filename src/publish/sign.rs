@@ -125,9 +125,9 @@ impl GpgSigner {
         c
     }
 
-    /// Fails unless every signer has a secret key in the keyring.
-    pub fn check_keys(&self) -> Result<(), SignError> {
-        for (signer, _) in &self.signers {
+    /// Fails unless every one of `ids` has a secret key in the keyring.
+    pub fn check_keys_of(&self, ids: &[String]) -> Result<(), SignError> {
+        for signer in ids {
             let mut c = self.command();
             c.args(["--list-secret-keys", "--with-colons", "--"])
                 .arg(signer)
@@ -420,17 +420,13 @@ impl Signer for KeyFileSigner {
     }
 
     fn sign(&self, release: &str) -> Result<Signatures, SignError> {
-        let fail = |fpr: &str, e: pgp::errors::Error| SignError::Failed {
-            signer: fpr.to_string(),
+        let fail = |e: pgp::errors::Error| SignError::Failed {
+            signer: self.describe(),
             reason: e.to_string(),
         };
+        let mut rng = rand::thread_rng();
         let mut detached = Vec::new();
-        let mut clear = Vec::new();
-        let body = release.strip_suffix('\n').unwrap_or(release);
-        let canonical = pgp::normalize_lines::normalize_lines(body, pgp::line_writer::LineBreak::Crlf);
         for (key, pw) in &self.keys {
-            let fpr = hex::encode_upper(key.primary_key.fingerprint().as_bytes());
-            let mut rng = rand::thread_rng();
             detached.push(
                 DetachedSignature::sign_binary_data(
                     &mut rng,
@@ -439,27 +435,36 @@ impl Signer for KeyFileSigner {
                     HashAlgorithm::Sha512,
                     release.as_bytes(),
                 )
-                .map_err(|e| fail(&fpr, e))?,
-            );
-            clear.push(
-                DetachedSignature::sign_text_data(
-                    &mut rng,
-                    &key.primary_key,
-                    pw,
-                    HashAlgorithm::Sha512,
-                    canonical.as_bytes(),
-                )
-                .map_err(|e| fail(&fpr, e))?
-                .signature,
+                .map_err(fail)?,
             );
         }
-        let err = |reason: String| SignError::Failed {
-            signer: self.describe(),
-            reason,
-        };
+        // rPGP hands the closure the text exactly as a verifier will hash
+        // it (line endings normalized); each key signs that in text mode.
+        let body = release.strip_suffix('\n').unwrap_or(release);
+        let clear = CleartextSignedMessage::new_many(body, |canonical| {
+            let mut sigs = Vec::new();
+            for (key, pw) in &self.keys {
+                sigs.push(
+                    DetachedSignature::sign_text_data(
+                        &mut rng,
+                        &key.primary_key,
+                        pw,
+                        HashAlgorithm::Sha512,
+                        canonical.as_bytes(),
+                    )?
+                    .signature,
+                );
+            }
+            Ok(sigs)
+        })
+        .and_then(|m| m.to_armored_bytes(ArmorOptions::default()))
+        .map_err(fail)?;
         Ok(Signatures {
-            inrelease: clearsign_with(release, clear).map_err(err)?,
-            release_gpg: armor_detached(&detached).map_err(err)?,
+            inrelease: clear,
+            release_gpg: armor_detached(&detached).map_err(|reason| SignError::Failed {
+                signer: self.describe(),
+                reason,
+            })?,
         })
     }
 }
