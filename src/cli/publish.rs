@@ -97,9 +97,11 @@ fn signer(ctx: &Context) -> Result<Option<Box<dyn Signer>>> {
         );
     }
     let tty = if ctx.ui.stdin_tty {
-        std::env::var("GPG_TTY")
-            .ok()
-            .or_else(|| std::fs::read_link("/proc/self/fd/0").ok().map(|p| p.display().to_string()))
+        std::env::var("GPG_TTY").ok().or_else(|| {
+            std::fs::read_link("/proc/self/fd/0")
+                .ok()
+                .map(|p| p.display().to_string())
+        })
     } else {
         None
     };

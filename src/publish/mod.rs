@@ -64,8 +64,13 @@ impl Request<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Building an index (path relative to `dists/<dist>/`).
-    Build { dist: String, path: String },
-    Sign { dist: String },
+    Build {
+        dist: String,
+        path: String,
+    },
+    Sign {
+        dist: String,
+    },
     /// `done` of `total` files of `dist` written.
     Write {
         dist: String,
@@ -99,7 +104,12 @@ struct IndexFile {
 
 impl IndexFile {
     fn by_hash_key(&self, algo: Algo) -> String {
-        format!("{}/by-hash/{}/{}", self.dir, algo.name(), self.digests.get(algo))
+        format!(
+            "{}/by-hash/{}/{}",
+            self.dir,
+            algo.name(),
+            self.digests.get(algo)
+        )
     }
 }
 
@@ -135,7 +145,14 @@ pub fn publish(
         .context("creating a temporary directory for index files")?;
     let mut plans = Vec::new();
     for dist in &dists {
-        plans.push(prepare(catalog, &config, dist, req.now, spool.path(), progress)?);
+        plans.push(prepare(
+            catalog,
+            &config,
+            dist,
+            req.now,
+            spool.path(),
+            progress,
+        )?);
     }
     if let Some(signer) = req.signer {
         for plan in &mut plans {

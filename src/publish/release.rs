@@ -115,10 +115,7 @@ mod tests {
         assert_eq!(field(&text, "Architectures"), Some("amd64 arm64"));
         assert_eq!(field(&text, "Components"), Some("main extra"));
         assert_eq!(field(&text, "Acquire-By-Hash"), Some("yes"));
-        assert_eq!(
-            field(&text, "Date"),
-            Some("Sat, 21 Nov 2026 22:43:00 UTC")
-        );
+        assert_eq!(field(&text, "Date"), Some("Sat, 21 Nov 2026 22:43:00 UTC"));
     }
 
     #[test]

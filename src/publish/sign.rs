@@ -23,7 +23,7 @@ use pgp::composed::{
 };
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::Signature;
-use pgp::types::{KeyDetails, Password};
+use pgp::types::{KeyDetails, Password, SigningKey};
 
 /// A passphrase. It prints as `***` so it cannot reach a log or an error
 /// by accident.
@@ -186,7 +186,9 @@ impl GpgSigner {
         if !out.status.success() || out.stdout.is_empty() {
             return Err(SignError::Failed {
                 signer: signer.to_string(),
-                reason: gpg_reason(&String::from_utf8_lossy(&out.stderr), pass),
+                // The temporary file's name means nothing to the reader.
+                reason: gpg_reason(&String::from_utf8_lossy(&out.stderr), pass)
+                    .replace(&format!("{}: ", file.display()), ""),
             });
         }
         Ok(out.stdout)
@@ -213,7 +215,8 @@ fn gpg_reason(stderr: &str, pass: &Passphrase) -> String {
     if matches!(pass, Passphrase::CacheOnly)
         && (lower.contains("pinentry") || lower.contains("passphrase") || lower.contains("ioctl"))
     {
-        reason.push_str(" (the key needs a passphrase: pass --gpg-passphrase, or run on a terminal)");
+        reason
+            .push_str(" (the key needs a passphrase: pass --gpg-passphrase, or run on a terminal)");
     }
     reason
 }
@@ -317,10 +320,81 @@ fn armor_detached(sigs: &[DetachedSignature]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Which part of a transferable secret key makes signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Primary,
+    Subkey(usize),
+}
+
+/// One key from a key file, with the part that signs and its passphrase.
+struct FileKey {
+    key: SignedSecretKey,
+    part: Part,
+    pw: Password,
+}
+
+impl FileKey {
+    /// The primary key if its self-signature allows signing, else the
+    /// first subkey bound for signing (keys made with a certify-only
+    /// primary), else the primary anyway.
+    fn new(key: SignedSecretKey, pw: Password) -> FileKey {
+        let primary_signs = key
+            .details
+            .users
+            .iter()
+            .flat_map(|u| u.signatures.iter())
+            .chain(key.details.direct_signatures.iter())
+            .any(|s| s.key_flags().sign());
+        let sub = key
+            .secret_subkeys
+            .iter()
+            .position(|k| k.signatures.iter().any(|s| s.key_flags().sign()));
+        let part = match (primary_signs, sub) {
+            (false, Some(i)) => Part::Subkey(i),
+            _ => Part::Primary,
+        };
+        FileKey { key, part, pw }
+    }
+
+    fn signing(&self) -> Box<&dyn SigningKey> {
+        match self.part {
+            Part::Primary => Box::new(&self.key.primary_key),
+            Part::Subkey(i) => Box::new(&self.key.secret_subkeys[i].key),
+        }
+    }
+
+    /// Whether the passphrase opens the signing key.
+    fn unlocks(&self) -> bool {
+        let r = match self.part {
+            Part::Primary => self.key.primary_key.unlock(&self.pw, |_, _| Ok(())),
+            Part::Subkey(i) => self.key.secret_subkeys[i]
+                .key
+                .unlock(&self.pw, |_, _| Ok(())),
+        };
+        matches!(r, Ok(Ok(())))
+    }
+
+    fn is_protected(&self) -> bool {
+        match self.part {
+            Part::Primary => self.key.primary_key.secret_params().is_encrypted(),
+            Part::Subkey(i) => self.key.secret_subkeys[i]
+                .key
+                .secret_params()
+                .is_encrypted(),
+        }
+    }
+
+    /// The primary key's fingerprint: what people call the key by.
+    fn fingerprint(&self) -> String {
+        hex::encode_upper(self.key.primary_key.fingerprint().as_bytes())
+    }
+}
+
 /// Signs with secret keys from an armored key file, through rPGP.
 pub struct KeyFileSigner {
     path: String,
-    keys: Vec<(SignedSecretKey, Password)>,
+    keys: Vec<FileKey>,
 }
 
 impl fmt::Debug for KeyFileSigner {
@@ -352,10 +426,15 @@ impl KeyFileSigner {
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| err(format!("cannot read it: {e}")))?;
         let mut keys = Vec::new();
-        let (iter, _) = SignedSecretKey::from_armor_many(&bytes[..])
-            .map_err(|e| err(format!("not an armored OpenPGP secret key: {e}")))?;
-        for k in iter {
-            keys.push(k.map_err(|e| err(format!("not a readable secret key: {e}")))?);
+        // One armor block may hold several keys (`gpg --export-secret-keys
+        // --armor A B`), and a file may hold several blocks.
+        let text = String::from_utf8_lossy(&bytes);
+        for block in armor_blocks(&text) {
+            let (iter, _) = SignedSecretKey::from_armor_many(block.as_bytes())
+                .map_err(|e| err(format!("not an armored OpenPGP secret key: {e}")))?;
+            for k in iter {
+                keys.push(k.map_err(|e| err(format!("not a readable secret key: {e}")))?);
+            }
         }
         if keys.is_empty() {
             return Err(err("holds no secret key".into()));
@@ -377,46 +456,68 @@ impl KeyFileSigner {
         }
         let mut out = Vec::new();
         for (i, key) in keys.into_iter().enumerate() {
-            let pw = passphrases
-                .get(i)
+            let given = passphrases.get(i);
+            let pw = given
                 .map(|s| Password::from(s.expose()))
                 .unwrap_or_else(Password::empty);
-            let fpr = hex::encode_upper(key.primary_key.fingerprint().as_bytes());
-            let locked = key.primary_key.secret_params().is_encrypted();
-            key.primary_key
-                .unlock(&pw, |_, _| Ok(()))
-                .and_then(|r| r)
-                .map_err(|_| {
-                    err(if locked && passphrases.get(i).is_none() {
-                        format!("key {fpr} is protected by a passphrase: pass --gpg-passphrase")
-                    } else {
-                        format!("wrong passphrase for key {fpr}")
-                    })
-                })?;
-            out.push((key, pw));
+            let k = FileKey::new(key, pw);
+            if !k.unlocks() {
+                return Err(err(if k.is_protected() && given.is_none() {
+                    format!(
+                        "key {} is protected by a passphrase: pass --gpg-passphrase",
+                        k.fingerprint()
+                    )
+                } else {
+                    format!("wrong passphrase for key {}", k.fingerprint())
+                }));
+            }
+            out.push(k);
         }
-        Ok(KeyFileSigner { path: shown, keys: out })
+        Ok(KeyFileSigner {
+            path: shown,
+            keys: out,
+        })
     }
 
     fn fingerprints(&self) -> Vec<String> {
-        self.keys
-            .iter()
-            .map(|(k, _)| hex::encode_upper(k.primary_key.fingerprint().as_bytes()))
-            .collect()
+        self.keys.iter().map(FileKey::fingerprint).collect()
     }
 }
 
+/// The text split before each armor header line; text with no armor
+/// header is one block (for the parser to reject with its own reason).
+fn armor_blocks(text: &str) -> Vec<&str> {
+    const BEGIN: &str = "-----BEGIN PGP ";
+    let starts: Vec<usize> = text.match_indices(BEGIN).map(|(i, _)| i).collect();
+    if starts.is_empty() {
+        return vec![text];
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| &text[i..starts.get(n + 1).copied().unwrap_or(text.len())])
+        .collect()
+}
+
 /// Whether `id` (a fingerprint or key id, with or without `0x`, any case)
-/// names `key`.
+/// names `key` or one of its subkeys.
 fn key_matches(key: &SignedSecretKey, id: &str) -> bool {
     let id = id.trim().trim_start_matches("0x").to_ascii_uppercase();
-    let fpr = hex::encode_upper(key.primary_key.fingerprint().as_bytes());
-    id.len() >= 8 && fpr.ends_with(&id)
+    let fprs = std::iter::once(key.primary_key.fingerprint())
+        .chain(key.secret_subkeys.iter().map(|s| s.key.fingerprint()));
+    id.len() >= 8
+        && fprs
+            .map(|f| hex::encode_upper(f.as_bytes()))
+            .any(|f| f.ends_with(&id))
 }
 
 impl Signer for KeyFileSigner {
     fn describe(&self) -> String {
-        format!("key(s) {} from {}", self.fingerprints().join(", "), self.path)
+        format!(
+            "key(s) {} from {}",
+            self.fingerprints().join(", "),
+            self.path
+        )
     }
 
     fn sign(&self, release: &str) -> Result<Signatures, SignError> {
@@ -426,12 +527,12 @@ impl Signer for KeyFileSigner {
         };
         let mut rng = rand::thread_rng();
         let mut detached = Vec::new();
-        for (key, pw) in &self.keys {
+        for k in &self.keys {
             detached.push(
                 DetachedSignature::sign_binary_data(
                     &mut rng,
-                    &key.primary_key,
-                    pw,
+                    &k.signing(),
+                    &k.pw,
                     HashAlgorithm::Sha512,
                     release.as_bytes(),
                 )
@@ -443,12 +544,12 @@ impl Signer for KeyFileSigner {
         let body = release.strip_suffix('\n').unwrap_or(release);
         let clear = CleartextSignedMessage::new_many(body, |canonical| {
             let mut sigs = Vec::new();
-            for (key, pw) in &self.keys {
+            for k in &self.keys {
                 sigs.push(
                     DetachedSignature::sign_text_data(
                         &mut rng,
-                        &key.primary_key,
-                        pw,
+                        &k.signing(),
+                        &k.pw,
                         HashAlgorithm::Sha512,
                         canonical.as_bytes(),
                     )?
@@ -604,6 +705,202 @@ mod tests {
         }
         assert_eq!(assuan_unescape("a%25b%0A"), "a%b\n");
         assert_eq!(assuan_unescape("trailing%2"), "trailing%2");
+    }
+
+    fn generate(pass: Option<&str>, primary_signs: bool) -> SignedSecretKey {
+        use pgp::composed::{EncryptionCaps, KeyType, SecretKeyParamsBuilder, SubkeyParamsBuilder};
+        let mut params = SecretKeyParamsBuilder::default();
+        params
+            .key_type(KeyType::Ed25519Legacy)
+            .can_certify(true)
+            .can_sign(primary_signs)
+            .can_encrypt(EncryptionCaps::None)
+            .passphrase(pass.map(String::from))
+            .primary_user_id("Test <t@example.com>".into());
+        if !primary_signs {
+            let mut sub = SubkeyParamsBuilder::default();
+            sub.key_type(KeyType::Ed25519Legacy)
+                .can_sign(true)
+                .can_encrypt(EncryptionCaps::None)
+                .passphrase(pass.map(String::from));
+            params.subkeys(vec![sub.build().unwrap()]);
+        }
+        params
+            .build()
+            .unwrap()
+            .generate(rand::thread_rng())
+            .unwrap()
+    }
+
+    fn key_file(keys: &[&SignedSecretKey]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        for k in keys {
+            f.write_all(
+                k.to_armored_string(ArmorOptions::default())
+                    .unwrap()
+                    .as_bytes(),
+            )
+            .unwrap();
+        }
+        f
+    }
+
+    fn public(k: &SignedSecretKey) -> pgp::composed::SignedPublicKey {
+        pgp::composed::SignedPublicKey::from(k.clone())
+    }
+
+    /// Every signature in `sigs` verifies against one of `keys` (primary or
+    /// subkey) over `data`.
+    fn verifies(sigs: &[Signature], keys: &[pgp::composed::SignedPublicKey], data: &[u8]) -> bool {
+        sigs.iter().all(|s| {
+            keys.iter().any(|k| {
+                s.verify(&k.primary_key, data).is_ok()
+                    || k.public_subkeys
+                        .iter()
+                        .any(|sk| s.verify(&sk.key, data).is_ok())
+            })
+        })
+    }
+
+    fn check(sigs: &Signatures, release: &str, keys: &[pgp::composed::SignedPublicKey], n: usize) {
+        let text = String::from_utf8(sigs.inrelease.clone()).unwrap();
+        let (msg, _) = CleartextSignedMessage::from_string(&text).unwrap();
+        assert_eq!(msg.signatures().len(), n);
+        // The body reads exactly like the Release (CRLF-normalized, no final
+        // line break: the clear-signing convention).
+        assert_eq!(
+            msg.signed_text(),
+            release.trim_end_matches('\n').replace('\n', "\r\n")
+        );
+        assert!(verifies(
+            msg.signatures(),
+            keys,
+            msg.signed_text().as_bytes()
+        ));
+        let (iter, _) = DetachedSignature::from_armor_many(&sigs.release_gpg[..]).unwrap();
+        let detached: Vec<Signature> = iter.map(|d| d.unwrap().signature).collect();
+        assert_eq!(detached.len(), n);
+        assert!(verifies(&detached, keys, release.as_bytes()));
+        assert!(!verifies(&detached, keys, b"Origin: tampered\n"));
+    }
+
+    const RELEASE: &str = "Origin: a\nLabel: b\n-dash line\nMD5Sum:\n d41d8cd98f00b204e9800998ecf8427e 0 main/binary-amd64/Packages\n";
+
+    #[test]
+    fn key_file_signatures_verify() {
+        let k = generate(None, true);
+        let f = key_file(&[&k]);
+        let s = KeyFileSigner::open(f.path(), &[], &[]).unwrap();
+        check(&s.sign(RELEASE).unwrap(), RELEASE, &[public(&k)], 1);
+    }
+
+    #[test]
+    fn key_file_uses_a_signing_subkey_and_several_keys() {
+        let a = generate(Some("pa"), false);
+        let b = generate(Some("pb"), true);
+        let f = key_file(&[&a, &b]);
+        let s =
+            KeyFileSigner::open(f.path(), &[Secret::new("pa"), Secret::new("pb")], &[]).unwrap();
+        assert_eq!(s.keys[0].part, Part::Subkey(0));
+        assert_eq!(s.keys[1].part, Part::Primary);
+        check(
+            &s.sign(RELEASE).unwrap(),
+            RELEASE,
+            &[public(&a), public(&b)],
+            2,
+        );
+        // Selecting one key by the end of its fingerprint.
+        let fpr = hex::encode(b.primary_key.fingerprint().as_bytes());
+        let one =
+            KeyFileSigner::open(f.path(), &[Secret::new("pb")], &[fpr[24..].to_string()]).unwrap();
+        check(&one.sign(RELEASE).unwrap(), RELEASE, &[public(&b)], 1);
+        let err = KeyFileSigner::open(f.path(), &[], &["DEADBEEFDEADBEEF".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("holds no key DEADBEEFDEADBEEF"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn key_file_passphrase_errors_name_the_key_not_the_secret() {
+        let k = generate(Some("right horse"), true);
+        let f = key_file(&[&k]);
+        let fpr = hex::encode_upper(k.primary_key.fingerprint().as_bytes());
+        let missing = KeyFileSigner::open(f.path(), &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("protected by a passphrase") && missing.contains(&fpr),
+            "{missing}"
+        );
+        let wrong = KeyFileSigner::open(f.path(), &[Secret::new("battery staple")], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong.contains("wrong passphrase") && !wrong.contains("battery"),
+            "{wrong}"
+        );
+        assert!(!wrong.contains('\n'));
+        assert!(KeyFileSigner::open(f.path(), &[Secret::new("right horse")], &[]).is_ok());
+    }
+
+    #[test]
+    fn unreadable_key_files_are_one_line_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let absent = dir.path().join("absent.asc");
+        let e = KeyFileSigner::open(&absent, &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("key file {}: cannot read it", absent.display())),
+            "{e}"
+        );
+        let junk = dir.path().join("junk.asc");
+        std::fs::write(&junk, "not a key\n").unwrap();
+        let e = KeyFileSigner::open(&junk, &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("junk.asc") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn merged_gpg_style_outputs_carry_every_signature() {
+        // Per-signer clear-signed messages shaped like gpg's (no final line
+        // break in the signed text), merged into one.
+        let a = generate(None, true);
+        let b = generate(None, true);
+        let body = RELEASE.strip_suffix('\n').unwrap();
+        let clear: Vec<Vec<u8>> = [&a, &b]
+            .iter()
+            .map(|k| {
+                CleartextSignedMessage::sign(
+                    rand::thread_rng(),
+                    body,
+                    &k.primary_key,
+                    &Password::empty(),
+                )
+                .unwrap()
+                .to_armored_bytes(ArmorOptions::default())
+                .unwrap()
+            })
+            .collect();
+        let detached: Vec<Vec<u8>> = [&a, &b]
+            .iter()
+            .map(|k| {
+                DetachedSignature::sign_binary_data(
+                    rand::thread_rng(),
+                    &k.primary_key,
+                    &Password::empty(),
+                    HashAlgorithm::Sha256,
+                    RELEASE.as_bytes(),
+                )
+                .unwrap()
+                .to_armored_bytes(ArmorOptions::default())
+                .unwrap()
+            })
+            .collect();
+        let merged = merge(RELEASE, &clear, &detached).unwrap();
+        check(&merged, RELEASE, &[public(&a), public(&b)], 2);
     }
 
     #[test]
