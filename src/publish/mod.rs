@@ -21,6 +21,8 @@ pub mod index;
 pub mod release;
 pub mod sign;
 pub mod stanza;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

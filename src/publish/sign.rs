@@ -357,6 +357,9 @@ impl FileKey {
         FileKey { key, part, pw }
     }
 
+    // rPGP signs with `&impl SigningKey`, which it implements for
+    // `Box<&dyn SigningKey>` but not for `&dyn SigningKey`.
+    #[allow(clippy::redundant_allocation)]
     fn signing(&self) -> Box<&dyn SigningKey> {
         match self.part {
             Part::Primary => Box::new(&self.key.primary_key),
@@ -680,7 +683,7 @@ fn assuan_unescape(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -707,7 +710,7 @@ mod tests {
         assert_eq!(assuan_unescape("trailing%2"), "trailing%2");
     }
 
-    fn generate(pass: Option<&str>, primary_signs: bool) -> SignedSecretKey {
+    pub(crate) fn generate(pass: Option<&str>, primary_signs: bool) -> SignedSecretKey {
         use pgp::composed::{EncryptionCaps, KeyType, SecretKeyParamsBuilder, SubkeyParamsBuilder};
         let mut params = SecretKeyParamsBuilder::default();
         params
