@@ -143,6 +143,46 @@ impl GpgSigner {
         Ok(())
     }
 
+    /// Makes gpg-agent forget any cached passphrase of `signer`'s keys, so
+    /// that a given passphrase is really checked: with one cached, gpg in
+    /// loopback mode signs whatever passphrase it is handed. Best effort:
+    /// without gpg-connect-agent the cache stays as it is.
+    fn forget_cached(&self, signer: &str) {
+        let mut list = self.command();
+        list.args(["--list-secret-keys", "--with-keygrip", "--with-colons", "--"])
+            .arg(signer)
+            .stdin(Stdio::null());
+        let Ok(out) = list.output() else { return };
+        let listing = String::from_utf8_lossy(&out.stdout);
+        for grip in listing
+            .lines()
+            .filter(|l| l.starts_with("grp:"))
+            .filter_map(|l| l.split(':').nth(9))
+            .filter(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            // Beside the gpg in use, or on PATH when gpg is found there.
+            let bare = self
+                .program
+                .parent()
+                .map_or(true, |p| p.as_os_str().is_empty());
+            let mut c = if bare {
+                Command::new("gpg-connect-agent")
+            } else {
+                Command::new(self.program.with_file_name("gpg-connect-agent"))
+            };
+            if let Some(h) = &self.home {
+                c.arg("--homedir").arg(h);
+            }
+            let _ = c
+                .arg(format!("CLEAR_PASSPHRASE --mode=normal {grip}"))
+                .arg("/bye")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
     fn spawn_error(&self, source: std::io::Error) -> SignError {
         SignError::Spawn {
             program: self.program.display().to_string(),
@@ -241,6 +281,9 @@ impl Signer for GpgSigner {
         let mut clear = Vec::new();
         let mut detached = Vec::new();
         for (signer, pass) in &self.signers {
+            if matches!(pass, Passphrase::Given(_)) {
+                self.forget_cached(signer);
+            }
             clear.push(self.run(signer, pass, &["--clearsign"], file.path())?);
             detached.push(self.run(signer, pass, &["--detach-sign", "--armor"], file.path())?);
         }
