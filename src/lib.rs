@@ -2,6 +2,7 @@
 //! local directory) and whose state lives in a SimpleDB-shaped store
 //! (SimpleDB or SQLite). See docs/architecture.md for the layers.
 
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod debian;
