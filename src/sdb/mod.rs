@@ -2,4 +2,6 @@
 //! grammar, and an engine on SQLite that the embedded store and `sdb-local`
 //! share.
 
+pub mod engine;
+pub mod error;
 pub mod sigv2;
