@@ -111,6 +111,8 @@ pub struct RestorePlan {
     pub notes: Vec<String>,
     /// Dangerous aspects that need `--i-fear-no-evil` (see `Ui::confirm`).
     pub evil: Vec<String>,
+    /// The store has no domain yet (a restore into a new store).
+    pub create_domain: bool,
 }
 
 impl RestorePlan {
@@ -162,13 +164,21 @@ fn diff(current: &Attrs, wanted: &Attrs) -> (Vec<String>, Vec<String>) {
 /// Plans a restore of `backup` against the current state.
 pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<RestorePlan> {
     let meta = cat.backend.meta.as_ref();
-    let mut current: HashMap<String, Attrs> = cat
-        .find_items(&req.filter)
-        .with_context(|| format!("reading the current items from {}", meta.describe()))?
-        .into_iter()
-        .map(|i| (i.name, i.attrs))
-        .collect();
-    let mut p = RestorePlan::default();
+    let mut p = RestorePlan {
+        create_domain: !meta
+            .domain_exists()
+            .with_context(|| format!("opening {}", meta.describe()))?,
+        ..RestorePlan::default()
+    };
+    let mut current: HashMap<String, Attrs> = if p.create_domain {
+        HashMap::new()
+    } else {
+        cat.find_items(&req.filter)
+            .with_context(|| format!("reading the current items from {}", meta.describe()))?
+            .into_iter()
+            .map(|i| (i.name, i.attrs))
+            .collect()
+    };
     let mut restored: Vec<&BackupItem> = Vec::new();
     for item in backup
         .items
@@ -202,7 +212,7 @@ pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<Rest
             .into_iter()
             .map(|(name, attrs)| Item { name, attrs })
             .collect();
-        gone.sort_by(|a, b| describe(&a.attrs).cmp(&describe(&b.attrs)));
+        gone.sort_by_cached_key(|i| describe(&i.attrs));
         p.pruned = gone;
         if p.pruned.len() > 9 {
             p.evil.push(format!(
@@ -211,9 +221,12 @@ pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<Rest
             ));
         }
     }
-    let current_meta = meta
-        .get(META_ITEM)
-        .with_context(|| format!("reading configuration from {}", meta.describe()))?;
+    let current_meta = if p.create_domain {
+        None
+    } else {
+        meta.get(META_ITEM)
+            .with_context(|| format!("reading configuration from {}", meta.describe()))?
+    };
     plan_meta(&mut p, backup, req, current_meta.as_ref());
     let config = match (&p.meta, &current_meta) {
         (Some(w), _) => RepoConfig::from_attrs(&w.attrs),
@@ -328,6 +341,11 @@ pub fn apply(
     let total = (writes.len() + plan.pruned.len() + usize::from(plan.meta.is_some())) as u64;
     let mut done = 0u64;
     let limit = fail_after();
+    if plan.create_domain {
+        store
+            .create_domain()
+            .with_context(|| format!("creating {}", store.describe()))?;
+    }
     for chunk in writes.chunks(CHUNK) {
         let mut changes: Vec<Change> = chunk.iter().map(|w| w.change()).collect();
         if let Some(n) = limit {
