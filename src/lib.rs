@@ -4,6 +4,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod debian;
