@@ -3,7 +3,9 @@
 #
 #   small   BENCH_PACKAGES (default 1000) synthetic .deb files in one `add`,
 #           into a fresh repository each run (BENCH_RUNS, default 5):
-#           packages/s, and the peak RSS of that add
+#           packages/s, and the peak RSS of that add; beside it the floor
+#           of the same bytes copied durably (copy-floor.py: an fsync per
+#           file, and one syncfs for all)
 #   large   one package of BIG_SIZE (default 2G) and one of SMALL_SIZE
 #           (default 20M): peak RSS (`/usr/bin/time -v`) must not grow with
 #           the file size; target < 64 MB. The packages hold a sparse data
@@ -41,15 +43,20 @@ fresh_repo() {
 }
 
 # Small packages: times with `measure`, peak RSS in one more run.
+# Side by side, the floor: the same files copied into a directory and made
+# durable, with an fsync each and with one syncfs at the end.
+floor=$BENCH_ROOT/scripts/bench/copy-floor.py
 for run in $(seq "$RUNS"); do
     fresh_repo d
     measure small repoman "$d" add -d bench -c main "${files[@]}"
+    measure floor-each python3 "$floor" each "$d/floor-each" "${files[@]}"
+    measure floor-once python3 "$floor" once "$d/floor-once" "${files[@]}"
     rm -rf "$d"
 done
 fresh_repo d
 read -r _ small_rss < <(rss_of "$d/time.txt" "$REPOMAN_BIN" --local-dir "$d" add -d bench -c main "${files[@]}")
 rm -rf "$d"
-log "add $N: wall${WALL[small]}; CPU${CPU[small]}"
+log "add $N: wall${WALL[small]}; CPU${CPU[small]}; floor (fsync each):${WALL[floor-each]}; floor (syncfs once):${WALL[floor-once]}"
 
 # big_deb DIR SIZE: builds a package with a sparse data file of SIZE; prints its path.
 big_deb() {
@@ -84,8 +91,11 @@ for size in "$SMALL_SIZE" "$BIG_SIZE"; do
 done
 
 s=$(wall small)
+fe=$(wall floor-each) fo=$(wall floor-once)
 row "add $N small .deb (one command)" "$(secs "$s") (CPU $(secs "$(cpu small)"))" "-" \
     "$(calc "$N / $s") pkg/s; peak RSS $((small_rss / 1024)) MB" "-" "-"
+row "add $N small .deb vs durable copy, fsync each" "$(secs "$s")" "$(secs "$fe")" "$(fmt2 "$s / $fe")x" "-" "-"
+row "add $N small .deb vs durable copy, one syncfs" "$(secs "$s")" "$(secs "$fo")" "$(fmt2 "$s / $fo")x" "-" "-"
 for size in "$SMALL_SIZE" "$BIG_SIZE"; do
     mb=$(awk -v b="${big_bytes[$size]}" 'BEGIN { printf "%.0f", b / 1e6 }')
     row "add one $size .deb: peak RSS" "$(calc "${big_rss[$size]} / 1024") MB" "-" \
