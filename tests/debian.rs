@@ -209,14 +209,17 @@ fn assert_refused<T: std::fmt::Debug, E: std::fmt::Display>(
 #[test]
 fn every_truncation_of_a_package_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let deb = &build_debs(dir.path(), false, "xz", &[])[0];
+    let deb = &build_debs(dir.path(), false, "gzip", &[])[0];
     let bytes = fs::read(deb).unwrap();
     let cut = dir.path().join("cut.deb");
     fs::write(&cut, b"").unwrap();
     assert_refused(read_deb(&cut), &cut, "not a Debian package (no ar header)");
     for len in 1..bytes.len() {
+        // A fresh file each time: rewriting one in place makes ext4 flush.
+        let cut = dir.path().join(format!("cut{len}.deb"));
         fs::write(&cut, &bytes[..len]).unwrap();
         assert_refused(read_deb(&cut), &cut, "truncated archive");
+        fs::remove_file(&cut).unwrap();
     }
     // The real package too, at a few offsets inside each member.
     let real = fs::read(fixture("libzstd1_1.5.4+dfsg2-5_amd64.deb")).unwrap();
@@ -235,6 +238,43 @@ fn every_truncation_of_a_package_is_refused() {
     ] {
         fs::write(&cut, &real[..len]).unwrap();
         assert_refused(read_deb(&cut), &cut, "truncated archive");
+    }
+}
+
+#[test]
+fn every_damaged_byte_of_a_compressed_control_member_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    // gzip does not check its header's time and OS bytes (the first ten);
+    // xz checks every byte. zstd as dpkg writes it has no checksum, and a
+    // plain tar has none, so they cannot be held to this.
+    for (compression, unchecked_prefix) in [("gzip", 10), ("xz", 0)] {
+        let deb = &build_debs(dir.path(), false, compression, &[])[0];
+        let bytes = fs::read(deb).unwrap();
+        // The control member follows the global header (8 bytes) and the
+        // debian-binary member (60-byte header, 4 bytes of data).
+        let header = &bytes[72..132];
+        let size: usize = std::str::from_utf8(&header[48..58])
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(header.starts_with(b"control.tar"));
+        for offset in 132 + unchecked_prefix..132 + size {
+            let mut copy = bytes.clone();
+            copy[offset] ^= 0x55;
+            // A fresh file each time: rewriting one in place makes ext4 flush.
+            let damaged = dir
+                .path()
+                .join(format!("damaged-{compression}-{offset}.deb"));
+            fs::write(&damaged, &copy).unwrap();
+            let result = read_deb(&damaged);
+            assert!(
+                result.is_err(),
+                "{compression}: damage at {offset} went unnoticed"
+            );
+            assert_refused(result, &damaged, "");
+            fs::remove_file(&damaged).unwrap();
+        }
     }
 }
 
@@ -271,7 +311,7 @@ fn files_that_are_not_packages_are_refused() {
 #[test]
 fn packages_with_bad_control_fields_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["Version="], "control file has no Version field"),
         (&["Package="], "control file has no Package field"),
         (&["Architecture="], "control file has no Architecture field"),
@@ -279,6 +319,14 @@ fn packages_with_bad_control_fields_are_refused() {
         (&["Version=1.0_1"], "invalid Debian version \"1.0_1\""),
         (&["Package=Foo_Bar"], "invalid package name \"Foo_Bar\""),
         (&["Architecture=AMD64"], "invalid architecture \"AMD64\""),
+        (
+            &["Architecture=source"],
+            "architecture \"source\" is not allowed",
+        ),
+        (
+            &["Architecture=linux-any"],
+            "architecture \"linux-any\" is not allowed",
+        ),
     ];
     for (i, (fields, needle)) in cases.iter().enumerate() {
         let out = dir.path().join(i.to_string());
@@ -356,7 +404,7 @@ fn read_big_deb_and_report_memory() {
 
 #[test]
 fn a_large_package_is_read_in_small_memory() {
-    const DATA: u64 = 160 << 20;
+    const DATA: u64 = 96 << 20;
     let dir = tempfile::tempdir().unwrap();
     let deb = dir.path().join("big_1.0_all.deb");
     write_deb_with_data(&deb, DATA);
@@ -412,6 +460,11 @@ fn the_real_signed_source_package_verifies() {
         );
     }
     assert_eq!(info.file_names()[0], "hello_2.10-3.dsc");
+    assert_eq!(info.dsc_file.name, "hello_2.10-3.dsc");
+    assert_eq!(info.dsc_file.size, stat_size(&dsc));
+    assert_eq!(info.dsc_file.md5, Some(digest("md5sum", &dsc)));
+    assert_eq!(info.dsc_file.sha1, Some(digest("sha1sum", &dsc)));
+    assert_eq!(info.dsc_file.sha256, Some(digest("sha256sum", &dsc)));
     assert_eq!(&info.file_names()[1..], listed);
     assert_eq!(info.paths()[0], dsc);
     assert_eq!(info.paths()[3], fixture("hello_2.10-3.debian.tar.xz"));

@@ -47,7 +47,6 @@ fn open_aws(s: &GlobalArgs, domain: &str, bucket: &str) -> Result<Backend> {
         region: s.region.clone(),
         profile: s.aws_profile.clone(),
         role_arn: s.aws_role.clone().filter(|r| !r.is_empty()),
-        ..Default::default()
     };
     Ok(crate::aws::connect(&settings, domain, bucket)?)
 }

@@ -259,11 +259,37 @@ fn decompressor<'a, R: Read + 'a>(
 }
 
 fn extract_control<R: Read>(data: R, member: &str) -> Result<Vec<u8>, DebErrorKind> {
-    let corrupt = |e: io::Error| DebErrorKind::CorruptMember {
-        member: member.to_string(),
-        reason: e.to_string(),
-    };
     let mut tar = tar::Archive::new(decompressor(data, member)?);
+    let control = find_control(&mut tar, member)?;
+    // Decompress to the end, so the stream's own integrity check (gzip's
+    // CRC, xz's and zstd's checksums) vouches for the control file too.
+    io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(|e| corrupt(member, e))?;
+    Ok(control)
+}
+
+/// A decompression or tar error. Its text can quote damaged bytes, so
+/// control characters are escaped to keep the message on one line.
+fn corrupt(member: &str, e: io::Error) -> DebErrorKind {
+    let reason = e
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    DebErrorKind::CorruptMember {
+        member: member.to_string(),
+        reason,
+    }
+}
+
+/// The `./control` (or `control`) entry of the control tarball.
+fn find_control<R: Read>(tar: &mut tar::Archive<R>, member: &str) -> Result<Vec<u8>, DebErrorKind> {
+    let corrupt = |e: io::Error| corrupt(member, e);
     for entry in tar.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
         let path = entry.path().map_err(corrupt)?;
@@ -332,6 +358,7 @@ fn describe(control: &[u8], digests: Digests) -> Result<DebInfo, DebErrorKind> {
     validate_package_name(&package).map_err(DebErrorKind::Invalid)?;
     version::parse(&version).map_err(DebErrorKind::Invalid)?;
     validate_architecture(&architecture).map_err(DebErrorKind::Invalid)?;
+    check_binary_architecture(&architecture)?;
     Ok(DebInfo {
         source: source_name(&paragraph)?,
         package,
@@ -343,6 +370,19 @@ fn describe(control: &[u8], digests: Digests) -> Result<DebInfo, DebErrorKind> {
         sha256: digests.sha256,
         size: digests.size,
     })
+}
+
+/// `source` names source items in the repository, and wildcards (`any`,
+/// `linux-any`, `any-amd64`) belong in source packages only: dpkg-deb builds
+/// such packages, but no machine can install them.
+fn check_binary_architecture(arch: &str) -> Result<(), DebErrorKind> {
+    let wildcard = arch == "any" || arch.starts_with("any-") || arch.ends_with("-any");
+    if arch == "source" || wildcard {
+        return Err(DebErrorKind::Invalid(format!(
+            "architecture {arch:?} is not allowed in a binary package"
+        )));
+    }
+    Ok(())
 }
 
 fn required(paragraph: &Paragraph, field: &'static str) -> Result<String, DebErrorKind> {

@@ -46,6 +46,9 @@ pub struct DscInfo {
     pub path: PathBuf,
     /// The files the .dsc lists (not the .dsc), in `Files` order.
     pub files: Vec<DscFile>,
+    /// The .dsc itself: its base name, size and digests, as listed in
+    /// `control` (so an upload can check it is still the same file).
+    pub dsc_file: DscFile,
     /// The text to store: see the module documentation. Ends with one '\n'.
     pub control: String,
 }
@@ -53,12 +56,7 @@ pub struct DscInfo {
 impl DscInfo {
     /// Base names of every file of the source package, the .dsc first.
     pub fn file_names(&self) -> Vec<String> {
-        let dsc = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        std::iter::once(dsc)
+        std::iter::once(self.dsc_file.name.clone())
             .chain(self.files.iter().map(|f| f.name.clone()))
             .collect()
     }
@@ -157,6 +155,13 @@ fn read(path: &Path) -> Result<DscInfo, DscErrorKind> {
         path: path.to_path_buf(),
         files,
         control: stored_text(&paragraph, &dsc_name, &dsc_digests),
+        dsc_file: DscFile {
+            name: dsc_name,
+            size: dsc_digests.size,
+            md5: Some(dsc_digests.md5),
+            sha1: Some(dsc_digests.sha1),
+            sha256: Some(dsc_digests.sha256),
+        },
     })
 }
 

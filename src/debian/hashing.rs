@@ -62,7 +62,7 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// Hashes a byte slice (a file already read into memory).
 pub(crate) fn digest_bytes(data: &[u8]) -> Digests {
-    let mut reader = HashingReader::new(data);
+    let reader = HashingReader::new(data);
     // Reading from a slice cannot fail.
     reader.finish().expect("reading from memory")
 }

@@ -538,6 +538,18 @@ mod tests {
         let n = m.select_all(&f.to_select()).unwrap().len();
         eprintln!("select of one distribution ({n} items): {:?}", t.elapsed());
         assert_eq!(n, 20_000);
+        let mut q = f.to_select();
+        q.output = Output::ItemName;
+        let t = std::time::Instant::now();
+        let n = m.select_all(&q).unwrap().len();
+        eprintln!(
+            "select itemName() of one distribution ({n} items): {:?}",
+            t.elapsed()
+        );
+        q.output = Output::Count;
+        let t = std::time::Instant::now();
+        let n = m.select_all(&q).unwrap().len();
+        eprintln!("count of one distribution ({n} items): {:?}", t.elapsed());
         let f = Filter {
             names: vec!["package-77".into()],
             ..Filter::default()

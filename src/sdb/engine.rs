@@ -7,7 +7,8 @@
 //! Schema: `domains(id, name)`, `items(id, domain_id, name)` and
 //! `attrs(item_id, name, value, domain_id)` clustered on
 //! `(item_id, name, value)` (an item's attributes are read in one range) with
-//! a second index on `(domain_id, name, value)` for lookups by value. An item
+//! a second index on `(domain_id, name, value)` of the short values, for
+//! lookups by value. An item
 //! exists while it has at least one attribute, as in SimpleDB.
 //!
 //! Select semantics (SimpleDB's):
@@ -73,12 +74,13 @@ impl PageLimit {
         max_bytes: MAX_RESPONSE_BYTES,
     };
 
-    /// For callers that visit every page anyway: the largest pages SimpleDB
-    /// allows, whatever the query's `limit`.
+    /// For callers that visit every page anyway: pages of 2500 items when
+    /// the query has no `limit`, and no 1 MB cut.
     pub const STREAM: PageLimit = PageLimit {
         default_items: MAX_SELECT_LIMIT,
         max_items: MAX_SELECT_LIMIT,
-        max_bytes: MAX_RESPONSE_BYTES,
+        // No response to fit; this only bounds the memory of one page.
+        max_bytes: 16 * MAX_RESPONSE_BYTES,
     };
 }
 
@@ -161,7 +163,8 @@ CREATE TABLE IF NOT EXISTS attrs(
     domain_id INTEGER NOT NULL,
     PRIMARY KEY(item_id, name, value)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS attrs_by_value ON attrs(domain_id, name, value);
+CREATE INDEX IF NOT EXISTS attrs_by_short_value ON attrs(domain_id, name, value)
+    WHERE length(value) <= 200;
 ";
 
 impl Engine {
@@ -182,6 +185,8 @@ impl Engine {
 
     fn setup(conn: Connection, path: Option<PathBuf>) -> SdbResult<Engine> {
         conn.busy_timeout(Duration::from_secs(10))?;
+        // 64 MB of page cache: bulk loads touch index pages all over.
+        conn.pragma_update(None, "cache_size", -65536)?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(SCHEMA)?;
         Ok(Engine {
@@ -304,7 +309,7 @@ impl Engine {
     pub fn apply(&self, domain: &str, changes: &[Change]) -> SdbResult<()> {
         self.write(|c| {
             let d = domain_id(c, domain)?;
-            let mut w = Writer::new(c, d);
+            let mut w = Writer::new(c, d)?;
             for change in changes {
                 w.change(change)?;
             }
@@ -324,7 +329,7 @@ impl Engine {
         validate_put(item, attrs)?;
         self.write(|c| {
             let d = domain_id(c, domain)?;
-            let mut w = Writer::new(c, d);
+            let mut w = Writer::new(c, d)?;
             if let Some(exp) = expected {
                 check_expected(c, find_item(c, d, item)?, exp)?;
             }
@@ -341,7 +346,7 @@ impl Engine {
             validate_put(item, attrs)?;
         }
         self.write(|c| {
-            let mut w = Writer::new(c, domain_id(c, domain)?);
+            let mut w = Writer::new(c, domain_id(c, domain)?)?;
             for (item, attrs) in items {
                 w.put(item, attrs)?;
             }
@@ -362,7 +367,7 @@ impl Engine {
         validate_delete(item, attrs)?;
         self.write(|c| {
             let d = domain_id(c, domain)?;
-            let mut w = Writer::new(c, d);
+            let mut w = Writer::new(c, d)?;
             if let Some(exp) = expected {
                 check_expected(c, find_item(c, d, item)?, exp)?;
             }
@@ -379,7 +384,7 @@ impl Engine {
             validate_delete(item, attrs)?;
         }
         self.write(|c| {
-            let mut w = Writer::new(c, domain_id(c, domain)?);
+            let mut w = Writer::new(c, domain_id(c, domain)?)?;
             for (item, attrs) in items {
                 w.delete(item, attrs)?;
             }
@@ -625,30 +630,47 @@ fn check_expected(c: &Connection, item_id: Option<i64>, exp: &Expected) -> SdbRe
     }
 }
 
-/// The write primitives, inside one transaction. Items touched are checked
-/// at the end: emptied ones are removed, overfull ones fail the whole
-/// transaction.
+/// The write primitives, inside one transaction, with their statements
+/// prepared once. Items touched are checked at the end: emptied ones are
+/// removed, overfull ones fail the whole transaction.
 struct Writer<'c> {
     c: &'c Connection,
     domain: i64,
+    find_item: rusqlite::Statement<'c>,
+    insert_item: rusqlite::Statement<'c>,
+    insert_value: rusqlite::Statement<'c>,
+    delete_name_st: rusqlite::Statement<'c>,
+    delete_value_st: rusqlite::Statement<'c>,
     /// Touched items: id -> name (for messages).
     touched: HashMap<i64, String>,
-    /// Items created in this transaction (nothing to delete in them yet).
+    /// Items created in this transaction that have no values yet (nothing
+    /// to delete in them).
     fresh: HashSet<i64>,
 }
 
 impl<'c> Writer<'c> {
-    fn new(c: &'c Connection, domain: i64) -> Writer<'c> {
-        Writer {
+    fn new(c: &'c Connection, domain: i64) -> SdbResult<Writer<'c>> {
+        Ok(Writer {
             c,
             domain,
+            find_item: c.prepare("SELECT id FROM items WHERE domain_id = ?1 AND name = ?2")?,
+            insert_item: c.prepare("INSERT INTO items(domain_id, name) VALUES (?1, ?2)")?,
+            insert_value: c.prepare(
+                "INSERT OR IGNORE INTO attrs(item_id, name, value, domain_id) VALUES (?1, ?2, ?3, ?4)",
+            )?,
+            delete_name_st: c.prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2")?,
+            delete_value_st: c
+                .prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2 AND value = ?3")?,
             touched: HashMap::new(),
             fresh: HashSet::new(),
-        }
+        })
     }
 
     fn existing(&mut self, item: &str) -> SdbResult<Option<i64>> {
-        let id = find_item(self.c, self.domain, item)?;
+        let id = self
+            .find_item
+            .query_row(params![self.domain, item], |r| r.get(0))
+            .optional()?;
         if let Some(id) = id {
             self.touched.insert(id, item.to_string());
         }
@@ -659,10 +681,7 @@ impl<'c> Writer<'c> {
         if let Some(id) = self.existing(item)? {
             return Ok(id);
         }
-        let mut st = self
-            .c
-            .prepare_cached("INSERT INTO items(domain_id, name) VALUES (?1, ?2)")?;
-        st.execute(params![self.domain, item])?;
+        self.insert_item.execute(params![self.domain, item])?;
         let id = self.c.last_insert_rowid();
         self.fresh.insert(id);
         self.touched.insert(id, item.to_string());
@@ -670,41 +689,32 @@ impl<'c> Writer<'c> {
     }
 
     fn insert(&mut self, id: i64, name: &str, value: &str) -> SdbResult<()> {
-        let mut st = self.c.prepare_cached(
-            "INSERT OR IGNORE INTO attrs(item_id, name, value, domain_id) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        st.execute(params![id, name, value, self.domain])?;
+        self.insert_value
+            .execute(params![id, name, value, self.domain])?;
         // From now on the item has values a later change may need to delete.
         self.fresh.remove(&id);
         Ok(())
     }
 
-    fn delete_name(&self, id: i64, name: &str) -> SdbResult<()> {
-        if self.fresh.contains(&id) {
-            return Ok(());
+    fn delete_name(&mut self, id: i64, name: &str) -> SdbResult<()> {
+        if !self.fresh.contains(&id) {
+            self.delete_name_st.execute(params![id, name])?;
         }
-        let mut st = self
-            .c
-            .prepare_cached("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2")?;
-        st.execute(params![id, name])?;
         Ok(())
     }
 
-    fn delete_value(&self, id: i64, name: &str, value: &str) -> SdbResult<()> {
-        let mut st = self
-            .c
-            .prepare_cached("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2 AND value = ?3")?;
-        st.execute(params![id, name, value])?;
+    fn delete_value(&mut self, id: i64, name: &str, value: &str) -> SdbResult<()> {
+        self.delete_value_st.execute(params![id, name, value])?;
         Ok(())
     }
 
     fn delete_item(&mut self, id: i64) -> SdbResult<()> {
-        let mut st = self
-            .c
-            .prepare_cached("DELETE FROM attrs WHERE item_id = ?1")?;
-        st.execute(params![id])?;
-        let mut st = self.c.prepare_cached("DELETE FROM items WHERE id = ?1")?;
-        st.execute(params![id])?;
+        self.c
+            .prepare_cached("DELETE FROM attrs WHERE item_id = ?1")?
+            .execute(params![id])?;
+        self.c
+            .prepare_cached("DELETE FROM items WHERE id = ?1")?
+            .execute(params![id])?;
         self.touched.remove(&id);
         self.fresh.remove(&id);
         Ok(())
@@ -999,28 +1009,30 @@ impl<'q> Plan<'q> {
         let mut items = Vec::with_capacity(found.len());
         let mut bytes = 0usize;
         let mut last: Option<(Option<String>, String)> = None;
-        for (id, name, key) in found.iter() {
-            let attrs = match &self.query.output {
-                Output::ItemName => Attrs::new(),
-                Output::All => read_attrs(c, *id)?,
-                Output::Attrs(names) => {
-                    let mut a = read_attrs(c, *id)?;
-                    a.retain(|k, _| names.iter().any(|n| n == k));
-                    a
-                }
+        // Attributes are read a chunk of items at a time, so a page the size
+        // limit cuts short does not read the items it leaves out.
+        'chunks: for chunk in found.chunks(READ_CHUNK) {
+            let ids = chunk.iter().map(|f| f.0);
+            let mut attrs = match &self.query.output {
+                Output::ItemName => HashMap::new(),
+                Output::All => read_many(c, ids, None)?,
+                Output::Attrs(names) => read_many(c, ids, Some(names))?,
                 Output::Count => unreachable!("counted above"),
             };
-            let size = response_size(name, &attrs);
-            if !items.is_empty() && bytes + size > self.max_bytes {
-                more = true;
-                break;
+            for (id, name, key) in chunk {
+                let attrs = attrs.remove(id).unwrap_or_default();
+                let size = response_size(name, &attrs);
+                if !items.is_empty() && bytes + size > self.max_bytes {
+                    more = true;
+                    break 'chunks;
+                }
+                bytes += size;
+                last = Some((key.clone(), name.clone()));
+                items.push(Item {
+                    name: name.clone(),
+                    attrs,
+                });
             }
-            bytes += size;
-            items.push(Item {
-                name: name.clone(),
-                attrs,
-            });
-            last = Some((key.clone(), name.clone()));
         }
         let next_token = match (more, last) {
             (true, Some((k, n))) => Some(self.encode_token(k, n)),
@@ -1028,6 +1040,71 @@ impl<'q> Plan<'q> {
         };
         Ok(Page { items, next_token })
     }
+}
+
+/// Items whose attributes are read with one statement.
+const READ_CHUNK: usize = 250;
+
+/// The attributes of many items in one statement (optionally only those
+/// named), by item id.
+fn read_many(
+    c: &Connection,
+    ids: impl Iterator<Item = i64>,
+    only: Option<&Vec<String>>,
+) -> SdbResult<HashMap<i64, Attrs>> {
+    let mut params: Vec<Value> = ids.map(Value::Integer).collect();
+    let mut out: HashMap<i64, Attrs> = HashMap::with_capacity(params.len());
+    if params.is_empty() {
+        return Ok(out);
+    }
+    let id_list = (1..=params.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut sql = format!("SELECT item_id, name, value FROM attrs WHERE item_id IN ({id_list})");
+    if let Some(names) = only {
+        if names.is_empty() {
+            return Ok(out);
+        }
+        let first = params.len() + 1;
+        params.extend(names.iter().map(|n| Value::Text(n.clone())));
+        let name_list = (first..=params.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        sql.push_str(&format!(" AND name IN ({name_list})"));
+    }
+    sql.push_str(" ORDER BY item_id, name, value");
+    let mut st = c.prepare_cached(&sql)?;
+    let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+    // Rows come sorted by item and name: a new item or name is noticed by
+    // comparing with the previous row, without a lookup per row.
+    let mut current: Option<(i64, Attrs)> = None;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let name = r
+            .get_ref(1)?
+            .as_str()
+            .map_err(|e| SdbError::internal(e.to_string()))?;
+        let value: String = r.get(2)?;
+        if current.as_ref().map(|c| c.0) != Some(id) {
+            if let Some((done, attrs)) = current.take() {
+                out.insert(done, attrs);
+            }
+            current = Some((id, Attrs::new()));
+        }
+        let attrs = &mut current.as_mut().expect("set above").1;
+        match attrs.last_entry() {
+            Some(mut e) if e.key() == name => e.get_mut().push(value),
+            _ => {
+                attrs.insert(name.to_string(), vec![value]);
+            }
+        }
+    }
+    if let Some((done, attrs)) = current {
+        out.insert(done, attrs);
+    }
+    Ok(out)
 }
 
 /// Roughly the XML an item takes in a Select response.
@@ -1057,18 +1134,17 @@ fn mentions(e: &Expr, a: &str) -> bool {
     }
 }
 
+/// Values longer than this (in characters) are left out of the value index:
+/// long values (control-text fragments) are never looked up by value, and
+/// indexing them would double the file and slow every write.
+const INDEXED_VALUE_CHARS: usize = 200;
+
 /// A condition every matching item must meet, derived from a top-level
-/// conjunct, that SQLite can answer from the value index. Redundant with the
-/// exact predicate; it only lets the planner start from few items.
+/// conjunct, that SQLite can answer from the value index: the item has a
+/// value of `.0` among `.1`. It is redundant with the exact predicate; it
+/// only lets the planner start from few items.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Prefilter {
-    /// The item has a value of `attr` in `values`.
-    AnyIn(String, Vec<String>),
-    /// The item has a value of `attr` in `[lo, hi)` (`hi` absent: no bound).
-    Range(String, String, Option<String>),
-    /// The item has a value of `attr` in `[lo, hi]`.
-    Between(String, String, String),
-}
+struct Prefilter(String, Vec<String>);
 
 fn prefilters(e: &Expr) -> Vec<Prefilter> {
     let mut out = Vec::new();
@@ -1077,73 +1153,23 @@ fn prefilters(e: &Expr) -> Vec<Prefilter> {
 }
 
 fn collect_prefilters(e: &Expr, out: &mut Vec<Prefilter>) {
-    let attr = |o: &Operand| match o {
-        Operand::Attr(a) | Operand::Every(a) => Some(a.clone()),
-        Operand::ItemName => None,
+    let mut add = |o: &Operand, values: &[String]| {
+        let short = values
+            .iter()
+            .all(|v| v.chars().count() <= INDEXED_VALUE_CHARS);
+        if let (Operand::Attr(a) | Operand::Every(a), true, false) = (o, short, values.is_empty()) {
+            out.push(Prefilter(a.clone(), values.to_vec()));
+        }
     };
     match e {
         Expr::And(a, b) | Expr::Intersection(a, b) => {
             collect_prefilters(a, out);
             collect_prefilters(b, out);
         }
-        Expr::Cmp(o, CmpOp::Eq, v) => {
-            if let Some(a) = attr(o) {
-                out.push(Prefilter::AnyIn(a, vec![v.clone()]));
-            }
-        }
-        Expr::In(o, vs) if !vs.is_empty() => {
-            if let Some(a) = attr(o) {
-                out.push(Prefilter::AnyIn(a, vs.clone()));
-            }
-        }
-        Expr::Between(o, lo, hi) => {
-            if let Some(a) = attr(o) {
-                out.push(Prefilter::Between(a, lo.clone(), hi.clone()));
-            }
-        }
-        Expr::Cmp(o, CmpOp::Like, pattern) => {
-            let prefix = like_prefix(pattern);
-            if let (Some(a), false) = (attr(o), prefix.is_empty()) {
-                let hi = prefix_upper_bound(&prefix);
-                out.push(Prefilter::Range(a, prefix, hi));
-            }
-        }
+        Expr::Cmp(o, CmpOp::Eq, v) => add(o, std::slice::from_ref(v)),
+        Expr::In(o, vs) => add(o, vs),
         _ => {}
     }
-}
-
-/// The literal text a `like` pattern starts with (before its first `%`).
-pub fn like_prefix(pattern: &str) -> String {
-    let mut out = String::new();
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '%' => break,
-            '\\' => match chars.next() {
-                Some(n) => out.push(n),
-                None => out.push('\\'),
-            },
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The least string above every string starting with `prefix`: its last
-/// character incremented (UTF-8 byte order follows code point order).
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let mut next = last as u32 + 1;
-        if (0xD800..0xE000).contains(&next) {
-            next = 0xE000;
-        }
-        if let Some(c) = char::from_u32(next) {
-            chars.push(c);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// Translates a SimpleDB `like` pattern to an SQLite GLOB pattern (which is
@@ -1325,28 +1351,13 @@ impl SqlBuilder {
     }
 
     fn prefilter(&mut self, pre: &Prefilter) -> String {
-        let (attr, cond) = match pre {
-            Prefilter::AnyIn(a, vs) => {
-                let ps: Vec<String> = vs.iter().map(|v| self.bind(v)).collect();
-                (a, format!("f.value IN ({})", ps.join(", ")))
-            }
-            Prefilter::Range(a, lo, hi) => {
-                let lo = self.bind(lo);
-                let hi = match hi {
-                    Some(h) => format!(" AND f.value < {}", self.bind(h)),
-                    None => String::new(),
-                };
-                (a, format!("f.value >= {lo}{hi}"))
-            }
-            Prefilter::Between(a, lo, hi) => {
-                let lo = self.bind(lo);
-                let hi = self.bind(hi);
-                (a, format!("f.value >= {lo} AND f.value <= {hi}"))
-            }
-        };
-        let p = self.bind(attr);
+        let ps: Vec<String> = pre.1.iter().map(|v| self.bind(v)).collect();
+        let p = self.bind(&pre.0);
+        // The length term lets SQLite use the partial value index.
         format!(
-            "i.id IN (SELECT f.item_id FROM attrs f WHERE f.domain_id = ?1 AND f.name = {p} AND {cond})"
+            "i.id IN (SELECT f.item_id FROM attrs f WHERE f.domain_id = ?1 AND f.name = {p} \
+             AND f.value IN ({}) AND length(f.value) <= {INDEXED_VALUE_CHARS})",
+            ps.join(", ")
         )
     }
 }
@@ -1380,4 +1391,730 @@ fn scope_attrs(e: &Expr, out: &mut Vec<String>) {
 /// want random access).
 pub fn by_name(items: Vec<Item>) -> BTreeMap<String, Attrs> {
     items.into_iter().map(|i| (i.name, i.attrs)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdb::select::parse;
+
+    fn engine() -> Engine {
+        let e = Engine::open_in_memory().unwrap();
+        e.create_domain("dom").unwrap();
+        e
+    }
+
+    fn put(e: &Engine, item: &str, pairs: &[(&str, &str)]) {
+        let attrs: Vec<PutAttr> = pairs
+            .iter()
+            .map(|(n, v)| PutAttr {
+                name: n.to_string(),
+                value: v.to_string(),
+                replace: false,
+            })
+            .collect();
+        e.put_attributes("dom", item, &attrs, None).unwrap();
+    }
+
+    /// Item names a Select returns over all pages, in order.
+    fn sel(e: &Engine, text: &str) -> Vec<String> {
+        let (d, q) = parse(text).unwrap();
+        let mut out = Vec::new();
+        e.select_each(&d, &q, &mut |i| {
+            out.push(i.name);
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn sel_err(e: &Engine, text: &str) -> SdbError {
+        let (d, q) = parse(text).unwrap();
+        e.select(&d, &q, true, None, PageLimit::SIMPLEDB)
+            .unwrap_err()
+    }
+
+    /// SimpleDB's sample data set (books and records), trimmed.
+    fn books() -> Engine {
+        let e = engine();
+        put(
+            &e,
+            "0385333498",
+            &[
+                ("Title", "The Sirens of Titan"),
+                ("Year", "1959"),
+                ("Pages", "00336"),
+                ("Keyword", "Book"),
+                ("Keyword", "Paperback"),
+                ("Rating", "*****"),
+                ("Rating", "5 stars"),
+                ("Rating", "Excellent"),
+            ],
+        );
+        put(
+            &e,
+            "0802131786",
+            &[
+                ("Title", "Tropic of Cancer"),
+                ("Year", "1934"),
+                ("Pages", "00318"),
+                ("Keyword", "Book"),
+                ("Rating", "****"),
+            ],
+        );
+        put(
+            &e,
+            "1579124585",
+            &[
+                ("Title", "The Right Stuff"),
+                ("Year", "1979"),
+                ("Pages", "00304"),
+                ("Keyword", "Book"),
+                ("Keyword", "Hardcover"),
+                ("Keyword", "American"),
+                ("Rating", "****"),
+                ("Rating", "4 stars"),
+            ],
+        );
+        put(
+            &e,
+            "B000T9886K",
+            &[
+                ("Title", "In Between"),
+                ("Year", "2007"),
+                ("Keyword", "CD"),
+                ("Keyword", "Pop"),
+                ("Rating", "4 stars"),
+            ],
+        );
+        put(
+            &e,
+            "B00005JPLW",
+            &[
+                ("Title", "300"),
+                ("Year", "2007"),
+                ("Keyword", "DVD"),
+                ("Keyword", "Action"),
+                ("Keyword", "Frank Miller"),
+                ("Rating", "***"),
+                ("Rating", "3 stars"),
+                ("Rating", "Not bad"),
+            ],
+        );
+        put(
+            &e,
+            "B000SF3NGK",
+            &[
+                ("Title", "Heaven and Earth"),
+                ("Year", "2008"),
+                ("Keyword", "Cult"),
+                ("Rating", "*****"),
+            ],
+        );
+        e
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        sorted(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn simpledb_documentation_examples() {
+        let e = books();
+        let q = |t: &str| sorted(sel(&e, &format!("select * from dom where {t}")));
+        assert_eq!(q("Title = 'The Right Stuff'"), names(&["1579124585"]));
+        assert_eq!(
+            q("Year > '1985'"),
+            names(&["B000T9886K", "B00005JPLW", "B000SF3NGK"])
+        );
+        assert_eq!(
+            q("Rating like '****%'"),
+            names(&["0385333498", "1579124585", "0802131786", "B000SF3NGK"])
+        );
+        assert_eq!(q("Pages < '00320'"), names(&["1579124585", "0802131786"]));
+        assert_eq!(
+            q("Year > '1975' and Year < '2008'"),
+            names(&["1579124585", "B000T9886K", "B00005JPLW"])
+        );
+        assert_eq!(
+            q("Year between '1975' and '2008'"),
+            names(&["1579124585", "B000T9886K", "B00005JPLW", "B000SF3NGK"])
+        );
+        assert_eq!(
+            q("Rating = '***' or Rating = '*****'"),
+            names(&["0385333498", "B00005JPLW", "B000SF3NGK"])
+        );
+        assert_eq!(
+            q("(Year > '1950' and Year < '1960') or Year like '193%' or Year = '2007'"),
+            names(&["0385333498", "0802131786", "B000T9886K", "B00005JPLW"])
+        );
+        assert_eq!(
+            q("Rating = '4 stars' or Rating = '****'"),
+            names(&["1579124585", "0802131786", "B000T9886K"])
+        );
+        assert_eq!(
+            q("Keyword = 'Book' and Keyword = 'Hardcover'"),
+            names(&[]),
+            "both comparisons apply to one value"
+        );
+        assert_eq!(
+            q("Keyword = 'Book' intersection Keyword = 'Hardcover'"),
+            names(&["1579124585"])
+        );
+        assert_eq!(q("every(Rating) = '****'"), names(&["0802131786"]));
+        assert_eq!(
+            q("Keyword = 'Book' and Rating = '****'"),
+            names(&["0802131786", "1579124585"])
+        );
+        assert_eq!(
+            q("Year < '1980' intersection every(Keyword) in ('Book', 'Paperback')"),
+            names(&["0385333498", "0802131786"])
+        );
+    }
+
+    #[test]
+    fn one_value_per_attribute_in_a_predicate() {
+        let e = engine();
+        put(&e, "split", &[("y", "1970"), ("y", "2010")]);
+        put(&e, "inside", &[("y", "1990")]);
+        let q = |t: &str| sel(&e, &format!("select * from dom where {t}"));
+        assert_eq!(q("y > '1980' and y < '2000'"), ["inside"]);
+        assert_eq!(q("y > '1980' intersection y < '2000'"), ["inside", "split"]);
+        // `!=` finds items with any other value; negation works per value too.
+        assert_eq!(q("y != '1970'"), ["inside", "split"]);
+        assert_eq!(q("not y = '1970'"), ["inside", "split"]);
+        assert_eq!(q("not every(y) != '1970'"), ["split"]);
+        assert_eq!(q("every(y) > '1980'"), ["inside"]);
+    }
+
+    #[test]
+    fn missing_attributes_are_not_considered() {
+        let e = engine();
+        put(&e, "a", &[("x", "1")]);
+        put(&e, "b", &[("y", "1")]);
+        let q = |t: &str| sel(&e, &format!("select * from dom where {t}"));
+        assert_eq!(q("x != '2'"), ["a"]);
+        assert_eq!(q("not x = '2'"), ["a"]);
+        assert_eq!(q("x is null"), ["b"]);
+        assert_eq!(q("x is not null"), ["a"]);
+        assert_eq!(q("every(x) is null"), ["b"]);
+        assert_eq!(q("x is null or x = '1'"), ["a", "b"]);
+        assert_eq!(q("every(x) = '1'"), ["a"]);
+        assert_eq!(q("x = '1' or y = '1'"), ["a", "b"]);
+        assert_eq!(q("x = '1' and y = '1'"), Vec::<String>::new());
+        assert_eq!(q("itemName() is not null"), ["a", "b"]);
+        assert_eq!(q("itemName() is null"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn like_is_case_sensitive_with_percent_and_backslash() {
+        let e = engine();
+        for (item, v) in [
+            ("1", "hello"),
+            ("2", "Hello"),
+            ("3", "50% off"),
+            ("4", "50 percent"),
+            ("5", "a\\b"),
+            ("6", "a*b?[c]"),
+            ("7", "ünïcødé"),
+            ("8", "it's"),
+            ("9", "h_llo"),
+        ] {
+            put(&e, item, &[("v", v)]);
+        }
+        let q = |p: &str| {
+            let text = format!(
+                "select * from dom where v like {}",
+                crate::select::quote_value(p)
+            );
+            sel(&e, &text)
+        };
+        assert_eq!(q("hel%"), ["1"]);
+        assert_eq!(q("%ello"), ["1", "2"]);
+        assert_eq!(q("%ll%"), ["1", "2", "9"]);
+        assert_eq!(q("h%o"), ["1", "9"]);
+        assert_eq!(q("h_llo"), ["9"], "_ is no wildcard");
+        assert_eq!(q("50\\%%"), ["3"]);
+        assert_eq!(q("50%"), ["3", "4"]);
+        assert_eq!(q("a\\\\b"), ["5"]);
+        assert_eq!(q("a*b?[c]"), ["6"]);
+        assert_eq!(q("a*%"), ["6"]);
+        assert_eq!(q("ünï%"), ["7"]);
+        assert_eq!(q("%'s"), ["8"]);
+        assert_eq!(q("%"), ["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+        let not_like = sel(&e, "select * from dom where v not like '%l%'");
+        assert_eq!(not_like, ["3", "4", "5", "6", "7", "8"]);
+        let by_name = sel(&e, "select * from dom where itemName() like '%'");
+        assert_eq!(by_name.len(), 9);
+    }
+
+    #[test]
+    fn comparisons_are_by_utf8_bytes() {
+        let e = engine();
+        for (item, v) in [
+            ("a", "Z"),
+            ("b", "a"),
+            ("c", "é"),
+            ("d", "\u{1F600}"),
+            ("e", "10"),
+            ("f", "9"),
+        ] {
+            put(&e, item, &[("v", v)]);
+        }
+        let q = |t: &str| sel(&e, &format!("select itemName() from dom where {t}"));
+        assert_eq!(q("v > 'z'"), ["c", "d"]);
+        assert_eq!(q("v < 'a'"), ["a", "e", "f"]);
+        assert_eq!(q("v > '9'"), ["a", "b", "c", "d"]);
+        assert_eq!(
+            sel(&e, "select * from dom where v is not null order by v"),
+            ["e", "f", "a", "b", "c", "d"]
+        );
+        assert_eq!(q("v in ('é', 'Z', 'nope')"), ["a", "c"]);
+        assert_eq!(q("itemName() in ('a', 'f')"), ["a", "f"]);
+        assert_eq!(q("itemName() between 'b' and 'd'"), ["b", "c", "d"]);
+        assert_eq!(q("itemName() >= 'e'"), ["e", "f"]);
+    }
+
+    #[test]
+    fn order_by_rules() {
+        let e = engine();
+        put(&e, "x", &[("n", "2"), ("n", "9")]);
+        put(&e, "y", &[("n", "5")]);
+        put(&e, "z", &[("m", "1")]);
+        assert_eq!(
+            sel(&e, "select * from dom where n > '0' order by n"),
+            ["x", "y"]
+        );
+        assert_eq!(
+            sel(&e, "select * from dom where n > '0' order by n desc"),
+            ["x", "y"],
+            "x sorts by its largest value descending"
+        );
+        assert_eq!(
+            sel(&e, "select * from dom where n < '6' order by n desc"),
+            ["x", "y"]
+        );
+        assert_eq!(
+            sel(
+                &e,
+                "select * from dom where n is not null or m = '1' order by n asc"
+            ),
+            ["x", "y"],
+            "items without the sort attribute are left out"
+        );
+        assert_eq!(
+            sel(&e, "select * from dom order by itemName() desc"),
+            ["z", "y", "x"]
+        );
+        let err = sel_err(&e, "select * from dom where m = '1' order by n");
+        assert_eq!(err.code, "InvalidSortExpression");
+        let err = sel_err(&e, "select * from dom order by n");
+        assert_eq!(err.code, "InvalidSortExpression");
+    }
+
+    fn many(e: &Engine, n: usize) {
+        let items: Vec<Change> = (0..n)
+            .map(|i| Change::Put {
+                item: format!("i{i:05}"),
+                attrs: Attrs::from([
+                    ("k".to_string(), vec![format!("{:05}", n - i)]),
+                    ("odd".to_string(), vec![(i % 2).to_string()]),
+                ]),
+                remove: vec![],
+            })
+            .collect();
+        e.apply("dom", &items).unwrap();
+    }
+
+    fn pages(e: &Engine, text: &str, limit: PageLimit) -> Vec<Vec<String>> {
+        let (d, q) = parse(text).unwrap();
+        let mut token: Option<String> = None;
+        let mut out = Vec::new();
+        loop {
+            let page = e.select(&d, &q, false, token.as_deref(), limit).unwrap();
+            out.push(page.items.into_iter().map(|i| i.name).collect());
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn paging_follows_limit_default_and_tokens() {
+        let e = engine();
+        many(&e, 2600);
+        let p = pages(&e, "select * from dom", PageLimit::SIMPLEDB);
+        assert_eq!(p.len(), 26, "100 per page by default");
+        assert!(p.iter().all(|p| p.len() == 100));
+        let all: Vec<String> = p.concat();
+        assert_eq!(all.len(), 2600);
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+
+        let p = pages(
+            &e,
+            "select * from dom where odd = '1' limit 2500",
+            PageLimit::SIMPLEDB,
+        );
+        assert_eq!(p.iter().map(Vec::len).collect::<Vec<_>>(), [1300]);
+
+        let p = pages(
+            &e,
+            "select itemName() from dom where k > '00000' order by k desc limit 1000",
+            PageLimit::SIMPLEDB,
+        );
+        assert_eq!(
+            p.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1000, 1000, 600]
+        );
+        assert_eq!(p[0][0], "i00000");
+        assert_eq!(p[2][599], "i02599");
+
+        let p = pages(
+            &e,
+            "select count(*) from dom where odd = '0' limit 500",
+            PageLimit::SIMPLEDB,
+        );
+        assert_eq!(p.len(), 3);
+        let (_, q) = parse("select count(*) from dom where odd = '0'").unwrap();
+        let page = e
+            .select("dom", &q, false, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        assert_eq!(page.items[0].attrs["Count"], ["1300"]);
+        assert_eq!(page.next_token, None);
+    }
+
+    #[test]
+    fn page_size_is_cut_at_one_megabyte() {
+        let e = engine();
+        let big = "x".repeat(1000);
+        let changes: Vec<Change> = (0..300)
+            .map(|i| Change::Put {
+                item: format!("i{i:03}"),
+                attrs: (0..5)
+                    .map(|a| (format!("a{a}"), vec![big.clone()]))
+                    .collect(),
+                remove: vec![],
+            })
+            .collect();
+        e.apply("dom", &changes).unwrap();
+        let p = pages(&e, "select * from dom limit 2500", PageLimit::SIMPLEDB);
+        assert!(p.len() >= 2, "{} pages", p.len());
+        assert!(p[0].len() < 300 && p[0].len() > 100, "{}", p[0].len());
+        assert_eq!(p.concat().len(), 300);
+    }
+
+    #[test]
+    fn bad_tokens_and_limits() {
+        let e = engine();
+        many(&e, 30);
+        let (_, q) = parse("select * from dom limit 10").unwrap();
+        let page = e
+            .select("dom", &q, false, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        let token = page.next_token.unwrap();
+        let err = e
+            .select("dom", &q, false, Some("garbage!"), PageLimit::SIMPLEDB)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidNextToken");
+        let (_, other) = parse("select * from dom where odd = '1' limit 10").unwrap();
+        let err = e
+            .select("dom", &other, false, Some(&token), PageLimit::SIMPLEDB)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidNextToken");
+        // The same query with another limit may continue.
+        let (_, q5) = parse("select * from dom limit 5").unwrap();
+        let page = e
+            .select("dom", &q5, false, Some(&token), PageLimit::SIMPLEDB)
+            .unwrap();
+        assert_eq!(page.items[0].name, "i00010");
+        for bad in ["select * from dom limit 0", "select * from dom limit 2501"] {
+            assert_eq!(sel_err(&e, bad).code, "InvalidQueryExpression");
+        }
+        assert_eq!(sel_err(&e, "select * from nope").code, "NoSuchDomain");
+    }
+
+    #[test]
+    fn output_lists_and_item_names() {
+        let e = books();
+        let (_, q) = parse("select Title, Year, Nope from dom where Year = '1934'").unwrap();
+        let page = e
+            .select("dom", &q, true, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(
+            page.items[0].attrs,
+            Attrs::from([
+                ("Title".to_string(), vec!["Tropic of Cancer".to_string()]),
+                ("Year".to_string(), vec!["1934".to_string()]),
+            ])
+        );
+        let (_, q) = parse("select itemName() from dom where Year = '1934'").unwrap();
+        let page = e
+            .select("dom", &q, true, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        assert!(page.items[0].attrs.is_empty());
+        // Items with none of the listed attributes still come back, bare.
+        let (_, q) = parse("select Nope from dom where Year = '1934'").unwrap();
+        let page = e
+            .select("dom", &q, true, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(page.items[0].attrs.is_empty());
+    }
+
+    fn pa(name: &str, value: &str, replace: bool) -> PutAttr {
+        PutAttr {
+            name: name.into(),
+            value: value.into(),
+            replace,
+        }
+    }
+
+    fn get(e: &Engine, item: &str) -> Option<Attrs> {
+        e.get("dom", item, &[]).unwrap()
+    }
+
+    fn attrs(pairs: &[(&str, &[&str])]) -> Attrs {
+        pairs
+            .iter()
+            .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn put_attributes_replace() {
+        let e = engine();
+        e.put_attributes(
+            "dom",
+            "i",
+            &[
+                pa("a", "1", false),
+                pa("b", "2", false),
+                pa("b", "3", false),
+            ],
+            None,
+        )
+        .unwrap();
+        e.put_attributes("dom", "i", &[pa("b", "4", true)], None)
+            .unwrap();
+        assert_eq!(get(&e, "i"), Some(attrs(&[("a", &["1"]), ("b", &["4"])])));
+        // Replace takes every value of the name given in the call.
+        e.put_attributes(
+            "dom",
+            "i",
+            &[pa("b", "5", true), pa("b", "6", false), pa("a", "1", false)],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            get(&e, "i"),
+            Some(attrs(&[("a", &["1"]), ("b", &["5", "6"])]))
+        );
+        assert_eq!(
+            e.get("dom", "i", &["b".to_string()]).unwrap(),
+            Some(attrs(&[("b", &["5", "6"])]))
+        );
+        assert_eq!(e.get("dom", "i", &["zz".to_string()]).unwrap(), None);
+    }
+
+    #[test]
+    fn conditional_writes() {
+        let e = engine();
+        let exp = |name: &str, value: Option<&str>, exists: Option<bool>| Expected {
+            name: name.into(),
+            value: value.map(Into::into),
+            exists,
+        };
+        let put_if = |x: &Expected| e.put_attributes("dom", "i", &[pa("v", "1", true)], Some(x));
+        put_if(&exp("v", None, Some(false))).unwrap();
+        let err = put_if(&exp("v", None, Some(false))).unwrap_err();
+        assert_eq!((err.code, err.status), ("ConditionalCheckFailed", 409));
+        put_if(&exp("v", Some("1"), None)).unwrap();
+        let err = put_if(&exp("v", Some("2"), Some(true))).unwrap_err();
+        assert_eq!(err.code, "ConditionalCheckFailed");
+        let err = put_if(&exp("w", Some("2"), None)).unwrap_err();
+        assert_eq!((err.code, err.status), ("AttributeDoesNotExist", 404));
+        e.put_attributes(
+            "dom",
+            "i",
+            &[pa("m", "1", false), pa("m", "2", false)],
+            None,
+        )
+        .unwrap();
+        let err = put_if(&exp("m", Some("1"), None)).unwrap_err();
+        assert_eq!(err.code, "MultiValuedAttribute");
+        let err = put_if(&exp("v", None, None)).unwrap_err();
+        assert_eq!(err.code, "IncompleteExpectedExpression");
+        // A failed condition writes nothing.
+        let err = e
+            .delete_attributes("dom", "i", &[], Some(&exp("v", Some("9"), None)))
+            .unwrap_err();
+        assert_eq!(err.code, "ConditionalCheckFailed");
+        assert!(get(&e, "i").is_some());
+        e.delete_attributes("dom", "i", &[], Some(&exp("v", Some("1"), None)))
+            .unwrap();
+        assert_eq!(get(&e, "i"), None);
+    }
+
+    #[test]
+    fn delete_attributes_forms() {
+        let e = engine();
+        let put_all = || {
+            e.put_attributes(
+                "dom",
+                "i",
+                &[
+                    pa("a", "1", false),
+                    pa("a", "2", false),
+                    pa("b", "3", false),
+                    pa("c", "4", false),
+                ],
+                None,
+            )
+            .unwrap()
+        };
+        put_all();
+        let da = |n: &str, v: Option<&str>| DeleteAttr {
+            name: n.into(),
+            value: v.map(Into::into),
+        };
+        e.delete_attributes(
+            "dom",
+            "i",
+            &[da("a", Some("1")), da("b", None), da("zz", None)],
+            None,
+        )
+        .unwrap();
+        assert_eq!(get(&e, "i"), Some(attrs(&[("a", &["2"]), ("c", &["4"])])));
+        e.delete_attributes("dom", "i", &[], None).unwrap();
+        assert_eq!(get(&e, "i"), None);
+        e.delete_attributes("dom", "gone", &[], None).unwrap();
+        put_all();
+        e.batch_delete(
+            "dom",
+            &[
+                ("i".to_string(), vec![da("a", None)]),
+                ("nope".to_string(), vec![]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(get(&e, "i"), Some(attrs(&[("b", &["3"]), ("c", &["4"])])));
+        e.batch_delete("dom", &[("i".to_string(), vec![])]).unwrap();
+        assert_eq!(get(&e, "i"), None);
+    }
+
+    #[test]
+    fn batch_and_item_limits() {
+        let e = engine();
+        let item = |i: usize| (format!("i{i}"), vec![pa("a", "1", false)]);
+        let err = e
+            .batch_put("dom", &(0..26).map(item).collect::<Vec<_>>())
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.status),
+            ("NumberSubmittedItemsExceeded", 409)
+        );
+        let err = e.batch_put("dom", &[item(1), item(1)]).unwrap_err();
+        assert_eq!(err.code, "DuplicateItemName");
+        e.batch_put("dom", &(0..25).map(item).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(e.domain_metadata("dom").unwrap().item_count, 25);
+
+        let many: Vec<PutAttr> = (0..257).map(|i| pa("a", &i.to_string(), false)).collect();
+        let err = e.put_attributes("dom", "big", &many, None).unwrap_err();
+        assert_eq!(err.code, "NumberSubmittedAttributesExceeded");
+        e.put_attributes("dom", "big", &many[..200], None).unwrap();
+        let err = e
+            .put_attributes("dom", "big", &many[200..], None)
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.status),
+            ("NumberItemAttributesExceeded", 409)
+        );
+        assert_eq!(get(&e, "big").unwrap()["a"].len(), 200);
+
+        let long = "x".repeat(1025);
+        let err = e
+            .put_attributes("dom", "i", &[pa("a", &long, false)], None)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterValue");
+        let err = e
+            .put_attributes("dom", "i", &[pa(&long, "v", false)], None)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterValue");
+        e.put_attributes("dom", "i", &[pa(&long[..1024], &long[..1024], false)], None)
+            .unwrap();
+        let err = e
+            .put_attributes("dom", "", &[pa("a", "1", false)], None)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterValue");
+        let err = e
+            .put_attributes("nope", "i", &[pa("a", "1", false)], None)
+            .unwrap_err();
+        assert_eq!(err.code, "NoSuchDomain");
+    }
+
+    #[test]
+    fn domains_and_metadata() {
+        let e = Engine::open_in_memory().unwrap();
+        assert_eq!(
+            e.create_domain("a b").unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        assert_eq!(
+            e.create_domain("ab").unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        e.create_domain("zeta").unwrap();
+        e.create_domain("alpha.1_-").unwrap();
+        e.create_domain("zeta").unwrap();
+        assert_eq!(e.list_domains().unwrap(), ["alpha.1_-", "zeta"]);
+        e.put_attributes(
+            "zeta",
+            "item1",
+            &[pa("ab", "xyz", false), pa("ab", "q", false)],
+            None,
+        )
+        .unwrap();
+        e.put_attributes(
+            "zeta",
+            "it2",
+            &[pa("ab", "1", false), pa("cde", "22", false)],
+            None,
+        )
+        .unwrap();
+        let m = e.domain_metadata("zeta").unwrap();
+        assert_eq!(
+            (
+                m.item_count,
+                m.item_names_size_bytes,
+                m.attribute_name_count,
+                m.attribute_names_size_bytes,
+                m.attribute_value_count,
+                m.attribute_values_size_bytes
+            ),
+            (2, 8, 2, 5, 4, 7)
+        );
+        e.delete_domain("zeta").unwrap();
+        e.delete_domain("zeta").unwrap();
+        assert_eq!(e.list_domains().unwrap(), ["alpha.1_-"]);
+        assert_eq!(e.domain_metadata("zeta").unwrap_err().code, "NoSuchDomain");
+        // A new domain of the old name starts empty.
+        e.create_domain("zeta").unwrap();
+        assert_eq!(e.domain_metadata("zeta").unwrap().item_count, 0);
+    }
+
+    #[test]
+    fn like_translation() {
+        assert_eq!(like_to_glob("a%b"), "a*b");
+        assert_eq!(like_to_glob("a\\%b*?["), "a%b[*][?][[]");
+        assert_eq!(like_to_glob("\\\\%"), "\\*");
+        assert_eq!(like_to_glob("end\\"), "end\\");
+    }
 }

@@ -4,4 +4,6 @@
 
 pub mod engine;
 pub mod error;
+pub mod select;
+pub mod server;
 pub mod sigv2;
