@@ -67,6 +67,23 @@ fn package(i: usize) -> Package {
     }
 }
 
+/// CPU seconds (user + system) used so far by this process, and by its
+/// waited-for children, from /proc/self/stat. On a machine shared with
+/// other work, CPU time is steadier than wall time.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let tick = 100.0; // USER_HZ on Linux
+    let get = |i: usize| f.get(i).copied().unwrap_or(0.0) / tick;
+    // utime, stime, cutime, cstime are fields 14-17 (11-14 after the name).
+    (get(11) + get(12), get(13) + get(14))
+}
+
 /// Seconds `sh -c script` takes with `input` on stdin.
 fn time_shell(script: &str, input: &[u8]) -> f64 {
     let start = Instant::now();
@@ -124,6 +141,7 @@ fn main() -> anyhow::Result<()> {
     }
     let load = start.elapsed().as_secs_f64();
 
+    let cpu_before = cpu_seconds().0;
     let start = Instant::now();
     // When the first file is written: everything before is preparation
     // (reading the store, building, hashing, gzipping, spooling).
@@ -134,6 +152,7 @@ fn main() -> anyhow::Result<()> {
         }
     })?;
     let total = start.elapsed().as_secs_f64();
+    let publish_cpu = cpu_seconds().0 - cpu_before;
     let prepare = first_write.get().copied().unwrap_or(total);
 
     let index = cat
@@ -157,13 +176,16 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let _ = compress_and_hash(&index);
     let ours = start.elapsed().as_secs_f64();
+    let children_before = cpu_seconds().1;
     let gzip = time_shell("gzip -6 -c > /dev/null", &index);
     let sha = time_shell("sha256sum > /dev/null", &index);
     let floor = gzip + sha;
+    let floor_cpu = cpu_seconds().1 - children_before;
     println!(
         "items={n} index_mb={mb:.1} load_s={load:.2} publish_s={total:.2} prepare_s={prepare:.2} \
          write_s={:.2} store_read_s={read:.2} publish_mb_s={:.1} hash_gzip_s={ours:.2} \
-         gzip6_s={gzip:.2} sha256sum_s={sha:.2} floor_s={floor:.2} ratio={:.2} ratio_without_read={:.2}",
+         gzip6_s={gzip:.2} sha256sum_s={sha:.2} floor_s={floor:.2} ratio={:.2} ratio_without_read={:.2} \
+         publish_cpu_s={publish_cpu:.2} floor_cpu_s={floor_cpu:.2}",
         total - prepare,
         mb / total,
         total / floor,
