@@ -640,3 +640,379 @@ fn errors_never_carry_the_secret() {
     let e = dead.head("k").unwrap_err().to_string();
     assert!(!e.contains(SECRET_KEY) && !e.contains('\n'), "{e}");
 }
+
+mod simpledb {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use repoman::aws::simpledb::RetryPolicy;
+    use repoman::aws::SimpleDbMeta;
+    use repoman::model::Attrs;
+    use repoman::select::{CmpOp, Expr, Operand, Output, Select};
+    use repoman::store::{Change, MetaStore};
+
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &[&str])]) -> Attrs {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    }
+
+    fn put(item: &str, a: Attrs) -> Change {
+        Change::Put {
+            item: item.into(),
+            attrs: a,
+            remove: vec![],
+        }
+    }
+
+    fn store(server: &SdbLocal, domain: &str) -> SimpleDbMeta {
+        let m = SimpleDbMeta::new(&context(&server.url), domain).unwrap();
+        m.create_domain().unwrap();
+        m
+    }
+
+    fn names(store: &dyn MetaStore, q: &Select) -> BTreeSet<String> {
+        store
+            .select_all(q)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect()
+    }
+
+    fn select(output: Output, filter: Option<Expr>, limit: Option<u32>) -> Select {
+        Select {
+            output,
+            filter,
+            order_by: None,
+            limit,
+        }
+    }
+
+    fn eq(attr: &str, v: &str) -> Expr {
+        Expr::Cmp(Operand::Attr(attr.into()), CmpOp::Eq, v.into())
+    }
+
+    #[test]
+    fn sdb_every_metastore_method() {
+        let server = sdb_local(&[]);
+        let m = SimpleDbMeta::new(&context(&server.url), "repo").unwrap();
+        assert_eq!(m.describe(), "simpledb:repo");
+        assert!(!m.domain_exists().unwrap());
+        m.create_domain().unwrap();
+        assert!(m.domain_exists().unwrap());
+        m.create_domain().unwrap();
+
+        m.apply(&[
+            put(
+                "meta",
+                attrs(&[("dists", &["bookworm", "trixie"]), ("origin", &["o"])]),
+            ),
+            put(
+                "p1",
+                attrs(&[
+                    ("name", &["hello"]),
+                    ("distribution", &["bookworm"]),
+                    ("controltxt0", &["a"]),
+                    ("controltxt1", &["b"]),
+                ]),
+            ),
+            put(
+                "p2",
+                attrs(&[("name", &["world"]), ("distribution", &["trixie"])]),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            m.get("meta").unwrap().unwrap(),
+            attrs(&[("dists", &["bookworm", "trixie"]), ("origin", &["o"])])
+        );
+        assert_eq!(m.get("absent").unwrap(), None);
+
+        // Replace: listed attributes are replaced, `remove` names deleted.
+        m.apply(&[Change::Put {
+            item: "p1".into(),
+            attrs: attrs(&[("controltxt0", &["ab"])]),
+            remove: vec!["controltxt1".into()],
+        }])
+        .unwrap();
+        assert_eq!(
+            m.get("p1").unwrap().unwrap(),
+            attrs(&[
+                ("name", &["hello"]),
+                ("distribution", &["bookworm"]),
+                ("controltxt0", &["ab"]),
+            ])
+        );
+
+        let all = select(
+            Output::All,
+            Some(Expr::IsNotNull(Operand::Attr("name".into()))),
+            None,
+        );
+        let items = m.select_all(&all).unwrap();
+        assert_eq!(items.len(), 2);
+        let p2 = items.iter().find(|i| i.name == "p2").unwrap();
+        assert_eq!(p2.attrs["distribution"], vec!["trixie"]);
+        assert_eq!(
+            names(
+                &m,
+                &select(Output::ItemName, Some(eq("distribution", "bookworm")), None)
+            ),
+            BTreeSet::from(["p1".to_string()])
+        );
+        let count = m.select_all(&select(Output::Count, None, None)).unwrap();
+        assert_eq!(count.len(), 1);
+        assert_eq!(count[0].name, "Domain");
+        assert_eq!(count[0].attrs["Count"], vec!["3"]);
+        let some = m
+            .select_all(&select(
+                Output::Attrs(vec!["name".into()]),
+                Some(eq("name", "world")),
+                None,
+            ))
+            .unwrap();
+        assert_eq!(some.len(), 1);
+        assert_eq!(some[0].attrs, attrs(&[("name", &["world"])]));
+
+        // Values added and removed one at a time keep the others.
+        m.apply(&[Change::AddValue {
+            item: "meta".into(),
+            attr: "dists".into(),
+            value: "sid".into(),
+        }])
+        .unwrap();
+        m.apply(&[Change::DeleteValue {
+            item: "meta".into(),
+            attr: "dists".into(),
+            value: "bookworm".into(),
+        }])
+        .unwrap();
+        let mut dists = m.get("meta").unwrap().unwrap()["dists"].clone();
+        dists.sort();
+        assert_eq!(dists, vec!["sid", "trixie"]);
+
+        m.apply(&[Change::Delete { item: "p2".into() }]).unwrap();
+        assert_eq!(m.get("p2").unwrap(), None);
+        // An error on the caller's side stops the stream and comes back.
+        let mut seen = 0;
+        let r = m.select(&all, &mut |_| {
+            seen += 1;
+            Err(StoreError::Backend("stop".into()))
+        });
+        assert!(matches!(r, Err(StoreError::Backend(ref s)) if s == "stop"));
+        assert_eq!(seen, 1);
+    }
+
+    #[test]
+    fn sdb_concurrent_add_value_both_take_effect() {
+        let server = sdb_local(&[]);
+        let ctx = context(&server.url);
+        let a = Arc::new(store(&server, "repo"));
+        let b = Arc::new(SimpleDbMeta::new(&ctx, "repo").unwrap());
+        a.apply(&[put("meta", attrs(&[("dists", &["base"])]))])
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = [(a.clone(), "one"), (b.clone(), "two")]
+            .into_iter()
+            .map(|(s, v)| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    for i in 0..10 {
+                        s.apply(&[Change::AddValue {
+                            item: "meta".into(),
+                            attr: "dists".into(),
+                            value: format!("{v}{i}"),
+                        }])
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+        let dists = &a.get("meta").unwrap().unwrap()["dists"];
+        assert_eq!(dists.len(), 21, "{dists:?}");
+    }
+
+    #[test]
+    fn sdb_select_pages_over_2500_items() {
+        let server = sdb_local(&[]);
+        let m = store(&server, "many");
+        let n = 2700;
+        let changes: Vec<Change> = (0..n)
+            .map(|i| {
+                put(
+                    &format!("item{i:05}"),
+                    attrs(&[("name", &["pkg"]), ("n", &[&i.to_string()])]),
+                )
+            })
+            .collect();
+        m.apply(&changes).unwrap();
+        let filter = Some(eq("name", "pkg"));
+        let all = m
+            .select_all(&select(Output::All, filter.clone(), None))
+            .unwrap();
+        assert_eq!(all.len(), n);
+        let distinct: BTreeSet<&str> = all.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(distinct.len(), n);
+        assert!(all.iter().all(|i| i.attrs["n"].len() == 1));
+        let count = m
+            .select_all(&select(Output::Count, filter.clone(), None))
+            .unwrap();
+        assert_eq!(count[0].attrs["Count"], vec![n.to_string()]);
+        // `limit` is a total, across pages.
+        assert_eq!(
+            m.select_all(&select(Output::ItemName, filter.clone(), Some(2600)))
+                .unwrap()
+                .len(),
+            2600
+        );
+        assert_eq!(
+            m.select_all(&select(Output::ItemName, filter, Some(10)))
+                .unwrap()
+                .len(),
+            10
+        );
+        // And they go in batches: deleting them all is one more apply.
+        let deletes: Vec<Change> = all
+            .iter()
+            .map(|i| Change::Delete {
+                item: i.name.clone(),
+            })
+            .collect();
+        m.apply(&deletes).unwrap();
+        let count = m.select_all(&select(Output::Count, None, None)).unwrap();
+        assert_eq!(count[0].attrs["Count"], vec!["0"]);
+    }
+
+    #[test]
+    fn sdb_hostile_values_match_only_themselves() {
+        let server = sdb_local(&[]);
+        let m = store(&server, "hostile");
+        let values = [
+            "'",
+            "''",
+            "`",
+            "%",
+            "\\",
+            "a'b",
+            "a%b",
+            "a\\b",
+            "ab",
+            "a_b",
+            "' or 1=1 or '",
+            "100%",
+            "\\%",
+            "x`y",
+            "plain",
+        ];
+        let changes: Vec<Change> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                put(
+                    &format!("i{i}"),
+                    attrs(&[("name", &[v]), ("we`ird'attr", &[v])]),
+                )
+            })
+            .collect();
+        m.apply(&changes).unwrap();
+        for (i, v) in values.iter().enumerate() {
+            let want = BTreeSet::from([format!("i{i}")]);
+            assert_eq!(
+                names(&m, &Select::all_where(eq("name", v))),
+                want,
+                "name = {v:?}"
+            );
+            assert_eq!(
+                names(&m, &Select::all_where(eq("we`ird'attr", v))),
+                want,
+                "odd attribute = {v:?}"
+            );
+            let prefixed: BTreeSet<String> = values
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.starts_with(v))
+                .map(|(j, _)| format!("i{j}"))
+                .collect();
+            assert_eq!(
+                names(&m, &Select::all_where(Expr::starts_with("name", v))),
+                prefixed,
+                "prefix {v:?}"
+            );
+        }
+        let got = m.get("i0").unwrap().unwrap();
+        assert_eq!(got["we`ird'attr"], vec!["'"]);
+    }
+
+    #[test]
+    fn sdb_retries_converge_when_the_server_fails_often() {
+        let server = sdb_local(&["--fail-rate", "0.3"]);
+        let ctx = context(&server.url);
+        let m = SimpleDbMeta::new(&ctx, "flaky")
+            .unwrap()
+            .with_retry(RetryPolicy {
+                max_attempts: 30,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(100),
+            });
+        m.create_domain().unwrap();
+        let changes: Vec<Change> = (0..300)
+            .map(|i| {
+                put(
+                    &format!("item{i:03}"),
+                    attrs(&[("name", &["pkg"]), ("i", &[&i.to_string()])]),
+                )
+            })
+            .collect();
+        m.apply(&changes).unwrap();
+        for i in (0..300).step_by(37) {
+            let a = m.get(&format!("item{i:03}")).unwrap().unwrap();
+            assert_eq!(a["i"], vec![i.to_string()]);
+        }
+        assert_eq!(
+            m.select_all(&select(Output::ItemName, Some(eq("name", "pkg")), None))
+                .unwrap()
+                .len(),
+            300
+        );
+    }
+
+    #[test]
+    fn sdb_errors_are_one_line_and_never_carry_the_secret() {
+        let server = sdb_local(&[]);
+        let m = SimpleDbMeta::new(&context(&server.url), "missing").unwrap();
+        let e = m.get("x").unwrap_err().to_string();
+        assert!(
+            e.starts_with("SimpleDB GetAttributes on domain missing: NoSuchDomain"),
+            "{e}"
+        );
+        let e = m
+            .select_all(&Select::all_where(eq("name", SECRET_KEY)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("SimpleDB Select on domain missing: "), "{e}");
+        let quick = RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
+        let dead = SimpleDbMeta::new(&context("http://127.0.0.1:9"), "d")
+            .unwrap()
+            .with_retry(quick);
+        let e2 = dead.create_domain().unwrap_err().to_string();
+        assert!(
+            e2.starts_with("SimpleDB CreateDomain on domain d: "),
+            "{e2}"
+        );
+        for text in [&e, &e2] {
+            assert!(!text.contains(SECRET_KEY), "{text}");
+            assert!(!text.contains('\n'), "{text}");
+            assert!(!text.contains("Signature="), "{text}");
+        }
+    }
+}
