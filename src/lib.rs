@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod catalog;
 pub mod debian;
+pub mod embedded;
 pub mod model;
 pub mod sdb;
 pub mod select;

@@ -415,7 +415,10 @@ mod tests {
     fn text_that_cannot_fit_is_refused() {
         let text = "x".repeat(MAX_VALUE_BYTES * 10 + 1);
         let err = split_control_text(&text, 10).unwrap_err();
-        assert!(matches!(err, ModelError::ControlTooLarge { needed: 11, .. }));
+        assert!(matches!(
+            err,
+            ModelError::ControlTooLarge { needed: 11, .. }
+        ));
     }
 
     #[test]

@@ -85,8 +85,11 @@ pub trait MetaStore: Send + Sync {
     /// Runs a Select, handing every item to `each` as it arrives (so callers
     /// can keep memory bounded). `Output::Count` yields one item named
     /// `Domain` with attribute `Count`, as SimpleDB does.
-    fn select(&self, query: &Select, each: &mut dyn FnMut(Item) -> StoreResult<()>)
-        -> StoreResult<()>;
+    fn select(
+        &self,
+        query: &Select,
+        each: &mut dyn FnMut(Item) -> StoreResult<()>,
+    ) -> StoreResult<()>;
     /// Applies changes in order. The embedded store applies them in one
     /// transaction; SimpleDB in batches (a failure part-way leaves a prefix
     /// applied, which re-running the same command converges from).

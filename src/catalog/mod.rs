@@ -81,12 +81,15 @@ impl Catalog {
 
     /// The configuration in the `meta` item (empty if there is none yet).
     pub fn config(&self) -> Result<RepoConfig> {
-        let attrs = self
-            .backend
-            .meta
-            .get(META_ITEM)
-            .with_context(|| format!("reading configuration from {}", self.backend.meta.describe()))?;
-        Ok(attrs.map(|a| RepoConfig::from_attrs(&a)).unwrap_or_default())
+        let attrs = self.backend.meta.get(META_ITEM).with_context(|| {
+            format!(
+                "reading configuration from {}",
+                self.backend.meta.describe()
+            )
+        })?;
+        Ok(attrs
+            .map(|a| RepoConfig::from_attrs(&a))
+            .unwrap_or_default())
     }
 
     /// Packages matching `filter`, in [`package_order`]. Items that are not

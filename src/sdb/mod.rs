@@ -2,4 +2,8 @@
 //! grammar, and an engine on SQLite that the embedded store and `sdb-local`
 //! share.
 
+pub mod engine;
+pub mod error;
+pub mod select;
+pub mod server;
 pub mod sigv2;

@@ -1,0 +1,2 @@
+//! The embedded backend: SQLite metadata, a local directory bucket and a JSON-lines log.
+pub mod meta;

@@ -1,0 +1,2120 @@
+//! SimpleDB's semantics on one SQLite file: domains of items with
+//! multi-valued string attributes, SimpleDB's write operations and limits,
+//! and Select evaluated by compiling the typed [`Select`] to SQL with bound
+//! parameters. The embedded metadata store and `sdb-local` both use it, so
+//! they cannot drift apart.
+//!
+//! Schema: `domains(id, name)`, `items(id, domain_id, name)` and
+//! `attrs(item_id, name, value, domain_id)` clustered on
+//! `(item_id, name, value)` (an item's attributes are read in one range) with
+//! a second index on `(domain_id, name, value)` of the short values, for
+//! lookups by value. An item
+//! exists while it has at least one attribute, as in SimpleDB.
+//!
+//! Select semantics (SimpleDB's):
+//! * Comparisons are lexicographic on UTF-8 bytes (SQLite's BINARY collation).
+//! * Within one predicate, every attribute name stands for ONE of its values:
+//!   `a > '1' and a < '5'` needs a single value of `a` in that range, and an
+//!   item lacking `a` is not considered (SQL NULL). An item matches when some
+//!   choice of values satisfies the predicate.
+//! * `every(a) op v`: `a` has a value and all its values satisfy `op v`.
+//! * `p intersection q`: the item matches `p` and matches `q`, each with its
+//!   own choice of values (so `k = 'x' intersection k = 'y'` finds items
+//!   holding both values).
+//! * `like`: `%` matches any run of characters, `\` makes the next character
+//!   literal, and matching is case-sensitive (translated to SQLite GLOB).
+//! * Without `order by`, items come in item-name order (byte order).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sha2::{Digest, Sha256};
+
+use super::error::{SdbError, SdbResult};
+use crate::model::{Attrs, Item, MAX_PAIRS_PER_ITEM, MAX_VALUE_BYTES};
+use crate::select::{render, CmpOp, Expr, Operand, Order, Output, Select};
+use crate::store::Change;
+
+/// Longest item or attribute name, in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+/// Most items in one BatchPutAttributes or BatchDeleteAttributes call.
+pub const MAX_BATCH_ITEMS: usize = 25;
+/// Most attributes submitted for one item in one call.
+pub const MAX_SUBMITTED_ATTRIBUTES: usize = 256;
+/// Items per Select page when the query has no `limit`.
+pub const DEFAULT_SELECT_LIMIT: u32 = 100;
+/// The largest `limit` SimpleDB accepts.
+pub const MAX_SELECT_LIMIT: u32 = 2500;
+/// SimpleDB truncates a Select response at 1 MB.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Most domains ListDomains returns per page.
+pub const MAX_LIST_DOMAINS: usize = 100;
+
+/// How large one Select page may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit {
+    /// Items per page when the query has no `limit`.
+    pub default_items: u32,
+    /// The largest `limit` accepted.
+    pub max_items: u32,
+    /// A page stops before its estimated response size passes this.
+    pub max_bytes: usize,
+}
+
+impl PageLimit {
+    /// SimpleDB's own limits.
+    pub const SIMPLEDB: PageLimit = PageLimit {
+        default_items: DEFAULT_SELECT_LIMIT,
+        max_items: MAX_SELECT_LIMIT,
+        max_bytes: MAX_RESPONSE_BYTES,
+    };
+
+    /// For callers that visit every page anyway: pages of 2500 items when
+    /// the query has no `limit`, and no 1 MB cut.
+    pub const STREAM: PageLimit = PageLimit {
+        default_items: MAX_SELECT_LIMIT,
+        max_items: MAX_SELECT_LIMIT,
+        // No response to fit; this only bounds the memory of one page.
+        max_bytes: 16 * MAX_RESPONSE_BYTES,
+    };
+}
+
+impl Default for PageLimit {
+    fn default() -> PageLimit {
+        PageLimit::SIMPLEDB
+    }
+}
+
+/// One page of a Select.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Present when more items may follow.
+    pub next_token: Option<String>,
+}
+
+/// DomainMetadata's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DomainMetadata {
+    pub item_count: u64,
+    pub item_names_size_bytes: u64,
+    /// Distinct attribute names.
+    pub attribute_name_count: u64,
+    pub attribute_names_size_bytes: u64,
+    /// Name-value pairs.
+    pub attribute_value_count: u64,
+    pub attribute_values_size_bytes: u64,
+    /// Seconds since the Unix epoch when the figures were computed.
+    pub timestamp: i64,
+}
+
+/// One attribute of PutAttributes / BatchPutAttributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutAttr {
+    pub name: String,
+    pub value: String,
+    /// Replace every existing value of `name` (with all of this call's
+    /// values of `name`).
+    pub replace: bool,
+}
+
+/// One attribute of DeleteAttributes / BatchDeleteAttributes: a whole
+/// attribute when `value` is `None`, else one name-value pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteAttr {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// A conditional write's `Expected` (SimpleDB's UpdateCondition).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expected {
+    pub name: String,
+    pub value: Option<String>,
+    pub exists: Option<bool>,
+}
+
+/// Items with multi-valued string attributes in named domains, on SQLite.
+pub struct Engine {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS domains(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS items(
+    id INTEGER PRIMARY KEY,
+    domain_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    UNIQUE(domain_id, name)
+);
+CREATE TABLE IF NOT EXISTS attrs(
+    item_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    domain_id INTEGER NOT NULL,
+    PRIMARY KEY(item_id, name, value)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attrs_by_short_value ON attrs(domain_id, name, value)
+    WHERE length(value) <= 200;
+";
+
+impl Engine {
+    /// Opens (creating if needed) the SQLite file at `path`, in WAL mode so
+    /// readers do not block the writer.
+    pub fn open(path: &Path) -> SdbResult<Engine> {
+        let conn = Connection::open(path)
+            .map_err(|e| SdbError::internal(format!("cannot open {}: {e}", path.display())))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Engine::setup(conn, Some(path.to_path_buf()))
+    }
+
+    /// A private database in memory (sdb-local's default, and tests).
+    pub fn open_in_memory() -> SdbResult<Engine> {
+        Engine::setup(Connection::open_in_memory()?, None)
+    }
+
+    fn setup(conn: Connection, path: Option<PathBuf>) -> SdbResult<Engine> {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // 64 MB of page cache: bulk loads touch index pages all over.
+        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.execute_batch(SCHEMA)?;
+        Ok(Engine {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// The file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written
+        // (transactions roll back on drop), so a poisoned lock is usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction (the write lock is taken up
+    /// front, so concurrent writers wait instead of failing to upgrade).
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> SdbResult<T>) -> SdbResult<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Creates a domain; succeeds if it exists already (as SimpleDB does).
+    pub fn create_domain(&self, domain: &str) -> SdbResult<()> {
+        validate_domain_name(domain)?;
+        self.write(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO domains(name) VALUES (?1)",
+                params![domain],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Deletes a domain and everything in it; succeeds if it does not exist.
+    pub fn delete_domain(&self, domain: &str) -> SdbResult<()> {
+        self.write(|c| {
+            if let Some(id) = find_domain(c, domain)? {
+                c.execute("DELETE FROM attrs WHERE domain_id = ?1", params![id])?;
+                c.execute("DELETE FROM items WHERE domain_id = ?1", params![id])?;
+                c.execute("DELETE FROM domains WHERE id = ?1", params![id])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every domain, in name order.
+    pub fn list_domains(&self) -> SdbResult<Vec<String>> {
+        let conn = self.lock();
+        let mut st = conn.prepare_cached("SELECT name FROM domains ORDER BY name")?;
+        let names = st
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(names)
+    }
+
+    pub fn domain_exists(&self, domain: &str) -> SdbResult<bool> {
+        Ok(find_domain(&self.lock(), domain)?.is_some())
+    }
+
+    pub fn domain_metadata(&self, domain: &str) -> SdbResult<DomainMetadata> {
+        let conn = self.lock();
+        let d = domain_id(&conn, domain)?;
+        let (item_count, item_names_size_bytes) = conn.query_row(
+            "SELECT count(*), coalesce(sum(length(CAST(name AS BLOB))), 0) FROM items WHERE domain_id = ?1",
+            params![d],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        let (attribute_name_count, attribute_names_size_bytes) = conn.query_row(
+            "SELECT count(*), coalesce(sum(length(CAST(name AS BLOB))), 0)
+             FROM (SELECT DISTINCT name FROM attrs WHERE domain_id = ?1)",
+            params![d],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        let (attribute_value_count, attribute_values_size_bytes) = conn.query_row(
+            "SELECT count(*), coalesce(sum(length(CAST(value AS BLOB))), 0) FROM attrs WHERE domain_id = ?1",
+            params![d],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        Ok(DomainMetadata {
+            item_count: item_count as u64,
+            item_names_size_bytes: item_names_size_bytes as u64,
+            attribute_name_count: attribute_name_count as u64,
+            attribute_names_size_bytes: attribute_names_size_bytes as u64,
+            attribute_value_count: attribute_value_count as u64,
+            attribute_values_size_bytes: attribute_values_size_bytes as u64,
+            timestamp: chrono::Utc::now().timestamp(),
+        })
+    }
+
+    /// An item's attributes (only those named in `attribute_names` unless it
+    /// is empty), or `None` when there are none.
+    pub fn get(
+        &self,
+        domain: &str,
+        item: &str,
+        attribute_names: &[String],
+    ) -> SdbResult<Option<Attrs>> {
+        let conn = self.lock();
+        let d = domain_id(&conn, domain)?;
+        let Some(id) = find_item(&conn, d, item)? else {
+            return Ok(None);
+        };
+        let mut attrs = read_attrs(&conn, id)?;
+        if !attribute_names.is_empty() {
+            attrs.retain(|k, _| attribute_names.iter().any(|n| n == k));
+        }
+        Ok((!attrs.is_empty()).then_some(attrs))
+    }
+
+    /// Applies the store's changes in order, in one transaction: all of
+    /// them or none.
+    pub fn apply(&self, domain: &str, changes: &[Change]) -> SdbResult<()> {
+        self.write(|c| {
+            let d = domain_id(c, domain)?;
+            let mut w = Writer::new(c, d)?;
+            for change in changes {
+                w.change(change)?;
+            }
+            w.finish()
+        })
+    }
+
+    /// PutAttributes: adds the attributes (replacing every existing value of
+    /// a name that has a `replace` attribute), after checking `expected`.
+    pub fn put_attributes(
+        &self,
+        domain: &str,
+        item: &str,
+        attrs: &[PutAttr],
+        expected: Option<&Expected>,
+    ) -> SdbResult<()> {
+        validate_put(item, attrs)?;
+        self.write(|c| {
+            let d = domain_id(c, domain)?;
+            let mut w = Writer::new(c, d)?;
+            if let Some(exp) = expected {
+                check_expected(c, find_item(c, d, item)?, exp)?;
+            }
+            w.put(item, attrs)?;
+            w.finish()
+        })
+    }
+
+    /// BatchPutAttributes: up to 25 items, each as PutAttributes without
+    /// a condition, in one transaction.
+    pub fn batch_put(&self, domain: &str, items: &[(String, Vec<PutAttr>)]) -> SdbResult<()> {
+        validate_batch(items.iter().map(|(i, _)| i.as_str()))?;
+        for (item, attrs) in items {
+            validate_put(item, attrs)?;
+        }
+        self.write(|c| {
+            let mut w = Writer::new(c, domain_id(c, domain)?)?;
+            for (item, attrs) in items {
+                w.put(item, attrs)?;
+            }
+            w.finish()
+        })
+    }
+
+    /// DeleteAttributes: the whole item when `attrs` is empty, else the named
+    /// attributes or name-value pairs, after checking `expected`. Deleting
+    /// what is not there succeeds.
+    pub fn delete_attributes(
+        &self,
+        domain: &str,
+        item: &str,
+        attrs: &[DeleteAttr],
+        expected: Option<&Expected>,
+    ) -> SdbResult<()> {
+        validate_delete(item, attrs)?;
+        self.write(|c| {
+            let d = domain_id(c, domain)?;
+            let mut w = Writer::new(c, d)?;
+            if let Some(exp) = expected {
+                check_expected(c, find_item(c, d, item)?, exp)?;
+            }
+            w.delete(item, attrs)?;
+            w.finish()
+        })
+    }
+
+    /// BatchDeleteAttributes: up to 25 items, each as DeleteAttributes
+    /// without a condition, in one transaction.
+    pub fn batch_delete(&self, domain: &str, items: &[(String, Vec<DeleteAttr>)]) -> SdbResult<()> {
+        validate_batch(items.iter().map(|(i, _)| i.as_str()))?;
+        for (item, attrs) in items {
+            validate_delete(item, attrs)?;
+        }
+        self.write(|c| {
+            let mut w = Writer::new(c, domain_id(c, domain)?)?;
+            for (item, attrs) in items {
+                w.delete(item, attrs)?;
+            }
+            w.finish()
+        })
+    }
+
+    /// One page of a Select. `next_token` continues an earlier page of the
+    /// same query. `consistent` is accepted for SimpleDB's sake: reads here
+    /// are always consistent. `Output::Count` gives one item `Domain` with
+    /// attribute `Count` (the count of this page's stretch of items).
+    pub fn select(
+        &self,
+        domain: &str,
+        query: &Select,
+        consistent: bool,
+        next_token: Option<&str>,
+        page: PageLimit,
+    ) -> SdbResult<Page> {
+        let _ = consistent;
+        let plan = Plan::new(domain, query, page)?;
+        let after = next_token.map(|t| plan.decode_token(t)).transpose()?;
+        let conn = self.lock();
+        let d = domain_id(&conn, domain)?;
+        plan.run(&conn, d, after.as_ref())
+    }
+
+    /// Runs a Select over every page, handing each item to `each` (the
+    /// database is not locked while `each` runs). `Output::Count` yields one
+    /// item with the total.
+    pub fn select_each(
+        &self,
+        domain: &str,
+        query: &Select,
+        each: &mut dyn FnMut(Item) -> SdbResult<()>,
+    ) -> SdbResult<()> {
+        let mut token: Option<String> = None;
+        let mut total: u64 = 0;
+        loop {
+            let page = self.select(domain, query, true, token.as_deref(), PageLimit::STREAM)?;
+            for item in page.items {
+                if query.output == Output::Count {
+                    total += count_of(&item);
+                } else {
+                    each(item)?;
+                }
+            }
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        if query.output == Output::Count {
+            each(count_item(total))?;
+        }
+        Ok(())
+    }
+}
+
+fn count_item(n: u64) -> Item {
+    Item {
+        name: "Domain".to_string(),
+        attrs: Attrs::from([("Count".to_string(), vec![n.to_string()])]),
+    }
+}
+
+fn count_of(item: &Item) -> u64 {
+    item.attrs
+        .get("Count")
+        .and_then(|v| v.first())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// SimpleDB's domain names: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.
+pub fn validate_domain_name(domain: &str) -> SdbResult<()> {
+    let ok_chars = domain
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if (3..=255).contains(&domain.len()) && ok_chars {
+        Ok(())
+    } else {
+        Err(SdbError::invalid_parameter(format!(
+            "Value ({domain}) for parameter DomainName is invalid: it must be 3 to 255 characters of a-z, A-Z, 0-9, '_', '-' and '.'"
+        )))
+    }
+}
+
+fn validate_text(what: &str, s: &str, allow_empty: bool) -> SdbResult<()> {
+    if s.is_empty() && !allow_empty {
+        return Err(SdbError::invalid_parameter(format!(
+            "{what} must not be empty"
+        )));
+    }
+    if s.len() > MAX_NAME_BYTES.max(MAX_VALUE_BYTES) {
+        return Err(SdbError::invalid_parameter(format!(
+            "Value ({}...) for parameter {what} is invalid: it is {} bytes long, the limit is {MAX_VALUE_BYTES}",
+            s.chars().take(32).collect::<String>(),
+            s.len()
+        )));
+    }
+    // XML cannot carry these, so SimpleDB refuses them.
+    if s.chars().any(|c| {
+        matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
+    }) {
+        return Err(SdbError::invalid_parameter(format!(
+            "Value for parameter {what} is invalid: it contains a character XML cannot carry"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_item_name(item: &str) -> SdbResult<()> {
+    validate_text("ItemName", item, false)
+}
+
+fn validate_pair(name: &str, value: Option<&str>) -> SdbResult<()> {
+    validate_text("Name", name, false)?;
+    if let Some(v) = value {
+        validate_text("Value", v, true)?;
+    }
+    Ok(())
+}
+
+fn validate_put(item: &str, attrs: &[PutAttr]) -> SdbResult<()> {
+    validate_item_name(item)?;
+    if attrs.is_empty() {
+        return Err(SdbError::missing_parameter("Attribute.1.Name"));
+    }
+    if attrs.len() > MAX_SUBMITTED_ATTRIBUTES {
+        return Err(SdbError::submitted_attributes_exceeded(
+            MAX_SUBMITTED_ATTRIBUTES,
+        ));
+    }
+    for a in attrs {
+        validate_pair(&a.name, Some(&a.value))?;
+    }
+    Ok(())
+}
+
+fn validate_delete(item: &str, attrs: &[DeleteAttr]) -> SdbResult<()> {
+    validate_item_name(item)?;
+    if attrs.len() > MAX_SUBMITTED_ATTRIBUTES {
+        return Err(SdbError::submitted_attributes_exceeded(
+            MAX_SUBMITTED_ATTRIBUTES,
+        ));
+    }
+    for a in attrs {
+        validate_pair(&a.name, a.value.as_deref())?;
+    }
+    Ok(())
+}
+
+fn validate_batch<'a>(items: impl ExactSizeIterator<Item = &'a str>) -> SdbResult<()> {
+    if items.len() > MAX_BATCH_ITEMS {
+        return Err(SdbError::submitted_items_exceeded(MAX_BATCH_ITEMS));
+    }
+    if items.len() == 0 {
+        return Err(SdbError::missing_parameter("Item.1.ItemName"));
+    }
+    let mut seen = HashSet::new();
+    for i in items {
+        if !seen.insert(i) {
+            return Err(SdbError::duplicate_item_name(i));
+        }
+    }
+    Ok(())
+}
+
+fn find_domain(c: &Connection, domain: &str) -> SdbResult<Option<i64>> {
+    let mut st = c.prepare_cached("SELECT id FROM domains WHERE name = ?1")?;
+    Ok(st.query_row(params![domain], |r| r.get(0)).optional()?)
+}
+
+fn domain_id(c: &Connection, domain: &str) -> SdbResult<i64> {
+    find_domain(c, domain)?.ok_or_else(|| SdbError::no_such_domain(domain))
+}
+
+fn find_item(c: &Connection, d: i64, item: &str) -> SdbResult<Option<i64>> {
+    let mut st = c.prepare_cached("SELECT id FROM items WHERE domain_id = ?1 AND name = ?2")?;
+    Ok(st.query_row(params![d, item], |r| r.get(0)).optional()?)
+}
+
+fn read_attrs(c: &Connection, item_id: i64) -> SdbResult<Attrs> {
+    let mut st =
+        c.prepare_cached("SELECT name, value FROM attrs WHERE item_id = ?1 ORDER BY name, value")?;
+    let mut rows = st.query(params![item_id])?;
+    let mut attrs = Attrs::new();
+    while let Some(r) = rows.next()? {
+        attrs.entry(r.get(0)?).or_default().push(r.get(1)?);
+    }
+    Ok(attrs)
+}
+
+fn values_of(c: &Connection, item_id: i64, name: &str) -> SdbResult<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT value FROM attrs WHERE item_id = ?1 AND name = ?2 ORDER BY value",
+    )?;
+    let values = st
+        .query_map(params![item_id, name], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(values)
+}
+
+/// SimpleDB's conditional check: `exists = false` wants no value of the
+/// attribute; a `value` wants exactly that one value.
+fn check_expected(c: &Connection, item_id: Option<i64>, exp: &Expected) -> SdbResult<()> {
+    if exp.name.is_empty() {
+        return Err(SdbError::missing_parameter("Expected.Name"));
+    }
+    let values = match item_id {
+        Some(id) => values_of(c, id, &exp.name)?,
+        None => Vec::new(),
+    };
+    match (exp.exists.unwrap_or(true), &exp.value) {
+        (false, Some(_)) => Err(SdbError::invalid_parameter(
+            "Expected.Value must not be given when Expected.Exists is false",
+        )),
+        (true, None) => Err(SdbError::new(
+            "IncompleteExpectedExpression",
+            400,
+            "If Expected.Exists is true (the default), Expected.Value must be given",
+        )),
+        (false, None) if values.is_empty() => Ok(()),
+        (false, None) => Err(SdbError::conditional_check_failed(format!(
+            "Conditional check failed. Attribute ({}) value exists",
+            exp.name
+        ))),
+        (true, Some(_)) if values.is_empty() => Err(SdbError::attribute_does_not_exist(&exp.name)),
+        (true, Some(_)) if values.len() > 1 => Err(SdbError::new(
+            "MultiValuedAttribute",
+            409,
+            format!(
+                "Attribute ({}) is multi-valued. Conditional check can only be performed on a single-valued attribute",
+                exp.name
+            ),
+        )),
+        (true, Some(want)) if &values[0] == want => Ok(()),
+        (true, Some(want)) => Err(SdbError::conditional_check_failed(format!(
+            "Conditional check failed. Attribute ({}) value is ({}) but was expected ({want})",
+            exp.name, values[0]
+        ))),
+    }
+}
+
+/// The write primitives, inside one transaction, with their statements
+/// prepared once. Items touched are checked at the end: emptied ones are
+/// removed, overfull ones fail the whole transaction.
+struct Writer<'c> {
+    c: &'c Connection,
+    domain: i64,
+    find_item: rusqlite::Statement<'c>,
+    insert_item: rusqlite::Statement<'c>,
+    insert_value: rusqlite::Statement<'c>,
+    delete_name_st: rusqlite::Statement<'c>,
+    delete_value_st: rusqlite::Statement<'c>,
+    /// Touched items: id -> name (for messages).
+    touched: HashMap<i64, String>,
+    /// Items created in this transaction that have no values yet (nothing
+    /// to delete in them).
+    fresh: HashSet<i64>,
+}
+
+impl<'c> Writer<'c> {
+    fn new(c: &'c Connection, domain: i64) -> SdbResult<Writer<'c>> {
+        Ok(Writer {
+            c,
+            domain,
+            find_item: c.prepare("SELECT id FROM items WHERE domain_id = ?1 AND name = ?2")?,
+            insert_item: c.prepare("INSERT INTO items(domain_id, name) VALUES (?1, ?2)")?,
+            insert_value: c.prepare(
+                "INSERT OR IGNORE INTO attrs(item_id, name, value, domain_id) VALUES (?1, ?2, ?3, ?4)",
+            )?,
+            delete_name_st: c.prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2")?,
+            delete_value_st: c
+                .prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2 AND value = ?3")?,
+            touched: HashMap::new(),
+            fresh: HashSet::new(),
+        })
+    }
+
+    fn existing(&mut self, item: &str) -> SdbResult<Option<i64>> {
+        let id = self
+            .find_item
+            .query_row(params![self.domain, item], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            self.touched.insert(id, item.to_string());
+        }
+        Ok(id)
+    }
+
+    fn ensure(&mut self, item: &str) -> SdbResult<i64> {
+        if let Some(id) = self.existing(item)? {
+            return Ok(id);
+        }
+        self.insert_item.execute(params![self.domain, item])?;
+        let id = self.c.last_insert_rowid();
+        self.fresh.insert(id);
+        self.touched.insert(id, item.to_string());
+        Ok(id)
+    }
+
+    fn insert(&mut self, id: i64, name: &str, value: &str) -> SdbResult<()> {
+        self.insert_value
+            .execute(params![id, name, value, self.domain])?;
+        // From now on the item has values a later change may need to delete.
+        self.fresh.remove(&id);
+        Ok(())
+    }
+
+    fn delete_name(&mut self, id: i64, name: &str) -> SdbResult<()> {
+        if !self.fresh.contains(&id) {
+            self.delete_name_st.execute(params![id, name])?;
+        }
+        Ok(())
+    }
+
+    fn delete_value(&mut self, id: i64, name: &str, value: &str) -> SdbResult<()> {
+        self.delete_value_st.execute(params![id, name, value])?;
+        Ok(())
+    }
+
+    fn delete_item(&mut self, id: i64) -> SdbResult<()> {
+        self.c
+            .prepare_cached("DELETE FROM attrs WHERE item_id = ?1")?
+            .execute(params![id])?;
+        self.c
+            .prepare_cached("DELETE FROM items WHERE id = ?1")?
+            .execute(params![id])?;
+        self.touched.remove(&id);
+        self.fresh.remove(&id);
+        Ok(())
+    }
+
+    fn change(&mut self, change: &Change) -> SdbResult<()> {
+        match change {
+            Change::Put {
+                item,
+                attrs,
+                remove,
+            } => {
+                validate_item_name(item)?;
+                for (name, values) in attrs {
+                    validate_pair(name, None)?;
+                    for v in values {
+                        validate_text("Value", v, true)?;
+                    }
+                }
+                let id = self.ensure(item)?;
+                for name in attrs.keys().chain(remove.iter()) {
+                    self.delete_name(id, name)?;
+                }
+                for (name, values) in attrs {
+                    for v in values {
+                        self.insert(id, name, v)?;
+                    }
+                }
+            }
+            Change::Delete { item } => {
+                if let Some(id) = self.existing(item)? {
+                    self.delete_item(id)?;
+                }
+            }
+            Change::AddValue { item, attr, value } => {
+                validate_item_name(item)?;
+                validate_pair(attr, Some(value))?;
+                let id = self.ensure(item)?;
+                self.insert(id, attr, value)?;
+            }
+            Change::DeleteValue { item, attr, value } => {
+                if let Some(id) = self.existing(item)? {
+                    self.delete_value(id, attr, value)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, item: &str, attrs: &[PutAttr]) -> SdbResult<()> {
+        let id = self.ensure(item)?;
+        let replaced: HashSet<&str> = attrs
+            .iter()
+            .filter(|a| a.replace)
+            .map(|a| a.name.as_str())
+            .collect();
+        for name in &replaced {
+            self.delete_name(id, name)?;
+        }
+        for a in attrs {
+            self.insert(id, &a.name, &a.value)?;
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, item: &str, attrs: &[DeleteAttr]) -> SdbResult<()> {
+        let Some(id) = self.existing(item)? else {
+            return Ok(());
+        };
+        if attrs.is_empty() {
+            return self.delete_item(id);
+        }
+        for a in attrs {
+            match &a.value {
+                None => self.delete_name(id, &a.name)?,
+                Some(v) => self.delete_value(id, &a.name, v)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes emptied items and enforces the per-item pair limit.
+    fn finish(self) -> SdbResult<()> {
+        let mut count = self
+            .c
+            .prepare_cached("SELECT count(*) FROM attrs WHERE item_id = ?1")?;
+        let mut drop_item = self.c.prepare_cached("DELETE FROM items WHERE id = ?1")?;
+        for (id, name) in &self.touched {
+            let n: i64 = count.query_row(params![id], |r| r.get(0))?;
+            if n == 0 {
+                drop_item.execute(params![id])?;
+            } else if n as usize > MAX_PAIRS_PER_ITEM {
+                return Err(SdbError::item_attributes_exceeded(name, MAX_PAIRS_PER_ITEM));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Select
+
+/// Where a page starts: after this (sort key, item name).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    /// Hash of the query the token belongs to.
+    h: String,
+    /// The last item's sort value (with `order by` an attribute).
+    k: Option<String>,
+    /// The last item's name.
+    n: String,
+}
+
+/// A Select compiled to SQL for one domain.
+struct Plan<'q> {
+    query: &'q Select,
+    /// Items per page; `None` for an unlimited count.
+    page_items: Option<u32>,
+    max_bytes: usize,
+    /// `WHERE` text over `items i` and its parameters (?1 is the domain).
+    filter: String,
+    params: Vec<Value>,
+    /// SQL of the sort value with `order by` an attribute, and the order.
+    sort: Option<(String, Order)>,
+    hash: String,
+}
+
+impl<'q> Plan<'q> {
+    fn new(domain: &str, query: &'q Select, page: PageLimit) -> SdbResult<Plan<'q>> {
+        let page_items = match (query.limit, &query.output) {
+            (Some(n), _) if n == 0 || n > page.max_items => {
+                return Err(SdbError::invalid_query(format!(
+                    "The specified limit {n} is not valid: it must be between 1 and {}",
+                    page.max_items
+                )))
+            }
+            (Some(n), _) => Some(n),
+            (None, Output::Count) => None,
+            (None, _) => Some(page.default_items),
+        };
+        let mut sql = SqlBuilder::new();
+        let mut filter = String::from("i.domain_id = ?1");
+        if let Some(e) = &query.filter {
+            filter.push_str(" AND ");
+            filter.push_str(&sql.item_pred(e));
+            for pre in prefilters(e) {
+                filter.push_str(" AND ");
+                filter.push_str(&sql.prefilter(&pre));
+            }
+        }
+        let sort = match &query.order_by {
+            None | Some((Operand::ItemName, Order::Asc)) => None,
+            Some((Operand::ItemName, Order::Desc)) => Some(("i.name".to_string(), Order::Desc)),
+            Some((Operand::Every(_), _)) => {
+                return Err(SdbError::new(
+                    "InvalidSortExpression",
+                    400,
+                    "The sort attribute must be an attribute name or itemName()",
+                ))
+            }
+            Some((Operand::Attr(a), order)) => {
+                if !query.filter.as_ref().is_some_and(|f| mentions(f, a)) {
+                    return Err(SdbError::new(
+                        "InvalidSortExpression",
+                        400,
+                        format!("The sort attribute {a} must be present in at least one of the predicates"),
+                    ));
+                }
+                let agg = if *order == Order::Asc { "min" } else { "max" };
+                let p = sql.bind(a.as_str());
+                let key = format!(
+                    "(SELECT {agg}(s.value) FROM attrs s WHERE s.item_id = i.id AND s.name = {p})"
+                );
+                filter.push_str(&format!(" AND {key} IS NOT NULL"));
+                Some((key, *order))
+            }
+        };
+        let mut for_hash = query.clone();
+        for_hash.output = Output::ItemName;
+        for_hash.limit = None;
+        let digest = Sha256::digest(render(domain, &for_hash).as_bytes());
+        Ok(Plan {
+            query,
+            page_items,
+            max_bytes: page.max_bytes,
+            filter,
+            params: sql.params,
+            sort,
+            hash: hex::encode(&digest[..12]),
+        })
+    }
+
+    fn decode_token(&self, token: &str) -> SdbResult<Cursor> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.trim())
+            .map_err(|_| SdbError::invalid_next_token())?;
+        let cursor: Cursor =
+            serde_json::from_slice(&bytes).map_err(|_| SdbError::invalid_next_token())?;
+        if cursor.h != self.hash || cursor.k.is_some() != self.has_key() {
+            return Err(SdbError::invalid_next_token());
+        }
+        Ok(cursor)
+    }
+
+    fn encode_token(&self, key: Option<String>, name: String) -> String {
+        let cursor = Cursor {
+            h: self.hash.clone(),
+            k: key,
+            n: name,
+        };
+        let json = serde_json::to_vec(&cursor).expect("a cursor serialises");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// The sort key is stored in tokens only when it is an attribute value.
+    fn has_key(&self) -> bool {
+        matches!(self.sort, Some((ref k, _)) if k != "i.name")
+    }
+
+    /// The full SQL of a page: item ids, names, and sort values, in order.
+    fn page_sql(&self, after: Option<&Cursor>, params: &mut Vec<Value>) -> String {
+        let key = match &self.sort {
+            Some((k, _)) if self.has_key() => k.clone(),
+            _ => "NULL".to_string(),
+        };
+        let desc = matches!(self.sort, Some((_, Order::Desc)));
+        let mut sql = format!(
+            "SELECT i.id, i.name, {key} FROM items i WHERE {}",
+            self.filter
+        );
+        if let Some(c) = after {
+            let cmp = if desc { "<" } else { ">" };
+            params.push(Value::Text(c.n.clone()));
+            let pn = format!("?{}", params.len());
+            match &c.k {
+                Some(k) if self.has_key() => {
+                    params.push(Value::Text(k.clone()));
+                    let pk = format!("?{}", params.len());
+                    sql.push_str(&format!(" AND ({key}, i.name) {cmp} ({pk}, {pn})"));
+                }
+                _ => sql.push_str(&format!(" AND i.name {cmp} {pn}")),
+            }
+        }
+        let dir = if desc { "DESC" } else { "ASC" };
+        if self.has_key() {
+            sql.push_str(&format!(" ORDER BY 3 {dir}, 2 {dir}"));
+        } else {
+            sql.push_str(&format!(" ORDER BY 2 {dir}"));
+        }
+        if let Some(n) = self.page_items {
+            // One more than a page tells whether another page follows.
+            sql.push_str(&format!(" LIMIT {}", n as u64 + 1));
+        }
+        sql
+    }
+
+    fn run(&self, c: &Connection, domain: i64, after: Option<&Cursor>) -> SdbResult<Page> {
+        let mut params = self.params.clone();
+        params[0] = Value::Integer(domain);
+        if self.query.output == Output::Count && after.is_none() && self.page_items.is_none() {
+            let sql = format!("SELECT count(*) FROM items i WHERE {}", self.filter);
+            let n: i64 = c
+                .prepare_cached(&sql)?
+                .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+            return Ok(Page {
+                items: vec![count_item(n as u64)],
+                next_token: None,
+            });
+        }
+        let sql = self.page_sql(after, &mut params);
+        let mut st = c.prepare_cached(&sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+        let mut found: Vec<(i64, String, Option<String>)> = Vec::new();
+        while let Some(r) = rows.next()? {
+            found.push((r.get(0)?, r.get(1)?, r.get(2)?));
+        }
+        drop(rows);
+        drop(st);
+        let limit = self.page_items.map(|n| n as usize).unwrap_or(usize::MAX);
+        let mut more = found.len() > limit;
+        found.truncate(limit);
+        if self.query.output == Output::Count {
+            let next_token = match (more, found.last()) {
+                (true, Some((_, n, k))) => Some(self.encode_token(k.clone(), n.clone())),
+                _ => None,
+            };
+            return Ok(Page {
+                items: vec![count_item(found.len() as u64)],
+                next_token,
+            });
+        }
+        let mut items = Vec::with_capacity(found.len());
+        let mut bytes = 0usize;
+        let mut last: Option<(Option<String>, String)> = None;
+        // Attributes are read a chunk of items at a time, so a page the size
+        // limit cuts short does not read the items it leaves out.
+        'chunks: for chunk in found.chunks(READ_CHUNK) {
+            let ids = chunk.iter().map(|f| f.0);
+            let mut attrs = match &self.query.output {
+                Output::ItemName => HashMap::new(),
+                Output::All => read_many(c, ids, None)?,
+                Output::Attrs(names) => read_many(c, ids, Some(names))?,
+                Output::Count => unreachable!("counted above"),
+            };
+            for (id, name, key) in chunk {
+                let attrs = attrs.remove(id).unwrap_or_default();
+                let size = response_size(name, &attrs);
+                if !items.is_empty() && bytes + size > self.max_bytes {
+                    more = true;
+                    break 'chunks;
+                }
+                bytes += size;
+                last = Some((key.clone(), name.clone()));
+                items.push(Item {
+                    name: name.clone(),
+                    attrs,
+                });
+            }
+        }
+        let next_token = match (more, last) {
+            (true, Some((k, n))) => Some(self.encode_token(k, n)),
+            _ => None,
+        };
+        Ok(Page { items, next_token })
+    }
+}
+
+/// Items whose attributes are read with one statement.
+const READ_CHUNK: usize = 250;
+
+/// The attributes of many items in one statement (optionally only those
+/// named), by item id.
+fn read_many(
+    c: &Connection,
+    ids: impl Iterator<Item = i64>,
+    only: Option<&Vec<String>>,
+) -> SdbResult<HashMap<i64, Attrs>> {
+    let mut params: Vec<Value> = ids.map(Value::Integer).collect();
+    let mut out: HashMap<i64, Attrs> = HashMap::with_capacity(params.len());
+    if params.is_empty() {
+        return Ok(out);
+    }
+    let id_list = (1..=params.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut sql = format!("SELECT item_id, name, value FROM attrs WHERE item_id IN ({id_list})");
+    if let Some(names) = only {
+        if names.is_empty() {
+            return Ok(out);
+        }
+        let first = params.len() + 1;
+        params.extend(names.iter().map(|n| Value::Text(n.clone())));
+        let name_list = (first..=params.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        sql.push_str(&format!(" AND name IN ({name_list})"));
+    }
+    sql.push_str(" ORDER BY item_id, name, value");
+    let mut st = c.prepare_cached(&sql)?;
+    let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+    // Rows come sorted by item and name: a new item or name is noticed by
+    // comparing with the previous row, without a lookup per row.
+    let mut current: Option<(i64, Attrs)> = None;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let name = r
+            .get_ref(1)?
+            .as_str()
+            .map_err(|e| SdbError::internal(e.to_string()))?;
+        let value: String = r.get(2)?;
+        if current.as_ref().map(|c| c.0) != Some(id) {
+            if let Some((done, attrs)) = current.take() {
+                out.insert(done, attrs);
+            }
+            current = Some((id, Attrs::new()));
+        }
+        let attrs = &mut current.as_mut().expect("set above").1;
+        match attrs.last_entry() {
+            Some(mut e) if e.key() == name => e.get_mut().push(value),
+            _ => {
+                attrs.insert(name.to_string(), vec![value]);
+            }
+        }
+    }
+    if let Some((done, attrs)) = current {
+        out.insert(done, attrs);
+    }
+    Ok(out)
+}
+
+/// Roughly the XML an item takes in a Select response.
+fn response_size(name: &str, attrs: &Attrs) -> usize {
+    let mut n = name.len() + 30;
+    for (k, vs) in attrs {
+        for v in vs {
+            n += k.len() + v.len() + 60;
+        }
+    }
+    n
+}
+
+/// Whether `e` has a predicate on attribute `a`.
+fn mentions(e: &Expr, a: &str) -> bool {
+    let is = |o: &Operand| matches!(o, Operand::Attr(x) | Operand::Every(x) if x == a);
+    match e {
+        Expr::Cmp(o, _, _)
+        | Expr::Between(o, _, _)
+        | Expr::In(o, _)
+        | Expr::IsNull(o)
+        | Expr::IsNotNull(o) => is(o),
+        Expr::Not(x) => mentions(x, a),
+        Expr::And(x, y) | Expr::Or(x, y) | Expr::Intersection(x, y) => {
+            mentions(x, a) || mentions(y, a)
+        }
+    }
+}
+
+/// Values longer than this (in characters) are left out of the value index:
+/// long values (control-text fragments) are never looked up by value, and
+/// indexing them would double the file and slow every write.
+const INDEXED_VALUE_CHARS: usize = 200;
+
+/// A condition every matching item must meet, derived from a top-level
+/// conjunct, that SQLite can answer from the value index: the item has a
+/// value of `.0` among `.1`. It is redundant with the exact predicate; it
+/// only lets the planner start from few items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Prefilter(String, Vec<String>);
+
+fn prefilters(e: &Expr) -> Vec<Prefilter> {
+    let mut out = Vec::new();
+    collect_prefilters(e, &mut out);
+    out
+}
+
+fn collect_prefilters(e: &Expr, out: &mut Vec<Prefilter>) {
+    let mut add = |o: &Operand, values: &[String]| {
+        let short = values
+            .iter()
+            .all(|v| v.chars().count() <= INDEXED_VALUE_CHARS);
+        if let (Operand::Attr(a) | Operand::Every(a), true, false) = (o, short, values.is_empty()) {
+            out.push(Prefilter(a.clone(), values.to_vec()));
+        }
+    };
+    match e {
+        Expr::And(a, b) | Expr::Intersection(a, b) => {
+            collect_prefilters(a, out);
+            collect_prefilters(b, out);
+        }
+        Expr::Cmp(o, CmpOp::Eq, v) => add(o, std::slice::from_ref(v)),
+        Expr::In(o, vs) => add(o, vs),
+        _ => {}
+    }
+}
+
+/// Translates a SimpleDB `like` pattern to an SQLite GLOB pattern (which is
+/// case-sensitive, unlike SQLite's LIKE): `%` becomes `*`, and `*`, `?`, `[`
+/// are bracketed so they match themselves.
+pub fn like_to_glob(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    let literal = |c: char, out: &mut String| match c {
+        '*' | '?' | '[' => {
+            out.push('[');
+            out.push(c);
+            out.push(']');
+        }
+        c => out.push(c),
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => out.push('*'),
+            '\\' => literal(chars.next().unwrap_or('\\'), &mut out),
+            c => literal(c, &mut out),
+        }
+    }
+    out
+}
+
+/// Builds SQL text and its parameter list together, so values only ever
+/// travel as bound parameters.
+struct SqlBuilder {
+    params: Vec<Value>,
+    aliases: usize,
+}
+
+impl SqlBuilder {
+    fn new() -> SqlBuilder {
+        // ?1 is the domain id, filled in when the plan runs.
+        SqlBuilder {
+            params: vec![Value::Null],
+            aliases: 0,
+        }
+    }
+
+    fn bind(&mut self, v: &str) -> String {
+        self.params.push(Value::Text(v.to_string()));
+        format!("?{}", self.params.len())
+    }
+
+    fn alias(&mut self, prefix: &str) -> String {
+        self.aliases += 1;
+        format!("{prefix}{}", self.aliases)
+    }
+
+    /// An item-level predicate over `items i`.
+    fn item_pred(&mut self, e: &Expr) -> String {
+        if let Expr::Intersection(a, b) = e {
+            let a = self.item_pred(a);
+            let b = self.item_pred(b);
+            return format!("({a} AND {b})");
+        }
+        let mut names = Vec::new();
+        scope_attrs(e, &mut names);
+        if names.is_empty() {
+            return self.value_pred(e, &HashMap::new());
+        }
+        // One binding per attribute name: a LEFT JOIN gives each of its
+        // values in turn, or one NULL when the item has none.
+        let mut joins = String::new();
+        let mut map = HashMap::new();
+        for name in names {
+            let alias = self.alias("b");
+            let p = self.bind(&name);
+            joins.push_str(&format!(
+                " LEFT JOIN attrs {alias} ON {alias}.item_id = i.id AND {alias}.name = {p}"
+            ));
+            map.insert(name, format!("{alias}.value"));
+        }
+        let cond = self.value_pred(e, &map);
+        format!("EXISTS (SELECT 1 FROM (SELECT 1){joins} WHERE {cond})")
+    }
+
+    /// A predicate over the bound values in `map` (attribute name -> column).
+    fn value_pred(&mut self, e: &Expr, map: &HashMap<String, String>) -> String {
+        match e {
+            Expr::Cmp(o, op, v) => self.operand_pred(o, map, |s, col| s.cmp(col, *op, v)),
+            Expr::Between(o, lo, hi) => self.operand_pred(o, map, |s, col| {
+                let lo = s.bind(lo);
+                let hi = s.bind(hi);
+                format!("({col} >= {lo} AND {col} <= {hi})")
+            }),
+            Expr::In(o, vs) => self.operand_pred(o, map, |s, col| {
+                if vs.is_empty() {
+                    return "0".to_string();
+                }
+                let ps: Vec<String> = vs.iter().map(|v| s.bind(v)).collect();
+                format!("{col} IN ({})", ps.join(", "))
+            }),
+            Expr::IsNull(o) => self.null_pred(o, map, true),
+            Expr::IsNotNull(o) => self.null_pred(o, map, false),
+            Expr::Not(x) => format!("(NOT {})", self.value_pred(x, map)),
+            Expr::And(a, b) => {
+                let a = self.value_pred(a, map);
+                let b = self.value_pred(b, map);
+                format!("({a} AND {b})")
+            }
+            Expr::Or(a, b) => {
+                let a = self.value_pred(a, map);
+                let b = self.value_pred(b, map);
+                format!("({a} OR {b})")
+            }
+            Expr::Intersection(..) => self.item_pred(e),
+        }
+    }
+
+    fn cmp(&mut self, col: &str, op: CmpOp, v: &str) -> String {
+        let (sql_op, v) = match op {
+            CmpOp::Eq => ("=", v.to_string()),
+            CmpOp::Ne => ("<>", v.to_string()),
+            CmpOp::Lt => ("<", v.to_string()),
+            CmpOp::Le => ("<=", v.to_string()),
+            CmpOp::Gt => (">", v.to_string()),
+            CmpOp::Ge => (">=", v.to_string()),
+            CmpOp::Like | CmpOp::NotLike => ("GLOB", like_to_glob(v)),
+        };
+        let p = self.bind(&v);
+        if op == CmpOp::NotLike {
+            format!("(NOT ({col} GLOB {p}))")
+        } else {
+            format!("({col} {sql_op} {p})")
+        }
+    }
+
+    /// A condition on an operand: on its bound value, on the item name, or
+    /// for `every(a)` on all of `a`'s values.
+    fn operand_pred(
+        &mut self,
+        o: &Operand,
+        map: &HashMap<String, String>,
+        cond: impl Fn(&mut SqlBuilder, &str) -> String,
+    ) -> String {
+        match o {
+            Operand::ItemName => cond(self, "i.name"),
+            Operand::Attr(a) => {
+                let col = map
+                    .get(a)
+                    .expect("every attribute of a scope is bound")
+                    .clone();
+                cond(self, &col)
+            }
+            Operand::Every(a) => {
+                let e1 = self.alias("e");
+                let p1 = self.bind(a);
+                let e2 = self.alias("e");
+                let p2 = self.bind(a);
+                let c = cond(self, &format!("{e2}.value"));
+                format!(
+                    "(EXISTS (SELECT 1 FROM attrs {e1} WHERE {e1}.item_id = i.id AND {e1}.name = {p1}) \
+                     AND NOT EXISTS (SELECT 1 FROM attrs {e2} WHERE {e2}.item_id = i.id AND {e2}.name = {p2} AND NOT {c}))"
+                )
+            }
+        }
+    }
+
+    fn null_pred(&mut self, o: &Operand, map: &HashMap<String, String>, is_null: bool) -> String {
+        match o {
+            Operand::ItemName => (if is_null { "0" } else { "1" }).to_string(),
+            Operand::Attr(a) => {
+                let col = &map[a];
+                format!("({col} IS {}NULL)", if is_null { "" } else { "NOT " })
+            }
+            Operand::Every(a) => {
+                let e = self.alias("e");
+                let p = self.bind(a);
+                format!(
+                    "({}EXISTS (SELECT 1 FROM attrs {e} WHERE {e}.item_id = i.id AND {e}.name = {p}))",
+                    if is_null { "NOT " } else { "" }
+                )
+            }
+        }
+    }
+
+    fn prefilter(&mut self, pre: &Prefilter) -> String {
+        let ps: Vec<String> = pre.1.iter().map(|v| self.bind(v)).collect();
+        let p = self.bind(&pre.0);
+        // The length term lets SQLite use the partial value index.
+        format!(
+            "i.id IN (SELECT f.item_id FROM attrs f WHERE f.domain_id = ?1 AND f.name = {p} \
+             AND f.value IN ({}) AND length(f.value) <= {INDEXED_VALUE_CHARS})",
+            ps.join(", ")
+        )
+    }
+}
+
+/// The attribute names a scope binds (its plain `attr` operands, outside
+/// nested intersections, which bind their own).
+fn scope_attrs(e: &Expr, out: &mut Vec<String>) {
+    let mut add = |o: &Operand| {
+        if let Operand::Attr(a) = o {
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+    };
+    match e {
+        Expr::Cmp(o, _, _)
+        | Expr::Between(o, _, _)
+        | Expr::In(o, _)
+        | Expr::IsNull(o)
+        | Expr::IsNotNull(o) => add(o),
+        Expr::Not(x) => scope_attrs(x, out),
+        Expr::And(a, b) | Expr::Or(a, b) => {
+            scope_attrs(a, out);
+            scope_attrs(b, out);
+        }
+        Expr::Intersection(..) => {}
+    }
+}
+
+/// A Select's items as a map from item name (for tests and callers that
+/// want random access).
+pub fn by_name(items: Vec<Item>) -> BTreeMap<String, Attrs> {
+    items.into_iter().map(|i| (i.name, i.attrs)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdb::select::parse;
+
+    fn engine() -> Engine {
+        let e = Engine::open_in_memory().unwrap();
+        e.create_domain("dom").unwrap();
+        e
+    }
+
+    fn put(e: &Engine, item: &str, pairs: &[(&str, &str)]) {
+        let attrs: Vec<PutAttr> = pairs
+            .iter()
+            .map(|(n, v)| PutAttr {
+                name: n.to_string(),
+                value: v.to_string(),
+                replace: false,
+            })
+            .collect();
+        e.put_attributes("dom", item, &attrs, None).unwrap();
+    }
+
+    /// Item names a Select returns over all pages, in order.
+    fn sel(e: &Engine, text: &str) -> Vec<String> {
+        let (d, q) = parse(text).unwrap();
+        let mut out = Vec::new();
+        e.select_each(&d, &q, &mut |i| {
+            out.push(i.name);
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn sel_err(e: &Engine, text: &str) -> SdbError {
+        let (d, q) = parse(text).unwrap();
+        e.select(&d, &q, true, None, PageLimit::SIMPLEDB)
+            .unwrap_err()
+    }
+
+    /// SimpleDB's sample data set (books and records), trimmed.
+    fn books() -> Engine {
+        let e = engine();
+        put(
+            &e,
+            "0385333498",
+            &[
+                ("Title", "The Sirens of Titan"),
+                ("Year", "1959"),
+                ("Pages", "00336"),
+                ("Keyword", "Book"),
+                ("Keyword", "Paperback"),
+                ("Rating", "*****"),
+                ("Rating", "5 stars"),
+                ("Rating", "Excellent"),
+            ],
+        );
+        put(
+            &e,
+            "0802131786",
+            &[
+                ("Title", "Tropic of Cancer"),
+                ("Year", "1934"),
+                ("Pages", "00318"),
+                ("Keyword", "Book"),
+                ("Rating", "****"),
+            ],
+        );
+        put(
+            &e,
+            "1579124585",
+            &[
+                ("Title", "The Right Stuff"),
+                ("Year", "1979"),
+                ("Pages", "00304"),
+                ("Keyword", "Book"),
+                ("Keyword", "Hardcover"),
+                ("Keyword", "American"),
+                ("Rating", "****"),
+                ("Rating", "4 stars"),
+            ],
+        );
+        put(
+            &e,
+            "B000T9886K",
+            &[
+                ("Title", "In Between"),
+                ("Year", "2007"),
+                ("Keyword", "CD"),
+                ("Keyword", "Pop"),
+                ("Rating", "4 stars"),
+            ],
+        );
+        put(
+            &e,
+            "B00005JPLW",
+            &[
+                ("Title", "300"),
+                ("Year", "2007"),
+                ("Keyword", "DVD"),
+                ("Keyword", "Action"),
+                ("Keyword", "Frank Miller"),
+                ("Rating", "***"),
+                ("Rating", "3 stars"),
+                ("Rating", "Not bad"),
+            ],
+        );
+        put(
+            &e,
+            "B000SF3NGK",
+            &[
+                ("Title", "Heaven and Earth"),
+                ("Year", "2008"),
+                ("Keyword", "Cult"),
+                ("Rating", "*****"),
+            ],
+        );
+        e
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        sorted(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn simpledb_documentation_examples() {
+        let e = books();
+        let q = |t: &str| sorted(sel(&e, &format!("select * from dom where {t}")));
+        assert_eq!(q("Title = 'The Right Stuff'"), names(&["1579124585"]));
+        assert_eq!(
+            q("Year > '1985'"),
+            names(&["B000T9886K", "B00005JPLW", "B000SF3NGK"])
+        );
+        assert_eq!(
+            q("Rating like '****%'"),
+            names(&["0385333498", "1579124585", "0802131786", "B000SF3NGK"])
+        );
+        assert_eq!(q("Pages < '00320'"), names(&["1579124585", "0802131786"]));
+        assert_eq!(
+            q("Year > '1975' and Year < '2008'"),
+            names(&["1579124585", "B000T9886K", "B00005JPLW"])
+        );
+        assert_eq!(
+            q("Year between '1975' and '2008'"),
+            names(&["1579124585", "B000T9886K", "B00005JPLW", "B000SF3NGK"])
+        );
+        assert_eq!(
+            q("Rating = '***' or Rating = '*****'"),
+            names(&["0385333498", "B00005JPLW", "B000SF3NGK"])
+        );
+        assert_eq!(
+            q("(Year > '1950' and Year < '1960') or Year like '193%' or Year = '2007'"),
+            names(&["0385333498", "0802131786", "B000T9886K", "B00005JPLW"])
+        );
+        assert_eq!(
+            q("Rating = '4 stars' or Rating = '****'"),
+            names(&["1579124585", "0802131786", "B000T9886K"])
+        );
+        assert_eq!(
+            q("Keyword = 'Book' and Keyword = 'Hardcover'"),
+            names(&[]),
+            "both comparisons apply to one value"
+        );
+        assert_eq!(
+            q("Keyword = 'Book' intersection Keyword = 'Hardcover'"),
+            names(&["1579124585"])
+        );
+        assert_eq!(q("every(Rating) = '****'"), names(&["0802131786"]));
+        assert_eq!(
+            q("Keyword = 'Book' and Rating = '****'"),
+            names(&["0802131786", "1579124585"])
+        );
+        assert_eq!(
+            q("Year < '1980' intersection every(Keyword) in ('Book', 'Paperback')"),
+            names(&["0385333498", "0802131786"])
+        );
+    }
+
+    #[test]
+    fn one_value_per_attribute_in_a_predicate() {
+        let e = engine();
+        put(&e, "split", &[("y", "1970"), ("y", "2010")]);
+        put(&e, "inside", &[("y", "1990")]);
+        let q = |t: &str| sel(&e, &format!("select * from dom where {t}"));
+        assert_eq!(q("y > '1980' and y < '2000'"), ["inside"]);
+        assert_eq!(q("y > '1980' intersection y < '2000'"), ["inside", "split"]);
+        // `!=` finds items with any other value; negation works per value too.
+        assert_eq!(q("y != '1970'"), ["inside", "split"]);
+        assert_eq!(q("not y = '1970'"), ["inside", "split"]);
+        assert_eq!(q("not every(y) != '1970'"), ["split"]);
+        assert_eq!(q("every(y) > '1980'"), ["inside"]);
+    }
+
+    #[test]
+    fn missing_attributes_are_not_considered() {
+        let e = engine();
+        put(&e, "a", &[("x", "1")]);
+        put(&e, "b", &[("y", "1")]);
+        let q = |t: &str| sel(&e, &format!("select * from dom where {t}"));
+        assert_eq!(q("x != '2'"), ["a"]);
+        assert_eq!(q("not x = '2'"), ["a"]);
+        assert_eq!(q("x is null"), ["b"]);
+        assert_eq!(q("x is not null"), ["a"]);
+        assert_eq!(q("every(x) is null"), ["b"]);
+        assert_eq!(q("x is null or x = '1'"), ["a", "b"]);
+        assert_eq!(q("every(x) = '1'"), ["a"]);
+        assert_eq!(q("x = '1' or y = '1'"), ["a", "b"]);
+        assert_eq!(q("x = '1' and y = '1'"), Vec::<String>::new());
+        assert_eq!(q("itemName() is not null"), ["a", "b"]);
+        assert_eq!(q("itemName() is null"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn like_is_case_sensitive_with_percent_and_backslash() {
+        let e = engine();
+        for (item, v) in [
+            ("1", "hello"),
+            ("2", "Hello"),
+            ("3", "50% off"),
+            ("4", "50 percent"),
+            ("5", "a\\b"),
+            ("6", "a*b?[c]"),
+            ("7", "ünïcødé"),
+            ("8", "it's"),
+            ("9", "h_llo"),
+        ] {
+            put(&e, item, &[("v", v)]);
+        }
+        let q = |p: &str| {
+            let text = format!(
+                "select * from dom where v like {}",
+                crate::select::quote_value(p)
+            );
+            sel(&e, &text)
+        };
+        assert_eq!(q("hel%"), ["1"]);
+        assert_eq!(q("%ello"), ["1", "2"]);
+        assert_eq!(q("%ll%"), ["1", "2", "9"]);
+        assert_eq!(q("h%o"), ["1", "9"]);
+        assert_eq!(q("h_llo"), ["9"], "_ is no wildcard");
+        assert_eq!(q("50\\%%"), ["3"]);
+        assert_eq!(q("50%"), ["3", "4"]);
+        assert_eq!(q("a\\\\b"), ["5"]);
+        assert_eq!(q("a*b?[c]"), ["6"]);
+        assert_eq!(q("a*%"), ["6"]);
+        assert_eq!(q("ünï%"), ["7"]);
+        assert_eq!(q("%'s"), ["8"]);
+        assert_eq!(q("%"), ["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+        let not_like = sel(&e, "select * from dom where v not like '%l%'");
+        assert_eq!(not_like, ["3", "4", "5", "6", "7", "8"]);
+        let by_name = sel(&e, "select * from dom where itemName() like '%'");
+        assert_eq!(by_name.len(), 9);
+    }
+
+    #[test]
+    fn comparisons_are_by_utf8_bytes() {
+        let e = engine();
+        for (item, v) in [
+            ("a", "Z"),
+            ("b", "a"),
+            ("c", "é"),
+            ("d", "\u{1F600}"),
+            ("e", "10"),
+            ("f", "9"),
+        ] {
+            put(&e, item, &[("v", v)]);
+        }
+        let q = |t: &str| sel(&e, &format!("select itemName() from dom where {t}"));
+        assert_eq!(q("v > 'z'"), ["c", "d"]);
+        assert_eq!(q("v < 'a'"), ["a", "e", "f"]);
+        assert_eq!(q("v > '9'"), ["a", "b", "c", "d"]);
+        assert_eq!(
+            sel(&e, "select * from dom where v is not null order by v"),
+            ["e", "f", "a", "b", "c", "d"]
+        );
+        assert_eq!(q("v in ('é', 'Z', 'nope')"), ["a", "c"]);
+        assert_eq!(q("itemName() in ('a', 'f')"), ["a", "f"]);
+        assert_eq!(q("itemName() between 'b' and 'd'"), ["b", "c", "d"]);
+        assert_eq!(q("itemName() >= 'e'"), ["e", "f"]);
+    }
+
+    #[test]
+    fn order_by_rules() {
+        let e = engine();
+        put(&e, "x", &[("n", "2"), ("n", "9")]);
+        put(&e, "y", &[("n", "5")]);
+        put(&e, "z", &[("m", "1")]);
+        assert_eq!(
+            sel(&e, "select * from dom where n > '0' order by n"),
+            ["x", "y"]
+        );
+        assert_eq!(
+            sel(&e, "select * from dom where n > '0' order by n desc"),
+            ["x", "y"],
+            "x sorts by its largest value descending"
+        );
+        assert_eq!(
+            sel(&e, "select * from dom where n < '6' order by n desc"),
+            ["x", "y"]
+        );
+        assert_eq!(
+            sel(
+                &e,
+                "select * from dom where n is not null or m = '1' order by n asc"
+            ),
+            ["x", "y"],
+            "items without the sort attribute are left out"
+        );
+        assert_eq!(
+            sel(&e, "select * from dom order by itemName() desc"),
+            ["z", "y", "x"]
+        );
+        let err = sel_err(&e, "select * from dom where m = '1' order by n");
+        assert_eq!(err.code, "InvalidSortExpression");
+        let err = sel_err(&e, "select * from dom order by n");
+        assert_eq!(err.code, "InvalidSortExpression");
+    }
+
+    fn many(e: &Engine, n: usize) {
+        let items: Vec<Change> = (0..n)
+            .map(|i| Change::Put {
+                item: format!("i{i:05}"),
+                attrs: Attrs::from([
+                    ("k".to_string(), vec![format!("{:05}", n - i)]),
+                    ("odd".to_string(), vec![(i % 2).to_string()]),
+                ]),
+                remove: vec![],
+            })
+            .collect();
+        e.apply("dom", &items).unwrap();
+    }
+
+    fn pages(e: &Engine, text: &str, limit: PageLimit) -> Vec<Vec<String>> {
+        let (d, q) = parse(text).unwrap();
+        let mut token: Option<String> = None;
+        let mut out = Vec::new();
+        loop {
+            let page = e.select(&d, &q, false, token.as_deref(), limit).unwrap();
+            out.push(page.items.into_iter().map(|i| i.name).collect());
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn paging_follows_limit_default_and_tokens() {
+        let e = engine();
+        many(&e, 2600);
+        let p = pages(&e, "select * from dom", PageLimit::SIMPLEDB);
+        assert_eq!(p.len(), 26, "100 per page by default");
+        assert!(p.iter().all(|p| p.len() == 100));
+        let all: Vec<String> = p.concat();
+        assert_eq!(all.len(), 2600);
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+
+        let p = pages(
+            &e,
+            "select * from dom where odd = '1' limit 2500",
+            PageLimit::SIMPLEDB,
+        );
+        assert_eq!(p.iter().map(Vec::len).collect::<Vec<_>>(), [1300]);
+
+        let p = pages(
+            &e,
+            "select itemName() from dom where k > '00000' order by k desc limit 1000",
+            PageLimit::SIMPLEDB,
+        );
+        assert_eq!(
+            p.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1000, 1000, 600]
+        );
+        assert_eq!(p[0][0], "i00000");
+        assert_eq!(p[2][599], "i02599");
+
+        let p = pages(
+            &e,
+            "select count(*) from dom where odd = '0' limit 500",
+            PageLimit::SIMPLEDB,
+        );
+        assert_eq!(p.len(), 3);
+        let (_, q) = parse("select count(*) from dom where odd = '0'").unwrap();
+        let page = e
+            .select("dom", &q, false, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        assert_eq!(page.items[0].attrs["Count"], ["1300"]);
+        assert_eq!(page.next_token, None);
+    }
+
+    #[test]
+    fn page_size_is_cut_at_one_megabyte() {
+        let e = engine();
+        let big = "x".repeat(1000);
+        let changes: Vec<Change> = (0..300)
+            .map(|i| Change::Put {
+                item: format!("i{i:03}"),
+                attrs: (0..5)
+                    .map(|a| (format!("a{a}"), vec![big.clone()]))
+                    .collect(),
+                remove: vec![],
+            })
+            .collect();
+        e.apply("dom", &changes).unwrap();
+        let p = pages(&e, "select * from dom limit 2500", PageLimit::SIMPLEDB);
+        assert!(p.len() >= 2, "{} pages", p.len());
+        assert!(p[0].len() < 300 && p[0].len() > 100, "{}", p[0].len());
+        assert_eq!(p.concat().len(), 300);
+    }
+
+    #[test]
+    fn bad_tokens_and_limits() {
+        let e = engine();
+        many(&e, 30);
+        let (_, q) = parse("select * from dom limit 10").unwrap();
+        let page = e
+            .select("dom", &q, false, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        let token = page.next_token.unwrap();
+        let err = e
+            .select("dom", &q, false, Some("garbage!"), PageLimit::SIMPLEDB)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidNextToken");
+        let (_, other) = parse("select * from dom where odd = '1' limit 10").unwrap();
+        let err = e
+            .select("dom", &other, false, Some(&token), PageLimit::SIMPLEDB)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidNextToken");
+        // The same query with another limit may continue.
+        let (_, q5) = parse("select * from dom limit 5").unwrap();
+        let page = e
+            .select("dom", &q5, false, Some(&token), PageLimit::SIMPLEDB)
+            .unwrap();
+        assert_eq!(page.items[0].name, "i00010");
+        for bad in ["select * from dom limit 0", "select * from dom limit 2501"] {
+            assert_eq!(sel_err(&e, bad).code, "InvalidQueryExpression");
+        }
+        assert_eq!(sel_err(&e, "select * from nope").code, "NoSuchDomain");
+    }
+
+    #[test]
+    fn output_lists_and_item_names() {
+        let e = books();
+        let (_, q) = parse("select Title, Year, Nope from dom where Year = '1934'").unwrap();
+        let page = e
+            .select("dom", &q, true, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(
+            page.items[0].attrs,
+            Attrs::from([
+                ("Title".to_string(), vec!["Tropic of Cancer".to_string()]),
+                ("Year".to_string(), vec!["1934".to_string()]),
+            ])
+        );
+        let (_, q) = parse("select itemName() from dom where Year = '1934'").unwrap();
+        let page = e
+            .select("dom", &q, true, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        assert!(page.items[0].attrs.is_empty());
+        // Items with none of the listed attributes still come back, bare.
+        let (_, q) = parse("select Nope from dom where Year = '1934'").unwrap();
+        let page = e
+            .select("dom", &q, true, None, PageLimit::SIMPLEDB)
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(page.items[0].attrs.is_empty());
+    }
+
+    fn pa(name: &str, value: &str, replace: bool) -> PutAttr {
+        PutAttr {
+            name: name.into(),
+            value: value.into(),
+            replace,
+        }
+    }
+
+    fn get(e: &Engine, item: &str) -> Option<Attrs> {
+        e.get("dom", item, &[]).unwrap()
+    }
+
+    fn attrs(pairs: &[(&str, &[&str])]) -> Attrs {
+        pairs
+            .iter()
+            .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn put_attributes_replace() {
+        let e = engine();
+        e.put_attributes(
+            "dom",
+            "i",
+            &[
+                pa("a", "1", false),
+                pa("b", "2", false),
+                pa("b", "3", false),
+            ],
+            None,
+        )
+        .unwrap();
+        e.put_attributes("dom", "i", &[pa("b", "4", true)], None)
+            .unwrap();
+        assert_eq!(get(&e, "i"), Some(attrs(&[("a", &["1"]), ("b", &["4"])])));
+        // Replace takes every value of the name given in the call.
+        e.put_attributes(
+            "dom",
+            "i",
+            &[pa("b", "5", true), pa("b", "6", false), pa("a", "1", false)],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            get(&e, "i"),
+            Some(attrs(&[("a", &["1"]), ("b", &["5", "6"])]))
+        );
+        assert_eq!(
+            e.get("dom", "i", &["b".to_string()]).unwrap(),
+            Some(attrs(&[("b", &["5", "6"])]))
+        );
+        assert_eq!(e.get("dom", "i", &["zz".to_string()]).unwrap(), None);
+    }
+
+    #[test]
+    fn conditional_writes() {
+        let e = engine();
+        let exp = |name: &str, value: Option<&str>, exists: Option<bool>| Expected {
+            name: name.into(),
+            value: value.map(Into::into),
+            exists,
+        };
+        let put_if = |x: &Expected| e.put_attributes("dom", "i", &[pa("v", "1", true)], Some(x));
+        put_if(&exp("v", None, Some(false))).unwrap();
+        let err = put_if(&exp("v", None, Some(false))).unwrap_err();
+        assert_eq!((err.code, err.status), ("ConditionalCheckFailed", 409));
+        put_if(&exp("v", Some("1"), None)).unwrap();
+        let err = put_if(&exp("v", Some("2"), Some(true))).unwrap_err();
+        assert_eq!(err.code, "ConditionalCheckFailed");
+        let err = put_if(&exp("w", Some("2"), None)).unwrap_err();
+        assert_eq!((err.code, err.status), ("AttributeDoesNotExist", 404));
+        e.put_attributes(
+            "dom",
+            "i",
+            &[pa("m", "1", false), pa("m", "2", false)],
+            None,
+        )
+        .unwrap();
+        let err = put_if(&exp("m", Some("1"), None)).unwrap_err();
+        assert_eq!(err.code, "MultiValuedAttribute");
+        let err = put_if(&exp("v", None, None)).unwrap_err();
+        assert_eq!(err.code, "IncompleteExpectedExpression");
+        // A failed condition writes nothing.
+        let err = e
+            .delete_attributes("dom", "i", &[], Some(&exp("v", Some("9"), None)))
+            .unwrap_err();
+        assert_eq!(err.code, "ConditionalCheckFailed");
+        assert!(get(&e, "i").is_some());
+        e.delete_attributes("dom", "i", &[], Some(&exp("v", Some("1"), None)))
+            .unwrap();
+        assert_eq!(get(&e, "i"), None);
+    }
+
+    #[test]
+    fn delete_attributes_forms() {
+        let e = engine();
+        let put_all = || {
+            e.put_attributes(
+                "dom",
+                "i",
+                &[
+                    pa("a", "1", false),
+                    pa("a", "2", false),
+                    pa("b", "3", false),
+                    pa("c", "4", false),
+                ],
+                None,
+            )
+            .unwrap()
+        };
+        put_all();
+        let da = |n: &str, v: Option<&str>| DeleteAttr {
+            name: n.into(),
+            value: v.map(Into::into),
+        };
+        e.delete_attributes(
+            "dom",
+            "i",
+            &[da("a", Some("1")), da("b", None), da("zz", None)],
+            None,
+        )
+        .unwrap();
+        assert_eq!(get(&e, "i"), Some(attrs(&[("a", &["2"]), ("c", &["4"])])));
+        e.delete_attributes("dom", "i", &[], None).unwrap();
+        assert_eq!(get(&e, "i"), None);
+        e.delete_attributes("dom", "gone", &[], None).unwrap();
+        put_all();
+        e.batch_delete(
+            "dom",
+            &[
+                ("i".to_string(), vec![da("a", None)]),
+                ("nope".to_string(), vec![]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(get(&e, "i"), Some(attrs(&[("b", &["3"]), ("c", &["4"])])));
+        e.batch_delete("dom", &[("i".to_string(), vec![])]).unwrap();
+        assert_eq!(get(&e, "i"), None);
+    }
+
+    #[test]
+    fn batch_and_item_limits() {
+        let e = engine();
+        let item = |i: usize| (format!("i{i}"), vec![pa("a", "1", false)]);
+        let err = e
+            .batch_put("dom", &(0..26).map(item).collect::<Vec<_>>())
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.status),
+            ("NumberSubmittedItemsExceeded", 409)
+        );
+        let err = e.batch_put("dom", &[item(1), item(1)]).unwrap_err();
+        assert_eq!(err.code, "DuplicateItemName");
+        e.batch_put("dom", &(0..25).map(item).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(e.domain_metadata("dom").unwrap().item_count, 25);
+
+        let many: Vec<PutAttr> = (0..257).map(|i| pa("a", &i.to_string(), false)).collect();
+        let err = e.put_attributes("dom", "big", &many, None).unwrap_err();
+        assert_eq!(err.code, "NumberSubmittedAttributesExceeded");
+        e.put_attributes("dom", "big", &many[..200], None).unwrap();
+        let err = e
+            .put_attributes("dom", "big", &many[200..], None)
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.status),
+            ("NumberItemAttributesExceeded", 409)
+        );
+        assert_eq!(get(&e, "big").unwrap()["a"].len(), 200);
+
+        let long = "x".repeat(1025);
+        let err = e
+            .put_attributes("dom", "i", &[pa("a", &long, false)], None)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterValue");
+        let err = e
+            .put_attributes("dom", "i", &[pa(&long, "v", false)], None)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterValue");
+        e.put_attributes("dom", "i", &[pa(&long[..1024], &long[..1024], false)], None)
+            .unwrap();
+        let err = e
+            .put_attributes("dom", "", &[pa("a", "1", false)], None)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterValue");
+        let err = e
+            .put_attributes("nope", "i", &[pa("a", "1", false)], None)
+            .unwrap_err();
+        assert_eq!(err.code, "NoSuchDomain");
+    }
+
+    #[test]
+    fn domains_and_metadata() {
+        let e = Engine::open_in_memory().unwrap();
+        assert_eq!(
+            e.create_domain("a b").unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        assert_eq!(
+            e.create_domain("ab").unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        e.create_domain("zeta").unwrap();
+        e.create_domain("alpha.1_-").unwrap();
+        e.create_domain("zeta").unwrap();
+        assert_eq!(e.list_domains().unwrap(), ["alpha.1_-", "zeta"]);
+        e.put_attributes(
+            "zeta",
+            "item1",
+            &[pa("ab", "xyz", false), pa("ab", "q", false)],
+            None,
+        )
+        .unwrap();
+        e.put_attributes(
+            "zeta",
+            "it2",
+            &[pa("ab", "1", false), pa("cde", "22", false)],
+            None,
+        )
+        .unwrap();
+        let m = e.domain_metadata("zeta").unwrap();
+        assert_eq!(
+            (
+                m.item_count,
+                m.item_names_size_bytes,
+                m.attribute_name_count,
+                m.attribute_names_size_bytes,
+                m.attribute_value_count,
+                m.attribute_values_size_bytes
+            ),
+            (2, 8, 2, 5, 4, 7)
+        );
+        e.delete_domain("zeta").unwrap();
+        e.delete_domain("zeta").unwrap();
+        assert_eq!(e.list_domains().unwrap(), ["alpha.1_-"]);
+        assert_eq!(e.domain_metadata("zeta").unwrap_err().code, "NoSuchDomain");
+        // A new domain of the old name starts empty.
+        e.create_domain("zeta").unwrap();
+        assert_eq!(e.domain_metadata("zeta").unwrap().item_count, 0);
+    }
+
+    #[test]
+    fn like_translation() {
+        assert_eq!(like_to_glob("a%b"), "a*b");
+        assert_eq!(like_to_glob("a\\%b*?["), "a%b[*][?][[]");
+        assert_eq!(like_to_glob("\\\\%"), "\\*");
+        assert_eq!(like_to_glob("end\\"), "end\\");
+    }
+}
