@@ -189,7 +189,14 @@ mod support {
 
     pub fn sdb_local(extra: &[&str]) -> SdbLocal {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sdb-local"))
-            .args(["--port", "0"])
+            .args([
+                "--port",
+                "0",
+                "--access-key",
+                ACCESS_KEY,
+                "--secret-key",
+                SECRET_KEY,
+            ])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -1009,7 +1016,28 @@ mod simpledb {
             e2.starts_with("SimpleDB CreateDomain on domain d: "),
             "{e2}"
         );
-        for text in [&e, &e2] {
+        // A wrong secret: the server refuses the signature, and neither
+        // secret shows in the message.
+        let settings = AwsSettings {
+            region: Some("us-east-1".into()),
+            ..AwsSettings::default()
+        };
+        let wrong = Overrides {
+            simpledb_endpoint: Some(server.url.clone()),
+            credentials: Some(StaticKeys {
+                secret_access_key: "wrong-secret-0b5e".into(),
+                ..keys()
+            }),
+            ..Overrides::default()
+        };
+        let bad = SimpleDbMeta::new(&AwsContext::new(&settings, &wrong).unwrap(), "d").unwrap();
+        let e3 = bad.create_domain().unwrap_err().to_string();
+        assert!(
+            e3.starts_with("SimpleDB CreateDomain on domain d: SignatureDoesNotMatch"),
+            "{e3}"
+        );
+        assert!(!e3.contains("wrong-secret-0b5e"), "{e3}");
+        for text in [&e, &e2, &e3] {
             assert!(!text.contains(SECRET_KEY), "{text}");
             assert!(!text.contains('\n'), "{text}");
             assert!(!text.contains("Signature="), "{text}");
