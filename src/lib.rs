@@ -4,10 +4,13 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod backup;
 pub mod catalog;
+pub mod cli;
 pub mod debian;
 pub mod embedded;
 pub mod model;
+pub mod publish;
 pub mod sdb;
 pub mod select;
 pub mod store;
