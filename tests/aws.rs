@@ -187,17 +187,22 @@ mod support {
         }
     }
 
+    /// sdb-local checking signatures with the test key pair.
     pub fn sdb_local(extra: &[&str]) -> SdbLocal {
+        let mut args = vec!["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY];
+        args.extend_from_slice(extra);
+        spawn_sdb_local(&args)
+    }
+
+    /// sdb-local accepting any credentials (e.g. assumed-role keys).
+    pub fn sdb_local_any_key() -> SdbLocal {
+        spawn_sdb_local(&[])
+    }
+
+    fn spawn_sdb_local(args: &[&str]) -> SdbLocal {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sdb-local"))
-            .args([
-                "--port",
-                "0",
-                "--access-key",
-                ACCESS_KEY,
-                "--secret-key",
-                SECRET_KEY,
-            ])
-            .args(extra)
+            .args(["--port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -1043,4 +1048,164 @@ mod simpledb {
             assert!(!text.contains("Signature="), "{text}");
         }
     }
+}
+
+/// The whole stack as a user runs it: repoman-cli configured only through
+/// the standard `AWS_ENDPOINT_URL_*` variables, SimpleDB on sdb-local, S3,
+/// SNS and STS on moto, and apt reading the published bucket over HTTP.
+#[test]
+fn cli_through_standard_endpoint_variables_serves_apt_from_the_bucket() {
+    use std::process::Command;
+
+    let moto = moto();
+    let sdb = sdb_local(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let bucket = bucket_name("cli");
+    let topic = format!("repoman-cli-news-{}", std::process::id());
+    let queue_url = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         sns=boto3.client('sns'); sqs=boto3.client('sqs')\n\
+         t=sns.create_topic(Name=sys.argv[1])['TopicArn']\n\
+         q=sqs.create_queue(QueueName=sys.argv[1])['QueueUrl']\n\
+         a=sqs.get_queue_attributes(QueueUrl=q,AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         sns.subscribe(TopicArn=t,Protocol='sqs',Endpoint=a,Attributes={'RawMessageDelivery':'true'})\n\
+         print(q)",
+        &[&topic],
+    );
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
+            .args(["--simpledb-domain", "clidomain", "--s3-bucket", &bucket])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_ENDPOINT_URL_S3", &moto.url)
+            .env("AWS_ENDPOINT_URL_SNS", &moto.url)
+            .env("AWS_ENDPOINT_URL_STS", &moto.url)
+            .env("AWS_ENDPOINT_URL_SIMPLEDB", &sdb.url)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "repoman-cli {args:?}: {text}");
+        assert!(!text.contains(SECRET_KEY));
+        text
+    };
+    cli(&[
+        "setup",
+        "-d",
+        "bookworm",
+        "-c",
+        "main",
+        "-a",
+        "amd64",
+        "--sns-topic",
+        &topic,
+        "--enable-website",
+    ]);
+    let deb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/debian/hello_2.10-3_amd64.deb");
+    cli(&[
+        "add",
+        "-d",
+        "bookworm",
+        "-c",
+        "main",
+        "--publish",
+        deb.to_str().unwrap(),
+    ]);
+
+    // apt, anonymous, against the bucket's URL.
+    let t = home.path();
+    std::fs::create_dir_all(t.join("lists/partial")).unwrap();
+    std::fs::create_dir_all(t.join("cache/archives/partial")).unwrap();
+    std::fs::write(
+        t.join("sources.list"),
+        format!("deb [trusted=yes] {}/{bucket} bookworm main\n", moto.url),
+    )
+    .unwrap();
+    let apt = |args: &[&str]| {
+        let out = Command::new("apt-get")
+            .args([
+                format!(
+                    "-o=Dir::Etc::SourceList={}",
+                    t.join("sources.list").display()
+                ),
+                "-o=Dir::Etc::SourceParts=/dev/null".into(),
+                format!("-o=Dir::State::Lists={}", t.join("lists").display()),
+                format!("-o=Dir::Cache={}", t.join("cache").display()),
+                "-o=Debug::NoLocking=1".into(),
+                "-o=APT::Sandbox::User=root".into(),
+            ])
+            .args(args)
+            .current_dir(t)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "apt-get {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    apt(&["update"]);
+    apt(&["download", "hello"]);
+    assert_eq!(
+        std::fs::read(t.join("hello_2.10-3_amd64.deb")).unwrap(),
+        std::fs::read(&deb).unwrap()
+    );
+
+    // The announcements arrived, with the STS caller.
+    let received = boto3(
+        &moto.url,
+        "import boto3,sys,json\n\
+         sqs=boto3.client('sqs'); out=[]\n\
+         for _ in range(5):\n\
+         \x20   r=sqs.receive_message(QueueUrl=sys.argv[1],MaxNumberOfMessages=10,WaitTimeSeconds=1)\n\
+         \x20   out += [json.loads(m['Body']) for m in r.get('Messages',[])]\n\
+         print(json.dumps(out))",
+        &[queue_url.trim()],
+    );
+    let messages: Vec<serde_json::Value> = serde_json::from_str(received.trim()).unwrap();
+    let add = messages
+        .iter()
+        .find(|m| m["action"] == "add" && m["type"] == "package")
+        .unwrap_or_else(|| panic!("no package announcement in {received}"));
+    assert_eq!(add["name"], "hello");
+    assert_eq!(add["caller"], "arn:aws:sts::123456789012:user/moto");
+}
+
+#[test]
+fn an_assumed_role_signs_for_sts_and_simpledb() {
+    let moto = moto();
+    let sdb = sdb_local_any_key();
+    let settings = AwsSettings {
+        region: Some("us-east-1".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/repoman-deployer".into()),
+        ..AwsSettings::default()
+    };
+    let o = Overrides {
+        s3_endpoint: Some(moto.url.clone()),
+        sns_endpoint: Some(moto.url.clone()),
+        sts_endpoint: Some(moto.url.clone()),
+        simpledb_endpoint: Some(sdb.url.clone()),
+        credentials: Some(keys()),
+        ..Overrides::default()
+    };
+    let ctx = AwsContext::new(&settings, &o).unwrap();
+    let caller = SnsNotifier::new(&ctx).caller().unwrap();
+    assert!(
+        caller.starts_with("arn:aws:sts::123456789012:assumed-role/repoman-deployer/repoman-"),
+        "{caller}"
+    );
+    let m = repoman::aws::SimpleDbMeta::new(&ctx, "roles").unwrap();
+    use repoman::store::MetaStore;
+    m.create_domain().unwrap();
+    assert!(m.domain_exists().unwrap());
 }
