@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketCannedAcl, BucketLocationConstraint, BucketVersioningStatus, ChecksumAlgorithm,
@@ -21,7 +21,7 @@ use aws_sdk_s3::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 
-use super::AwsContext;
+use super::{error_chain, AwsContext};
 use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
 
 const MIB: u64 = 1024 * 1024;
@@ -108,9 +108,15 @@ impl S3Bucket {
         let detail = match (e.code(), e.message()) {
             (Some(c), Some(m)) => format!("{c}: {m}"),
             (Some(c), None) => c.to_string(),
-            _ => match status(e) {
-                Some(s) => format!("HTTP {s}: {}", DisplayErrorContext(e)),
-                None => DisplayErrorContext(e).to_string(),
+            // No error code: name the status and the cause, not the whole
+            // raw response the SDK error carries.
+            _ => match e {
+                SdkError::ServiceError(se) => format!(
+                    "HTTP {}: {}",
+                    se.raw().status().as_u16(),
+                    error_chain(se.err())
+                ),
+                other => error_chain(other),
             },
         };
         StoreError::Backend(one_line(&format!("S3 {op} {}: {detail}", self.url(key))))
@@ -320,7 +326,7 @@ impl S3Bucket {
             StoreError::Backend(one_line(&format!(
                 "S3 GetObject {}: reading the body: {}",
                 self.url(key),
-                DisplayErrorContext(&e)
+                error_chain(&e)
             )))
         })? {
             out.write_all(&chunk)

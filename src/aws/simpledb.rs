@@ -17,7 +17,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use base64::Engine;
 
-use super::{backoff, redact, AwsContext};
+use super::{backoff, error_chain, redact, AwsContext};
 use crate::model::{Attrs, Item};
 use crate::sdb::sigv2;
 use crate::select::{render, Output, Select};
@@ -438,10 +438,7 @@ impl SimpleDb {
             .await
             .map_err(|e| CallError {
                 code: "NoCredentials".to_string(),
-                message: format!(
-                    "could not load AWS credentials: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                ),
+                message: format!("could not load AWS credentials: {}", error_chain(&e)),
                 retryable: false,
             })?;
         *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some(creds.clone());
@@ -476,9 +473,19 @@ fn transport_error(e: reqwest::Error) -> CallError {
     } else {
         "TransportError"
     };
+    // The causes say what actually failed ("connection refused"); the URL
+    // is left out (it is the endpoint, which the caller knows).
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
     CallError {
         code: kind.to_string(),
-        message: e.without_url().to_string(),
+        message,
         retryable: true,
     }
 }
