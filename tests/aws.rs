@@ -582,8 +582,12 @@ fn sns_announce_reaches_a_subscribed_queue_and_caller_is_the_sts_arn() {
         serde_json::json!({"action": "add", "type": "package", "name": "hello", "caller": "me"}),
         serde_json::json!({"action": "delete", "type": "dists", "name": "sid", "caller": "me"}),
     ];
-    n.announce(Some(&topic), &messages).unwrap();
+    n.announce(Some(&topic), &messages[..1]).unwrap();
     n.announce(None, &messages).unwrap();
+    // An ARN is used as it is, and reaches the same topic.
+    let arn = n.topic_arn(&topic).unwrap();
+    assert!(arn.starts_with("arn:aws:sns:us-east-1:") && arn.ends_with(&topic));
+    n.announce(Some(&arn), &messages[1..]).unwrap();
 
     let received = boto3(
         &moto.url,
@@ -611,10 +615,6 @@ fn sns_announce_reaches_a_subscribed_queue_and_caller_is_the_sts_arn() {
     assert!(got
         .iter()
         .all(|(_, m)| !m.contains(": ") && !m.contains('\n')));
-
-    // The ARN is used as is: announcing to it reaches the same queue.
-    let arn = n.topic_arn(&topic).unwrap();
-    assert!(arn.starts_with("arn:aws:sns:") && arn.ends_with(&topic));
 }
 
 #[test]
@@ -719,6 +719,11 @@ mod simpledb {
         m.create_domain().unwrap();
         assert!(m.domain_exists().unwrap());
         m.create_domain().unwrap();
+        assert!(m
+            .client()
+            .list_domains()
+            .unwrap()
+            .contains(&"repo".to_string()));
 
         m.apply(&[
             put(
@@ -809,6 +814,9 @@ mod simpledb {
         dists.sort();
         assert_eq!(dists, vec!["sid", "trixie"]);
 
+        let meta = m.client().domain_metadata("repo").unwrap().unwrap();
+        assert_eq!(meta.item_count, 3);
+        assert_eq!(m.client().domain_metadata("nope").unwrap(), None);
         m.apply(&[Change::Delete { item: "p2".into() }]).unwrap();
         assert_eq!(m.get("p2").unwrap(), None);
         // An error on the caller's side stops the stream and comes back.
