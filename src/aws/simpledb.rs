@@ -691,9 +691,11 @@ impl PutBatcher {
                 item: item.to_string(),
                 pairs: first,
             });
-            self.names.insert(item.to_string());
             self.bytes += first_size;
         }
+        // Named even without pairs: its removals wait for this batch, so a
+        // later write of the item must not join the batch and precede them.
+        self.names.insert(item.to_string());
         for rest in chunks {
             self.after.push(Op::Put(PutItem {
                 item: item.to_string(),
@@ -709,6 +711,7 @@ impl PutBatcher {
         if !self.after.is_empty() && self.batch.is_empty() {
             // Removals only: nothing to batch, keep the order.
             ops.append(&mut self.after);
+            self.names.clear();
         }
     }
 
@@ -1095,6 +1098,159 @@ mod tests {
             signature,
             sigv2::sign("secret", "POST", "127.0.0.1:8700", "/", &got)
         );
+    }
+
+    mod plan_model {
+        //! `plan` must do what the changes say: applying its calls with
+        //! SimpleDB's semantics gives the state that applying the changes
+        //! one by one gives, and every call is within SimpleDB's limits.
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        type State = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
+
+        fn tidy(state: &mut State) {
+            for attrs in state.values_mut() {
+                attrs.retain(|_, v| !v.is_empty());
+            }
+            state.retain(|_, a| !a.is_empty());
+        }
+
+        fn by_changes(changes: &[Change]) -> State {
+            let mut s = State::new();
+            for c in changes {
+                match c {
+                    Change::Put {
+                        item,
+                        attrs,
+                        remove,
+                    } => {
+                        let e = s.entry(item.clone()).or_default();
+                        for (k, vs) in attrs {
+                            e.insert(k.clone(), vs.iter().cloned().collect());
+                        }
+                        for r in remove {
+                            if attrs.get(r).map_or(true, Vec::is_empty) {
+                                e.remove(r);
+                            }
+                        }
+                    }
+                    Change::Delete { item } => {
+                        s.remove(item);
+                    }
+                    Change::AddValue { item, attr, value } => {
+                        s.entry(item.clone())
+                            .or_default()
+                            .entry(attr.clone())
+                            .or_default()
+                            .insert(value.clone());
+                    }
+                    Change::DeleteValue { item, attr, value } => {
+                        if let Some(v) = s.get_mut(item).and_then(|a| a.get_mut(attr)) {
+                            v.remove(value);
+                        }
+                    }
+                }
+                tidy(&mut s);
+            }
+            s
+        }
+
+        fn put(s: &mut State, p: &PutItem) {
+            let e = s.entry(p.item.clone()).or_default();
+            for pair in p.pairs.iter().filter(|p| p.replace) {
+                e.remove(&pair.name);
+            }
+            for pair in &p.pairs {
+                e.entry(pair.name.clone())
+                    .or_default()
+                    .insert(pair.value.clone());
+            }
+        }
+
+        fn by_ops(ops: &[Op]) -> State {
+            let mut s = State::new();
+            for op in ops {
+                match op {
+                    Op::BatchPut(items) => {
+                        assert!(items.len() <= MAX_BATCH_ITEMS);
+                        let names: BTreeSet<&str> = items.iter().map(|i| i.item.as_str()).collect();
+                        assert_eq!(names.len(), items.len(), "duplicate item in a batch");
+                        for i in items {
+                            assert!(!i.pairs.is_empty() && i.pairs.len() <= MAX_PAIRS_PER_CALL);
+                            put(&mut s, i);
+                        }
+                    }
+                    Op::Put(i) => {
+                        assert!(!i.pairs.is_empty() && i.pairs.len() <= MAX_PAIRS_PER_CALL);
+                        put(&mut s, i);
+                    }
+                    Op::DeleteAttrs { item, pairs } => {
+                        assert!(!pairs.is_empty() && pairs.len() <= MAX_PAIRS_PER_CALL);
+                        if let Some(a) = s.get_mut(item) {
+                            for (name, value) in pairs {
+                                match value {
+                                    None => {
+                                        a.remove(name);
+                                    }
+                                    Some(v) => {
+                                        if let Some(vs) = a.get_mut(name) {
+                                            vs.remove(v);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Op::BatchDelete(items) => {
+                        assert!(!items.is_empty() && items.len() <= MAX_BATCH_ITEMS);
+                        let names: BTreeSet<&String> = items.iter().collect();
+                        assert_eq!(names.len(), items.len());
+                        for i in items {
+                            s.remove(i);
+                        }
+                    }
+                }
+                tidy(&mut s);
+            }
+            s
+        }
+
+        fn name(pool: usize) -> impl Strategy<Value = String> {
+            (0..pool).prop_map(|i| format!("i{i}"))
+        }
+
+        fn attr() -> impl Strategy<Value = String> {
+            prop::sample::select(vec!["x", "y", "z", "w"]).prop_map(String::from)
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            prop::sample::select(vec!["1", "2", "3", "'", "%"]).prop_map(String::from)
+        }
+
+        fn change() -> impl Strategy<Value = Change> {
+            let attrs =
+                prop::collection::btree_map(attr(), prop::collection::vec(value(), 0..4), 0..4);
+            prop_oneof![
+                4 => (name(30), attrs, prop::collection::vec(attr(), 0..3))
+                    .prop_map(|(item, attrs, remove)| Change::Put { item, attrs, remove }),
+                1 => name(30).prop_map(|item| Change::Delete { item }),
+                1 => (name(30), attr(), value())
+                    .prop_map(|(item, attr, value)| Change::AddValue { item, attr, value }),
+                1 => (name(30), attr(), value())
+                    .prop_map(|(item, attr, value)| Change::DeleteValue { item, attr, value }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn plan_matches_the_changes(changes in prop::collection::vec(change(), 0..120)) {
+                prop_assert_eq!(by_ops(&plan(&changes)), by_changes(&changes));
+            }
+        }
     }
 
     #[test]
