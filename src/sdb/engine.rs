@@ -171,11 +171,17 @@ impl Engine {
     /// Opens (creating if needed) the SQLite file at `path`, in WAL mode so
     /// readers do not block the writer.
     pub fn open(path: &Path) -> SdbResult<Engine> {
-        let conn = Connection::open(path)
-            .map_err(|e| SdbError::internal(format!("cannot open {}: {e}", path.display())))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Engine::setup(conn, Some(path.to_path_buf()))
+        let opened = Connection::open(path)
+            .map_err(SdbError::from)
+            .and_then(|conn| {
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                Engine::setup(conn, Some(path.to_path_buf()))
+            });
+        opened.map_err(|e| SdbError {
+            message: format!("cannot open {}: {}", path.display(), e.message),
+            ..e
+        })
     }
 
     /// A private database in memory (sdb-local's default, and tests).
