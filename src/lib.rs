@@ -2,10 +2,15 @@
 //! local directory) and whose state lives in a SimpleDB-shaped store
 //! (SimpleDB or SQLite). See docs/architecture.md for the layers.
 
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod backup;
 pub mod catalog;
+pub mod cli;
 pub mod debian;
 pub mod embedded;
 pub mod model;
+pub mod publish;
 pub mod sdb;
 pub mod select;
 pub mod store;

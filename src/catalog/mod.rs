@@ -10,9 +10,16 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::debian::version;
-use crate::model::{Package, RepoConfig, META_ITEM};
+use crate::model::{Item, Package, RepoConfig, META_ITEM};
 use crate::select::{Expr, Operand, Select};
-use crate::store::Backend;
+use crate::store::{Backend, BlobStore};
+
+pub mod add;
+pub mod configure;
+pub mod copy;
+pub mod purge;
+pub mod remove;
+pub mod tree;
 
 /// Filters of `query`, `rm`, `cp` and `backup`: several values of one filter
 /// are ORed, different filters ANDed.
@@ -65,6 +72,63 @@ pub fn package_order(a: &Package, b: &Package) -> Ordering {
         .then_with(|| version::compare(&a.version, &b.version))
 }
 
+/// How many names one Select may compare against.
+pub const NAMES_PER_QUERY: usize = 20;
+
+/// Splits packages into the `n` newest of each name/dist/comp/arch and the
+/// older rest. Input in [`package_order`]; output keeps that order.
+pub fn split_recent(packages: Vec<Package>, n: usize) -> (Vec<Package>, Vec<Package>) {
+    let (mut newest, mut older) = (Vec::new(), Vec::new());
+    let mut group: Vec<Package> = Vec::new();
+    let flush = |group: &mut Vec<Package>, newest: &mut Vec<Package>, older: &mut Vec<Package>| {
+        let cut = group.len().saturating_sub(n);
+        let mut g = std::mem::take(group);
+        newest.extend(g.split_off(cut));
+        older.extend(g);
+    };
+    for p in packages {
+        let same = group.last().is_some_and(|q| {
+            (&q.name, &q.distribution, &q.component, &q.architecture)
+                == (&p.name, &p.distribution, &p.component, &p.architecture)
+        });
+        if !same {
+            flush(&mut group, &mut newest, &mut older);
+        }
+        group.push(p);
+    }
+    flush(&mut group, &mut newest, &mut older);
+    (newest, older)
+}
+
+/// The sha256 (lowercase hex) of an object in the bucket, streamed.
+pub fn object_sha256(blobs: &dyn BlobStore, key: &str) -> Result<String> {
+    struct Hasher(sha2::Sha256);
+    impl std::io::Write for Hasher {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            sha2::Digest::update(&mut self.0, buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hasher(sha2::Digest::new());
+    blobs.read(key, &mut h)?;
+    Ok(hex::encode(sha2::Digest::finalize(h.0)))
+}
+
+/// The announcement of a removed package.
+pub fn delete_message(p: &Package) -> Value {
+    serde_json::json!({
+        "action": "delete",
+        "type": "package",
+        "name": p.name,
+        "version": p.version,
+        "distribution": p.distribution,
+        "component": p.component,
+    })
+}
+
 /// A repository: the backend plus what is read once per command.
 pub struct Catalog {
     pub backend: Backend,
@@ -96,14 +160,44 @@ impl Catalog {
     /// readable packages are skipped with a warning.
     pub fn find(&self, filter: &Filter) -> Result<Vec<Package>> {
         let mut out = Vec::new();
-        self.backend.meta.select(&filter.to_select(), &mut |item| {
+        for item in self.find_items(filter)? {
             match Package::from_attrs(&item.attrs) {
                 Ok(p) => out.push(p),
                 Err(e) => tracing::warn!("skipping item {}: {e}", item.name),
             }
-            Ok(())
-        })?;
+        }
         out.sort_by(package_order);
+        Ok(out)
+    }
+
+    /// Raw items matching `filter`. Long name lists are queried in chunks:
+    /// SimpleDB allows 20 comparisons per predicate.
+    pub fn find_items(&self, filter: &Filter) -> Result<Vec<Item>> {
+        if filter.names.len() <= NAMES_PER_QUERY {
+            let mut out = Vec::new();
+            self.backend.meta.select(&filter.to_select(), &mut |item| {
+                out.push(item);
+                Ok(())
+            })?;
+            return Ok(out);
+        }
+        self.find_items_by_names(&filter.names, filter)
+    }
+
+    /// Items of the named packages, further restricted by `filter`'s other
+    /// fields, in chunks of [`NAMES_PER_QUERY`] names.
+    pub fn find_items_by_names(&self, names: &[String], filter: &Filter) -> Result<Vec<Item>> {
+        let mut out = Vec::new();
+        for chunk in names.chunks(NAMES_PER_QUERY) {
+            let f = Filter {
+                names: chunk.to_vec(),
+                ..filter.clone()
+            };
+            self.backend.meta.select(&f.to_select(), &mut |item| {
+                out.push(item);
+                Ok(())
+            })?;
+        }
         Ok(out)
     }
 

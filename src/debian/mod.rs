@@ -1,4 +1,9 @@
 //! Debian formats: versions, control paragraphs, .deb archives and .dsc
 //! source descriptions.
 
+pub mod control;
+pub mod deb;
+pub mod dsc;
+mod hashing;
+pub mod names;
 pub mod version;

@@ -1,2 +1,32 @@
-//! The embedded backend: SQLite metadata, a local directory bucket and a JSON-lines log.
+//! The embedded backend: SQLite for the state, a local directory for the
+//! bucket, a JSON-lines file for announcements. It lets the tool run, and be
+//! tested, with no cloud at all.
+//!
+//! Layout of a local directory `DIR`:
+//! `DIR/repoman.sqlite`, `DIR/bucket/` (pool/, dists/), `DIR/announcements.jsonl`.
+
+pub mod bucket;
+pub mod log;
 pub mod meta;
+
+use std::path::Path;
+
+use crate::store::{Backend, StoreError, StoreResult};
+
+/// The domain name used inside the SQLite file when none is configured.
+pub const DEFAULT_DOMAIN: &str = "repoman";
+
+pub fn open(dir: &Path, domain: Option<&str>) -> StoreResult<Backend> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+    let meta = meta::SqliteMeta::open(
+        &dir.join("repoman.sqlite"),
+        domain.unwrap_or(DEFAULT_DOMAIN),
+    )?;
+    Ok(Backend {
+        meta: Box::new(meta),
+        blobs: Box::new(bucket::DirBucket::new(dir.join("bucket"))),
+        notifier: Box::new(log::JsonlLog::new(dir.join("announcements.jsonl"))),
+        name: "local".into(),
+    })
+}

@@ -1,0 +1,748 @@
+//! The bucket on S3 (or an S3-compatible server).
+//!
+//! Create-only writes are conditional (`If-None-Match: *` on PutObject and
+//! on CompleteMultipartUpload), so two writers racing for one key cannot
+//! both win: S3 answers the loser 412 PreconditionFailed (or 409
+//! ConditionalRequestConflict while the winner is still completing), which
+//! becomes [`StoreError::Exists`]. Large files go up in parts read from disk
+//! one at a time, so memory stays bounded whatever the file size.
+
+use std::io::Write;
+use std::path::Path;
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketCannedAcl, BucketLocationConstraint, BucketVersioningStatus, ChecksumAlgorithm,
+    CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration, ErrorDocument,
+    IndexDocument, ObjectOwnership, WebsiteConfiguration,
+};
+use aws_sdk_s3::Client;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use tokio::io::AsyncReadExt;
+
+use super::AwsContext;
+use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
+
+const MIB: u64 = 1024 * 1024;
+/// Files above this size are uploaded in parts.
+pub const MULTIPART_THRESHOLD: u64 = 64 * MIB;
+/// The size of each part (S3 allows 5 MiB to 5 GiB, at most 10,000 parts).
+pub const PART_SIZE: u64 = 16 * MIB;
+const MIN_PART_SIZE: u64 = 5 * MIB;
+const MAX_PARTS: u64 = 10_000;
+
+/// Where `checkup` writes (and at once deletes) its probe object: under
+/// `backups/`, the only prefix the IAM policy lets the tool delete in.
+pub const CHECKUP_PREFIX: &str = "backups/.repoman-checkup/";
+
+/// The S3 [`BlobStore`].
+#[derive(Debug)]
+pub struct S3Bucket {
+    ctx: AwsContext,
+    client: Client,
+    bucket: String,
+    /// The endpoint when it is not AWS's own (then addressing is path-style).
+    endpoint: Option<String>,
+    multipart_threshold: u64,
+    part_size: u64,
+    /// HEAD before a create-only multipart upload or copy (see
+    /// [`S3Bucket::with_create_precheck`]).
+    create_precheck: bool,
+}
+
+impl S3Bucket {
+    pub fn new(ctx: &AwsContext, bucket: &str) -> S3Bucket {
+        let endpoint = ctx.endpoint("S3", ctx.overrides().s3_endpoint.as_ref());
+        let mut conf = aws_sdk_s3::config::Builder::from(ctx.sdk_config());
+        if let Some(e) = &endpoint {
+            // S3-compatible servers (moto, MinIO, sdb-local's neighbours)
+            // rarely resolve `<bucket>.<host>`; path-style always works.
+            conf = conf.endpoint_url(e).force_path_style(true);
+        }
+        S3Bucket {
+            ctx: ctx.clone(),
+            client: Client::from_conf(conf.build()),
+            bucket: bucket.to_string(),
+            endpoint,
+            multipart_threshold: MULTIPART_THRESHOLD,
+            part_size: PART_SIZE,
+            create_precheck: true,
+        }
+    }
+
+    /// The same bucket with other multipart sizes (`part_size` is raised to
+    /// S3's 5 MiB minimum).
+    pub fn with_multipart(mut self, threshold: u64, part_size: u64) -> S3Bucket {
+        self.multipart_threshold = threshold;
+        self.part_size = part_size.max(MIN_PART_SIZE);
+        self
+    }
+
+    /// Whether a create-only multipart upload or copy first asks whether
+    /// the key exists. That only saves sending data that would be refused:
+    /// the conditional request is what guarantees create-only. Tests turn it
+    /// off to exercise the conditional path itself.
+    pub fn with_create_precheck(mut self, on: bool) -> S3Bucket {
+        self.create_precheck = on;
+        self
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, key)
+    }
+
+    /// A one-line error: `S3 <Op> s3://bucket/key: <Code>: <Message>`.
+    fn fail<E>(&self, op: &str, key: &str, e: &SdkError<E, HttpResponse>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let detail = match (e.code(), e.message()) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.to_string(),
+            _ => match status(e) {
+                Some(s) => format!("HTTP {s}: {}", DisplayErrorContext(e)),
+                None => DisplayErrorContext(e).to_string(),
+            },
+        };
+        StoreError::Backend(one_line(&format!("S3 {op} {}: {detail}", self.url(key))))
+    }
+
+    async fn head_async(&self, key: &str) -> StoreResult<Option<u64>> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if status(&e) == Some(404) || e.code() == Some("NotFound") => Ok(None),
+            Err(e) => Err(self.fail("HeadObject", key, &e)),
+        }
+    }
+
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+        mode: PutMode,
+    ) -> StoreResult<Option<String>> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type(key))
+            .content_length(len as i64)
+            .body(body);
+        if mode == PutMode::Create {
+            req = req.if_none_match("*");
+        }
+        match req.send().await {
+            Ok(out) => Ok(out.version_id().map(str::to_string)),
+            Err(e) if mode == PutMode::Create && lost_race(&e) => {
+                Err(StoreError::Exists(self.url(key)))
+            }
+            Err(e) => Err(self.fail("PutObject", key, &e)),
+        }
+    }
+
+    async fn put_file_async(&self, key: &str, path: &Path, mode: PutMode) -> StoreResult<()> {
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?
+            .len();
+        if size > self.multipart_threshold {
+            return self.multipart(key, path, size, mode).await;
+        }
+        let body = ByteStream::from_path(path).await.map_err(|e| {
+            StoreError::io(
+                format!("reading {}", path.display()),
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
+        self.put_stream(key, body, size, mode).await.map(drop)
+    }
+
+    /// A multipart upload, aborted if any step fails so no parts linger.
+    async fn multipart(&self, key: &str, path: &Path, size: u64, mode: PutMode) -> StoreResult<()> {
+        // Fail before sending gigabytes when the key is plainly taken; the
+        // conditional completion below is what makes the create safe.
+        if mode == PutMode::Create && self.create_precheck && self.head_async(key).await?.is_some()
+        {
+            return Err(StoreError::Exists(self.url(key)));
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type(key))
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .send()
+            .await
+            .map_err(|e| self.fail("CreateMultipartUpload", key, &e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        let result = self.upload_parts(key, path, size, &upload_id, mode).await;
+        if result.is_err() {
+            let abort = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            if let Err(e) = abort {
+                tracing::warn!("{}", self.fail("AbortMultipartUpload", key, &e));
+            }
+        }
+        result
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        upload_id: &str,
+        mode: PutMode,
+    ) -> StoreResult<()> {
+        let part_size = self.part_size.max(size.div_ceil(MAX_PARTS));
+        let read_err = |e| StoreError::io(format!("reading {}", path.display()), e);
+        let mut file = tokio::fs::File::open(path).await.map_err(read_err)?;
+        let mut parts = Vec::new();
+        let mut offset = 0u64;
+        let mut number = 1i32;
+        while offset < size {
+            let len = part_size.min(size - offset);
+            let mut buf = vec![0u8; len as usize];
+            file.read_exact(&mut buf).await.map_err(read_err)?;
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .body(ByteStream::from(buf))
+                .send()
+                .await
+                .map_err(|e| self.fail("UploadPart", key, &e))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .set_checksum_crc32(out.checksum_crc32().map(str::to_string))
+                    .build(),
+            );
+            offset += len;
+            number += 1;
+        }
+        let mut req = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            );
+        if mode == PutMode::Create {
+            req = req.if_none_match("*");
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if mode == PutMode::Create && lost_race(&e) => {
+                Err(StoreError::Exists(self.url(key)))
+            }
+            Err(e) => Err(self.fail("CompleteMultipartUpload", key, &e)),
+        }
+    }
+
+    async fn copy_async(&self, from: &str, to: &str, mode: PutMode) -> StoreResult<()> {
+        if mode == PutMode::Create && self.create_precheck && self.head_async(to).await?.is_some() {
+            return Err(StoreError::Exists(self.url(to)));
+        }
+        let source = format!("{}/{}", self.bucket, encode_key(from));
+        let mut req = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source);
+        if mode == PutMode::Create {
+            req = req.if_none_match("*");
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if mode == PutMode::Create && lost_race(&e) => {
+                Err(StoreError::Exists(self.url(to)))
+            }
+            Err(e) if e.code() == Some("NoSuchKey") || status(&e) == Some(404) => {
+                Err(StoreError::NotFound(self.url(from)))
+            }
+            Err(e) => Err(self.fail("CopyObject", to, &e)),
+        }
+    }
+
+    async fn read_async(&self, key: &str, out: &mut dyn Write) -> StoreResult<()> {
+        let got = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.code() == Some("NoSuchKey") || status(&e) == Some(404) => {
+                return Err(StoreError::NotFound(self.url(key)))
+            }
+            Err(e) => return Err(self.fail("GetObject", key, &e)),
+        };
+        let mut body = got.body;
+        while let Some(chunk) = body.try_next().await.map_err(|e| {
+            StoreError::Backend(one_line(&format!(
+                "S3 GetObject {}: reading the body: {}",
+                self.url(key),
+                DisplayErrorContext(&e)
+            )))
+        })? {
+            out.write_all(&chunk)
+                .map_err(|e| StoreError::io(format!("writing {}", self.url(key)), e))?;
+        }
+        Ok(())
+    }
+
+    async fn list_async(&self, prefix: &str) -> StoreResult<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.fail("ListObjectsV2", prefix, &e))?;
+            for o in page.contents() {
+                out.push(ObjectInfo {
+                    key: o.key().unwrap_or_default().to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    modified: o.last_modified().map(|d| d.secs()),
+                });
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn setup_async(&self, opts: &BucketSetup) -> StoreResult<()> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => {
+                tracing::warn!("bucket s3://{} already exists; leaving it as it is", self.bucket);
+                return Ok(());
+            }
+            Err(e) if status(&e) == Some(404) => {}
+            Err(e) if status(&e) == Some(403) => {
+                return Err(StoreError::Backend(format!(
+                    "S3 bucket s3://{} exists but these credentials cannot use it (is it another account's?)",
+                    self.bucket
+                )))
+            }
+            Err(e) => return Err(self.fail("HeadBucket", "", &e)),
+        }
+        self.create_bucket(opts).await?;
+        let acl = if opts.enable_website {
+            // A website is public: its objects must be readable anonymously.
+            Some("public-read".to_string())
+        } else {
+            opts.acl.clone().filter(|a| a != "private")
+        };
+        if acl.as_deref().is_some_and(is_public_acl) || opts.enable_website {
+            // New buckets block public ACLs and policies; a public
+            // repository needs that block lifted.
+            self.client
+                .delete_public_access_block()
+                .bucket(&self.bucket)
+                .send()
+                .await
+                .map_err(|e| self.fail("DeletePublicAccessBlock", "", &e))?;
+        }
+        if let Some(acl) = &acl {
+            self.client
+                .put_bucket_acl()
+                .bucket(&self.bucket)
+                .acl(BucketCannedAcl::from(acl.as_str()))
+                .send()
+                .await
+                .map_err(|e| self.fail("PutBucketAcl", "", &e))?;
+        }
+        if opts.enable_website {
+            self.enable_website().await?;
+        }
+        Ok(())
+    }
+
+    async fn create_bucket(&self, opts: &BucketSetup) -> StoreResult<()> {
+        let region = opts
+            .region
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| self.ctx.region().to_string());
+        let mut req = self.client.create_bucket().bucket(&self.bucket);
+        if region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                    .build(),
+            );
+        }
+        let wants_acl = opts.enable_website || opts.acl.as_deref().is_some_and(|a| a != "private");
+        if wants_acl {
+            // Buckets are created with ACLs disabled unless asked otherwise.
+            req = req.object_ownership(ObjectOwnership::BucketOwnerPreferred);
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
+            Err(e) if e.code() == Some("BucketAlreadyExists") => Err(StoreError::Backend(format!(
+                "S3 bucket name {} is taken by another AWS account; DNS-style names such as apt.example.com are less likely to collide",
+                self.bucket
+            ))),
+            Err(e) => Err(self.fail("CreateBucket", "", &e)),
+        }
+    }
+
+    /// Index and error documents as the original sets them, and a policy
+    /// letting anyone read objects (what an apt client needs).
+    async fn enable_website(&self) -> StoreResult<()> {
+        let website = WebsiteConfiguration::builder()
+            .index_document(
+                IndexDocument::builder()
+                    .suffix("index.html")
+                    .build()
+                    .map_err(|e| StoreError::Backend(format!("S3 website configuration: {e}")))?,
+            )
+            .error_document(
+                ErrorDocument::builder()
+                    .key("errors/404.html")
+                    .build()
+                    .map_err(|e| StoreError::Backend(format!("S3 website configuration: {e}")))?,
+            )
+            .build();
+        self.client
+            .put_bucket_website()
+            .bucket(&self.bucket)
+            .website_configuration(website)
+            .send()
+            .await
+            .map_err(|e| self.fail("PutBucketWebsite", "", &e))?;
+        self.client
+            .put_bucket_policy()
+            .bucket(&self.bucket)
+            .policy(public_read_policy(&self.bucket))
+            .send()
+            .await
+            .map_err(|e| self.fail("PutBucketPolicy", "", &e))?;
+        tracing::info!(
+            "bucket website: http://{}.s3-website-{}.amazonaws.com/",
+            self.bucket,
+            self.ctx.region()
+        );
+        Ok(())
+    }
+
+    async fn checkup_async(&self) -> StoreResult<Vec<String>> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| match status(&e) {
+                Some(404) => StoreError::Backend(format!(
+                    "S3 bucket s3://{} does not exist (run setup)",
+                    self.bucket
+                )),
+                _ => self.fail("HeadBucket", "", &e),
+            })?;
+        self.client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| self.fail("ListObjectsV2", "", &e))?;
+        let versioned = self.versioning_enabled().await?;
+        self.probe_write().await?;
+        Ok(vec![if versioned {
+            format!("versioning is enabled on s3://{}", self.bucket)
+        } else {
+            format!(
+                "versioning is not enabled on s3://{b}: enable it so that overwritten or deleted files can be recovered (aws s3api put-bucket-versioning --bucket {b} --versioning-configuration Status=Enabled)",
+                b = self.bucket
+            )
+        }])
+    }
+
+    async fn versioning_enabled(&self) -> StoreResult<bool> {
+        match self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.status() == Some(&BucketVersioningStatus::Enabled)),
+            // Some S3-compatible servers (moto 5.2) wrap the answer in a
+            // root element the SDK refuses; the status inside is all we need.
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 200 => {
+                let body = e.raw().body().bytes().unwrap_or_default();
+                Ok(String::from_utf8_lossy(body).contains("<Status>Enabled</Status>"))
+            }
+            Err(e) => Err(self.fail("GetBucketVersioning", "", &e)),
+        }
+    }
+
+    /// Writes a probe object and deletes it again. On a versioned bucket the
+    /// probe's own version is deleted, which leaves neither a noncurrent
+    /// version nor a delete marker behind.
+    async fn probe_write(&self) -> StoreResult<()> {
+        let key = format!(
+            "{CHECKUP_PREFIX}{}-{}-{}",
+            gethostname::gethostname().to_string_lossy(),
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let version = self
+            .put_stream(
+                &key,
+                ByteStream::from_static(b"checkup"),
+                7,
+                PutMode::Create,
+            )
+            .await?;
+        let mut req = self.client.delete_object().bucket(&self.bucket).key(&key);
+        if let Some(v) = version.filter(|v| v != "null") {
+            req = req.version_id(v);
+        }
+        req.send()
+            .await
+            .map_err(|e| self.fail("DeleteObject", &key, &e))?;
+        Ok(())
+    }
+}
+
+impl BlobStore for S3Bucket {
+    fn describe(&self) -> String {
+        format!("s3://{}", self.bucket)
+    }
+
+    fn apt_url(&self) -> String {
+        match &self.endpoint {
+            Some(e) => format!("{}/{}", e.trim_end_matches('/'), self.bucket),
+            // A dotted name does not match the wildcard certificate of the
+            // virtual-hosted form; path-style keeps https valid.
+            None if self.bucket.contains('.') => {
+                format!(
+                    "https://s3.{}.amazonaws.com/{}",
+                    self.ctx.region(),
+                    self.bucket
+                )
+            }
+            None => format!(
+                "https://{}.s3.{}.amazonaws.com",
+                self.bucket,
+                self.ctx.region()
+            ),
+        }
+    }
+
+    fn setup(&self, opts: &BucketSetup) -> StoreResult<()> {
+        self.ctx.block_on(self.setup_async(opts))
+    }
+
+    fn checkup(&self) -> StoreResult<Vec<String>> {
+        self.ctx.block_on(self.checkup_async())
+    }
+
+    fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StoreResult<()> {
+        self.ctx.block_on(self.put_file_async(key, path, mode))
+    }
+
+    fn put_bytes(&self, key: &str, bytes: &[u8], mode: PutMode) -> StoreResult<()> {
+        let body = ByteStream::from(bytes.to_vec());
+        self.ctx
+            .block_on(self.put_stream(key, body, bytes.len() as u64, mode))
+            .map(drop)
+    }
+
+    fn read(&self, key: &str, out: &mut dyn Write) -> StoreResult<()> {
+        self.ctx.block_on(self.read_async(key, out))
+    }
+
+    fn head(&self, key: &str) -> StoreResult<Option<u64>> {
+        self.ctx.block_on(self.head_async(key))
+    }
+
+    fn copy(&self, from: &str, to: &str, mode: PutMode) -> StoreResult<()> {
+        self.ctx.block_on(self.copy_async(from, to, mode))
+    }
+
+    fn list(&self, prefix: &str) -> StoreResult<Vec<ObjectInfo>> {
+        self.ctx.block_on(self.list_async(prefix))
+    }
+
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        self.ctx.block_on(async {
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| self.fail("DeleteObject", key, &e))
+        })
+    }
+}
+
+type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
+
+fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// A conditional write that lost: 412 PreconditionFailed, or 409
+/// ConditionalRequestConflict while another conditional write is in flight.
+fn lost_race<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    matches!(
+        e.code(),
+        Some("PreconditionFailed") | Some("ConditionalRequestConflict")
+    ) || matches!(status(e), Some(412))
+}
+
+fn is_public_acl(acl: &str) -> bool {
+    matches!(
+        acl,
+        "public-read" | "public-read-write" | "authenticated-read"
+    )
+}
+
+/// The bucket policy `setup --enable-website` sets, as the original does.
+pub fn public_read_policy(bucket: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": ["s3:GetObject"],
+            "Resource": [format!("arn:aws:s3:::{bucket}/*")],
+        }]
+    })
+    .to_string()
+}
+
+/// The Content-Type an object is stored with, from its key.
+pub fn content_type(key: &str) -> &'static str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    if name.ends_with(".gz") {
+        "application/gzip"
+    } else if name.ends_with(".deb") || name.ends_with(".udeb") {
+        "application/vnd.debian.binary-package"
+    } else if matches!(
+        name,
+        "Release" | "InRelease" | "Release.gpg" | "Packages" | "Sources" | "Index"
+    ) || name.ends_with(".dsc")
+    {
+        "text/plain"
+    } else if name.ends_with(".html") {
+        "text/html"
+    } else if name.ends_with(".json") {
+        "application/json"
+    } else {
+        "binary/octet-stream"
+    }
+}
+
+/// Keys in `x-amz-copy-source` are URL-encoded, slashes kept.
+const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn encode_key(key: &str) -> String {
+    utf8_percent_encode(key, KEY_SET).to_string()
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_follow_the_name() {
+        assert_eq!(
+            content_type("pool/main/h/hello/hello_1_amd64.deb"),
+            "application/vnd.debian.binary-package"
+        );
+        assert_eq!(
+            content_type("dists/x/main/binary-amd64/Packages.gz"),
+            "application/gzip"
+        );
+        assert_eq!(
+            content_type("dists/x/main/binary-amd64/Packages"),
+            "text/plain"
+        );
+        assert_eq!(content_type("dists/x/InRelease"), "text/plain");
+        assert_eq!(
+            content_type("pool/x/h/hello/hello_1.orig.tar.xz"),
+            "binary/octet-stream"
+        );
+    }
+
+    #[test]
+    fn copy_source_keys_are_encoded() {
+        assert_eq!(
+            encode_key("pool/a b/c+d_1.0~x.deb"),
+            "pool/a%20b/c%2Bd_1.0~x.deb"
+        );
+    }
+
+    #[test]
+    fn website_policy_grants_only_get_object() {
+        let p: serde_json::Value =
+            serde_json::from_str(&public_read_policy("apt.example.com")).unwrap();
+        assert_eq!(p["Statement"][0]["Action"][0], "s3:GetObject");
+        assert_eq!(
+            p["Statement"][0]["Resource"][0],
+            "arn:aws:s3:::apt.example.com/*"
+        );
+    }
+}

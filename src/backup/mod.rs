@@ -1,0 +1,27 @@
+//! Backup, restore and verify.
+//!
+//! * [`dump`]: the state as JSON in the original's structure, streamed name
+//!   by name, byte-compatible with the original's `json.dumps`.
+//! * [`validate`]: a backup read and checked as a whole before anything is
+//!   written; every problem reported with its JSON path.
+//! * [`restore`]: a plan against the current state (new, changed,
+//!   unchanged, pruned, configuration), then the writes: items in chunks,
+//!   deletions, the `meta` item last, one announcement.
+//! * [`published`]: a backup rebuilt from the published dists/ indices and
+//!   the pool, for when the state is lost and no backup exists.
+//! * [`verify`]: the bucket checked against the state.
+//! * [`stored`]: backups kept in the bucket under `backups/`.
+
+pub mod dump;
+pub mod jvalue;
+pub mod published;
+pub mod pyjson;
+pub mod restore;
+pub mod stored;
+pub mod validate;
+pub mod verify;
+
+pub use dump::{count_items, dump, DumpStats};
+pub use pyjson::Style;
+pub use restore::{RestorePlan, RestoreReport, RestoreRequest};
+pub use validate::{parse_backup, Backup, BackupItem, Problem, Problems};

@@ -1,0 +1,357 @@
+//! `add`: .deb and .dsc files into distributions and components.
+//!
+//! Everything is read and checked before anything is written: every input
+//! parsed and verified, every pool key compared with what the bucket holds.
+//! Then pool files are uploaded (create-only), then all items are written in
+//! one batch, then the changes are announced. Re-adding identical bytes is a
+//! success that writes nothing new, so a retried CI job does not fail.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::purge::purge_changes;
+use super::{object_sha256, Catalog, Filter};
+use crate::debian::deb::{read_deb, DebInfo};
+use crate::debian::dsc::{read_dsc, DscInfo};
+use crate::debian::names::validate_file_name;
+use crate::model::{Package, Payload, RepoConfig};
+use crate::store::{Change, PutMode, StoreError};
+
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    pub dists: Vec<String>,
+    pub comps: Vec<String>,
+    pub overwrite: bool,
+    pub auto_purge: Option<usize>,
+}
+
+/// What `add` did.
+#[derive(Debug, Default)]
+pub struct AddReport {
+    /// Items written (new, or changed with --overwrite).
+    pub added: Vec<Package>,
+    /// Items that were already present and identical.
+    pub unchanged: Vec<Package>,
+    /// Pool files uploaded.
+    pub uploaded: Vec<String>,
+    /// Items removed by --auto-purge.
+    pub purged: Vec<Package>,
+}
+
+/// One input file, parsed and verified.
+enum Input {
+    Deb(PathBuf, DebInfo),
+    Source(DscInfo),
+}
+
+impl Input {
+    fn read(path: &Path) -> Result<Input> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("deb") | Some("udeb") | Some("ddeb") => {
+                Ok(Input::Deb(path.to_path_buf(), read_deb(path)?))
+            }
+            Some("dsc") => Ok(Input::Source(read_dsc(path)?)),
+            _ => bail!("{}: neither a .deb nor a .dsc file", path.display()),
+        }
+    }
+
+    /// The package this input becomes in `dist`/`comp`.
+    fn package(&self, dist: &str, comp: &str) -> Result<Package> {
+        Ok(match self {
+            Input::Deb(path, d) => Package {
+                name: d.package.clone(),
+                version: d.version.clone(),
+                distribution: dist.into(),
+                component: comp.into(),
+                architecture: d.architecture.clone(),
+                payload: Payload::Binary {
+                    filename: base_name(path)?,
+                    md5: d.md5.clone(),
+                    sha1: d.sha1.clone(),
+                    sha256: d.sha256.clone(),
+                    size: d.size,
+                },
+                control: d.control.clone(),
+            },
+            Input::Source(s) => Package {
+                name: s.source.clone(),
+                version: s.version.clone(),
+                distribution: dist.into(),
+                component: comp.into(),
+                architecture: "source".into(),
+                payload: Payload::Source {
+                    files: s.file_names(),
+                },
+                control: s.control.clone(),
+            },
+        })
+    }
+
+    /// Local files to put in the pool: (base name, path, sha256 if known).
+    fn files(&self) -> Result<Vec<(String, PathBuf, Option<String>)>> {
+        match self {
+            Input::Deb(path, d) => Ok(vec![(
+                base_name(path)?,
+                path.clone(),
+                Some(d.sha256.clone()),
+            )]),
+            Input::Source(s) => {
+                let mut out = Vec::new();
+                for (name, path) in s.file_names().into_iter().zip(s.paths()) {
+                    let sha = s
+                        .files
+                        .iter()
+                        .find(|f| f.name == name)
+                        .and_then(|f| f.sha256.clone());
+                    out.push((name, path, sha));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn base_name(path: &Path) -> Result<String> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{}: file name is not valid UTF-8", path.display()))?;
+    validate_file_name(name).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(name.to_string())
+}
+
+/// Checks that every named distribution and component is served.
+pub fn check_targets(config: &RepoConfig, dists: &[String], comps: &[String]) -> Result<()> {
+    for d in dists {
+        if !config.has_dist(d) {
+            bail!(
+                "distribution {d:?} is not served by this repository (configured: {})",
+                list_or_none(&config.dists)
+            );
+        }
+    }
+    for c in comps {
+        if !config.has_comp(c) {
+            bail!(
+                "component {c:?} is not served by this repository (configured: {})",
+                list_or_none(&config.comps)
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none; run setup first".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// What to do with one pool key.
+enum PoolAction {
+    Upload {
+        key: String,
+        path: PathBuf,
+        mode: PutMode,
+    },
+    Identical,
+}
+
+pub fn add(
+    cat: &Catalog,
+    files: &[PathBuf],
+    opts: &AddOptions,
+    progress: &dyn Fn(&str),
+) -> Result<AddReport> {
+    let config = cat.config()?;
+    check_targets(&config, &opts.dists, &opts.comps)?;
+
+    // 1. Read and verify every input.
+    let mut inputs = Vec::new();
+    for f in files {
+        progress(&format!("reading {}", f.display()));
+        let input = Input::read(f)?;
+        if let Input::Deb(path, d) = &input {
+            if !config.has_arch(&d.architecture) {
+                bail!(
+                    "{}: architecture {:?} is not served by this repository (configured: {}); add it with `repoman-cli repo add-architecture {}`",
+                    path.display(),
+                    d.architecture,
+                    config.archs().join(", "),
+                    d.architecture
+                );
+            }
+        }
+        inputs.push(input);
+    }
+
+    // 2. Decide every pool write before making any.
+    let mut actions = Vec::new();
+    for input in &inputs {
+        let name = match input {
+            Input::Deb(_, d) => &d.package,
+            Input::Source(s) => &s.source,
+        };
+        for dist in &opts.dists {
+            for (file, path, sha) in input.files()? {
+                let key = format!("{}/{file}", crate::model::pool_dir(dist, name));
+                actions.push(pool_action(cat, key, path, sha, opts.overwrite)?);
+            }
+        }
+    }
+
+    // 3. Items to write: new ones, or changed ones.
+    let mut report = AddReport::default();
+    let mut packages = Vec::new();
+    for input in &inputs {
+        for dist in &opts.dists {
+            for comp in &opts.comps {
+                packages.push(input.package(dist, comp)?);
+            }
+        }
+    }
+    let existing = cat.find_keys(&packages)?;
+    let mut changes = Vec::new();
+    for p in packages {
+        let attrs = p
+            .to_attrs()
+            .with_context(|| format!("{} {}", p.name, p.version))?;
+        match existing.get(&p.key()) {
+            Some(old) if *old == attrs => report.unchanged.push(p),
+            old => {
+                let remove = old
+                    .map(|o| {
+                        o.keys()
+                            .filter(|k| !attrs.contains_key(*k))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                changes.push(Change::Put {
+                    item: p.key(),
+                    attrs,
+                    remove,
+                });
+                report.added.push(p);
+            }
+        }
+    }
+
+    // 4. Auto-purge, in the same batch.
+    if let Some(keep) = opts.auto_purge {
+        let (purge, purged) = purge_changes(cat, &report.added, keep)?;
+        changes.extend(purge);
+        report.purged = purged;
+    }
+
+    // 5. Data before pointers: pool files, then items, then announcements.
+    for a in actions {
+        if let PoolAction::Upload { key, path, mode } = a {
+            progress(&format!("uploading {key}"));
+            cat.backend
+                .blobs
+                .put_file(&key, &path, mode)
+                .map_err(|e| match e {
+                    StoreError::Exists(k) => anyhow::anyhow!(
+                    "{k}: another writer created it first; re-run to compare its bytes with yours"
+                ),
+                    e => anyhow::anyhow!("uploading {}: {e}", path.display()),
+                })?;
+            report.uploaded.push(key);
+        }
+    }
+    cat.backend.meta.apply(&changes).context("writing items")?;
+    let mut messages: Vec<_> = report.added.iter().map(add_message).collect();
+    messages.extend(report.purged.iter().map(super::delete_message));
+    cat.announce(&config, messages)?;
+    Ok(report)
+}
+
+fn add_message(p: &Package) -> serde_json::Value {
+    json!({
+        "action": "add",
+        "type": if p.is_source() { "source" } else { "package" },
+        "name": p.name,
+        "version": p.version,
+        "distribution": p.distribution,
+        "component": p.component,
+    })
+}
+
+/// Compares a pool key with the local file: absent → upload; identical
+/// bytes → nothing to do; different bytes → `--overwrite` or an error.
+fn pool_action(
+    cat: &Catalog,
+    key: String,
+    path: PathBuf,
+    sha: Option<String>,
+    overwrite: bool,
+) -> Result<PoolAction> {
+    let blobs = &cat.backend.blobs;
+    if blobs.head(&key)?.is_none() {
+        return Ok(PoolAction::Upload {
+            key,
+            path,
+            mode: PutMode::Create,
+        });
+    }
+    let local = match sha {
+        Some(s) => s,
+        None => sha256_file(&path)?,
+    };
+    let stored = object_sha256(blobs.as_ref(), &key)?;
+    if stored == local {
+        return Ok(PoolAction::Identical);
+    }
+    if overwrite {
+        return Ok(PoolAction::Upload {
+            key,
+            path,
+            mode: PutMode::Overwrite,
+        });
+    }
+    bail!(
+        "{}: {key} already exists with different content (stored sha256 {stored}, this file {local}); pass --overwrite to replace it",
+        path.display()
+    )
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+impl Catalog {
+    /// The stored attributes of these packages' items, by item name.
+    pub fn find_keys(
+        &self,
+        packages: &[Package],
+    ) -> Result<std::collections::HashMap<String, crate::model::Attrs>> {
+        let mut names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        let mut out = std::collections::HashMap::new();
+        for item in self.find_items_by_names(&names, &Filter::default())? {
+            out.insert(item.name, item.attrs);
+        }
+        Ok(out)
+    }
+}

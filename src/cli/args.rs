@@ -1,0 +1,367 @@
+//! The command line, as clap definitions: the original's commands, flags and
+//! meanings, plus the additions documented in docs/commands.md.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::backup::{BackupArgs, RestoreArgs, VerifyArgs};
+use super::publish::PublishArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "repoman-cli",
+    version,
+    about = "Manage an apt repository: package files in S3 (or a local directory), state in SimpleDB (or SQLite).",
+    after_help = "Configuration is read from /etc/repoman/repoman.conf, then ~/.repoman, then --config-file; \
+                  REPOMAN_<KEY> environment variables override files, flags override both."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts; each is also a config-file key and a
+/// `REPOMAN_<KEY>` environment variable (see `cli::config`).
+#[derive(Debug, Args, Default, Clone)]
+pub struct GlobalArgs {
+    /// Read this config file after the default ones
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// SimpleDB domain holding the repository state
+    #[arg(long, global = true)]
+    pub simpledb_domain: Option<String>,
+    /// S3 bucket holding package files and dists/
+    #[arg(long, global = true)]
+    pub s3_bucket: Option<String>,
+    /// Embedded backend: SQLite state, DIR/bucket as the bucket, a JSON-lines announcement log
+    #[arg(long, global = true, value_name = "DIR")]
+    pub local_dir: Option<PathBuf>,
+    /// AWS credentials profile
+    #[arg(long, global = true)]
+    pub aws_profile: Option<String>,
+    /// AWS region
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// ARN of an IAM role to assume before any other AWS call
+    #[arg(long, global = true)]
+    pub aws_role: Option<String>,
+    /// Accepted for compatibility; logging is configured with --debug and RUST_LOG
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_config: Option<PathBuf>,
+    /// Accepted for compatibility: checkup never runs implicitly
+    #[arg(long, global = true)]
+    pub skip_checkup: bool,
+    /// Debug logging (same as RUST_LOG=repoman=debug)
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// GnuPG home directory used for signing
+    #[arg(long, global = true, value_name = "DIR")]
+    pub gpg_home: Option<PathBuf>,
+    /// Key to sign Release files with (repeatable)
+    #[arg(long, global = true, value_name = "KEYID")]
+    pub gpg_signer: Vec<String>,
+    /// pinentry program for passphrase prompts
+    #[arg(long, global = true, value_name = "PATH")]
+    pub gpg_pinentry_path: Option<PathBuf>,
+    /// Passphrase of a signing key, one per --gpg-signer, in the same order
+    #[arg(long, global = true, value_name = "PASSPHRASE", hide_env_values = true)]
+    pub gpg_passphrase: Vec<String>,
+    /// Armored secret key file to sign with, without GnuPG
+    #[arg(long, global = true, value_name = "FILE")]
+    pub gpg_key_file: Option<PathBuf>,
+    /// After add or cp, delete all but the N newest versions in each touched dist/comp/arch
+    #[arg(long, global = true, value_name = "N")]
+    pub auto_purge: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the state store and bucket and the initial configuration
+    Setup(SetupArgs),
+    /// Check that the state store, configuration and bucket work
+    Checkup(CheckupArgs),
+    /// Show or change the repository configuration
+    Repo {
+        #[command(subcommand)]
+        command: RepoCommand,
+    },
+    /// Add .deb and .dsc files
+    Add(AddArgs),
+    /// List packages
+    Query(QueryArgs),
+    /// Remove packages (their files stay in the bucket)
+    Rm(RmArgs),
+    /// Copy or promote packages between distributions and components
+    Cp(CpArgs),
+    /// Write the dists/ tree apt clients read
+    Publish(PublishArgs),
+    /// Dump the repository state as JSON, or manage stored backups
+    Backup(BackupArgs),
+    /// Replay a backup into the state store
+    Restore(RestoreArgs),
+    /// Check the bucket against the state
+    Verify(VerifyArgs),
+    /// Print the least-privilege IAM policy this tool needs
+    IamPolicy,
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Distribution to serve (repeatable, at least one)
+    #[arg(short = 'd', long = "distribution", required = true)]
+    pub dists: Vec<String>,
+    /// Component to serve (repeatable, at least one)
+    #[arg(short = 'c', long = "component", required = true)]
+    pub comps: Vec<String>,
+    /// Architecture to serve (repeatable, at least one)
+    #[arg(short = 'a', long = "architecture", required = true)]
+    pub archs: Vec<String>,
+    /// Canned ACL for the bucket
+    #[arg(long, value_enum, default_value = "private")]
+    pub s3_acl: S3Acl,
+    /// Region of the bucket (default us-east-1)
+    #[arg(long)]
+    pub s3_region: Option<String>,
+    /// SNS topic (name or ARN) for announcements
+    #[arg(long)]
+    pub sns_topic: Option<String>,
+    /// Origin of the repository's Release files
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// Label of the repository's Release files
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Serve the bucket as a public static website (implies --s3-acl public-read)
+    #[arg(long)]
+    pub enable_website: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+#[value(rename_all = "kebab-case")]
+pub enum S3Acl {
+    Private,
+    PublicRead,
+    AuthenticatedRead,
+}
+
+impl S3Acl {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            S3Acl::Private => "private",
+            S3Acl::PublicRead => "public-read",
+            S3Acl::AuthenticatedRead => "authenticated-read",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CheckupArgs {
+    /// Also write and remove test data (the original's write check)
+    #[arg(long)]
+    pub write_test: bool,
+}
+
+/// `-y` / `--confirm` / `--i-fear-no-evil`, shared by every mutating command.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct ConfirmArgs {
+    /// Ask before changing anything (the default)
+    #[arg(long, overrides_with = "no_confirm")]
+    pub confirm: bool,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long = "no-confirm")]
+    pub no_confirm: bool,
+    /// Do not ask even for dangerous changes
+    #[arg(long)]
+    pub i_fear_no_evil: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    AddDistribution(NamesArgs),
+    RmDistribution(NamesArgs),
+    AddComponent(NamesArgs),
+    RmComponent(NamesArgs),
+    AddArchitecture(NamesArgs),
+    RmArchitecture(NamesArgs),
+    /// Announce changes to this SNS topic (name or ARN)
+    AddTopic(ValueArgs),
+    /// Stop announcing to SNS
+    RmTopic(ConfirmOnly),
+    /// Set the Origin of Release files
+    AddOrigin(ValueArgs),
+    /// Set the Label of Release files
+    AddLabel(ValueArgs),
+    /// Show the configuration
+    ShowConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ValueArgs {
+    pub value: String,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmOnly {
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Distribution to add to (repeatable)
+    #[arg(short = 'd', long = "distribution", required = true)]
+    pub dists: Vec<String>,
+    /// Component to add to (repeatable)
+    #[arg(short = 'c', long = "component", required = true)]
+    pub comps: Vec<String>,
+    /// Replace package files that exist with different bytes
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Publish after adding
+    #[arg(long)]
+    pub publish: bool,
+    /// .deb and .dsc files
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// The filters shared by query, rm, cp and backup.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Package name (repeatable)
+    #[arg(short = 'p', long = "package")]
+    pub packages: Vec<String>,
+    /// Match package names by prefix
+    #[arg(short = 'w', long)]
+    pub wildcard: bool,
+    /// Version (repeatable)
+    #[arg(short = 'v', long = "version")]
+    pub versions: Vec<String>,
+    /// Architecture (repeatable)
+    #[arg(short = 'a', long = "architecture")]
+    pub archs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Simple,
+    Plain,
+    Grid,
+    Pipe,
+    Github,
+    Psql,
+    Rst,
+    Html,
+    Json,
+    Jsonc,
+    Packages,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Distribution (repeatable)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+    /// Component (repeatable)
+    #[arg(short = 'c', long = "component")]
+    pub comps: Vec<String>,
+    /// Include packages hidden by removed distributions, components or architectures
+    #[arg(short = 'H', long)]
+    pub query_hidden: bool,
+    /// Output format
+    #[arg(short = 'f', long, value_enum, default_value = "simple")]
+    pub format: Format,
+    /// Only the newest version of each package (same as --recent 1)
+    #[arg(short = 'l', long, conflicts_with_all = ["recent", "versions"])]
+    pub latest: bool,
+    /// Only the N newest versions of each package
+    #[arg(short = 'r', long, value_name = "N", conflicts_with = "versions")]
+    pub recent: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+    #[arg(short = 'c', long = "component")]
+    pub comps: Vec<String>,
+    /// Include packages hidden by removed distributions, components or architectures
+    #[arg(short = 'H', long)]
+    pub rm_hidden: bool,
+    /// Format of the table shown before removing
+    #[arg(short = 'f', long, value_enum, default_value = "simple")]
+    pub format: Format,
+    /// Keep the newest version of each package (same as --exclude-recent 1)
+    #[arg(short = 'l', long, conflicts_with_all = ["exclude_recent", "versions"])]
+    pub exclude_latest: bool,
+    /// Keep the N newest versions of each package; remove the rest
+    #[arg(
+        short = 'r',
+        long,
+        value_name = "N",
+        conflicts_with = "versions",
+        allow_negative_numbers = true
+    )]
+    pub exclude_recent: Option<i64>,
+    /// Publish after removing
+    #[arg(long)]
+    pub publish: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[arg(long, required = true)]
+    pub src_distribution: String,
+    #[arg(long, required = true)]
+    pub src_component: String,
+    #[arg(long)]
+    pub dst_distribution: Option<String>,
+    #[arg(long)]
+    pub dst_component: Option<String>,
+    /// Only the newest version of each package
+    #[arg(short = 'l', long, conflicts_with_all = ["recent", "versions"])]
+    pub latest: bool,
+    /// Only the N newest versions of each package
+    #[arg(short = 'r', long, value_name = "N", conflicts_with = "versions")]
+    pub recent: Option<usize>,
+    /// Only copy versions newer than the newest already at the destination
+    #[arg(long)]
+    pub promote: bool,
+    /// Let cross-distribution copies replace existing pool files
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Publish after copying
+    #[arg(long)]
+    pub publish: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}

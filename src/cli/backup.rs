@@ -1,0 +1,450 @@
+//! `backup`, `restore` and `verify`: flags in, one operation of
+//! `crate::backup`, results out.
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+
+use super::args::{ConfirmArgs, FilterArgs, Format};
+use super::output::render_table;
+use super::Context;
+use crate::backup::published::{self, Recovered};
+use crate::backup::restore::{self, RestorePlan};
+use crate::backup::verify::{self, VerifyRequest};
+use crate::backup::{self as bk, parse_backup, stored, Backup, RestoreRequest, Style};
+use crate::catalog::Filter;
+use crate::model::META_ITEM;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Distribution (repeatable)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+    /// Component (repeatable)
+    #[arg(short = 'c', long = "component")]
+    pub comps: Vec<String>,
+    /// Accepted for compatibility with query: a backup always includes
+    /// packages hidden by removed distributions, components or architectures
+    #[arg(short = 'H', long)]
+    pub query_hidden: bool,
+    /// jsonc (one line, the default) or json (indented)
+    #[arg(short = 'f', long, value_enum, default_value = "jsonc")]
+    pub format: BackupFormat,
+    /// Write to FILE (atomically: a temporary file, synced, then renamed)
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "to_bucket")]
+    pub output: Option<PathBuf>,
+    /// Store the backup, gzipped, in the repository's bucket under backups/
+    #[arg(long)]
+    pub to_bucket: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BackupFormat {
+    Json,
+    Jsonc,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// List backups stored in the bucket (oldest first)
+    List,
+    /// Delete stored backups but the newest N
+    Clean {
+        /// How many of the newest backups to keep
+        keep: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["file", "from_bucket", "from_published"])))]
+pub struct RestoreArgs {
+    /// Backup file (gzip is recognised), or - for standard input
+    pub file: Option<PathBuf>,
+    /// Restore a backup stored in the bucket (a key or timestamp from `backup list`)
+    #[arg(long, value_name = "KEY")]
+    pub from_bucket: Option<String>,
+    /// Rebuild the items from the published dists/ indices (state lost, no backup)
+    #[arg(long)]
+    pub from_published: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Distribution (repeatable)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+    /// Component (repeatable)
+    #[arg(short = 'c', long = "component")]
+    pub comps: Vec<String>,
+    /// Show what would change and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete items (within the filters) that the backup does not have
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check sizes only, not checksums
+    #[arg(long)]
+    pub fast: bool,
+    /// Distribution (repeatable; default every one)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+}
+
+fn filter(f: &FilterArgs, dists: &[String], comps: &[String]) -> Filter {
+    Filter {
+        names: f.packages.clone(),
+        name_prefix: f.wildcard,
+        dists: dists.to_vec(),
+        comps: comps.to_vec(),
+        archs: f.archs.clone(),
+        versions: f.versions.clone(),
+    }
+}
+
+pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
+    match &args.command {
+        Some(BackupCommand::List) => return list_backups(ctx),
+        Some(BackupCommand::Clean { keep }) => return clean_backups(ctx, *keep),
+        None => {}
+    }
+    let f = filter(&args.filter, &args.dists, &args.comps);
+    let style = match args.format {
+        BackupFormat::Json => Style::Indented,
+        BackupFormat::Jsonc => Style::Compact,
+    };
+    let bar = if ctx.ui.stderr_tty {
+        ctx.ui
+            .progress(bk::count_items(&ctx.catalog, &f)?, "backup")
+    } else {
+        ctx.ui.progress(0, "backup")
+    };
+    let mut progress = |n: u64| bar.set_position(n);
+    if let Some(path) = &args.output {
+        let stats = write_file_atomically(path, &mut |out| {
+            bk::dump(&ctx.catalog, &f, style, out, &mut progress)
+        })?;
+        bar.finish_and_clear();
+        eprintln!(
+            "backed up {} items of {} packages to {}",
+            stats.items,
+            stats.names,
+            path.display()
+        );
+    } else if args.to_bucket {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let stats = bk::dump(&ctx.catalog, &f, style, &mut gz, &mut progress)?;
+        let bytes = gz.finish()?;
+        bar.finish_and_clear();
+        let b = &ctx.catalog.backend;
+        let key = stored::store(
+            b.blobs.as_ref(),
+            &b.name,
+            &bytes,
+            stats.items,
+            stats.names,
+            chrono::Utc::now(),
+        )?;
+        println!("{key}");
+        eprintln!(
+            "backed up {} items of {} packages to {key} in {}",
+            stats.items,
+            stats.names,
+            b.blobs.describe()
+        );
+    } else {
+        let stdout = std::io::stdout();
+        let mut out = BufWriter::new(stdout.lock());
+        bk::dump(&ctx.catalog, &f, style, &mut out, &mut progress)?;
+        out.flush()?;
+        bar.finish_and_clear();
+    }
+    Ok(())
+}
+
+/// Writes through a temporary file in the destination's directory, synced,
+/// then renamed over the destination: a reader sees the old file or the
+/// whole new one, and a failure leaves no partial file behind.
+fn write_file_atomically<T>(
+    path: &Path,
+    fill: &mut dyn FnMut(&mut dyn Write) -> Result<T>,
+) -> Result<T> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-backup-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let result = {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        let r = fill(&mut w)?;
+        w.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+        r
+    };
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("moving the backup into place at {}", path.display()))?;
+    // The rename itself is durable once the directory is synced.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(result)
+}
+
+fn list_backups(ctx: &Context) -> Result<()> {
+    let b = &ctx.catalog.backend;
+    let all = stored::list(b.blobs.as_ref(), &b.name)?;
+    if all.is_empty() {
+        eprintln!(
+            "no backups stored under {} in {}",
+            stored::prefix(&b.name),
+            b.blobs.describe()
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|s| {
+            vec![
+                s.info
+                    .as_ref()
+                    .map(|i| i.created.clone())
+                    .unwrap_or_else(|| s.timestamp.clone()),
+                s.size.to_string(),
+                s.info
+                    .as_ref()
+                    .map_or("?".to_string(), |i| i.items.to_string()),
+                s.key.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        render_table(Format::Simple, &["date", "size", "items", "key"], &rows)
+    );
+    Ok(())
+}
+
+fn clean_backups(ctx: &Context, keep: usize) -> Result<()> {
+    let b = &ctx.catalog.backend;
+    let deleted = stored::clean(b.blobs.as_ref(), &b.name, keep)?;
+    for k in &deleted {
+        println!("deleted {k}");
+    }
+    eprintln!(
+        "deleted {} backup(s), kept the newest {keep}",
+        deleted.len()
+    );
+    Ok(())
+}
+
+/// The backup to restore and the name it is announced under.
+fn read_source(ctx: &Context, args: &RestoreArgs) -> Result<(Backup, String, Option<Recovered>)> {
+    let b = &ctx.catalog.backend;
+    if args.from_published {
+        let meta_missing = !b.meta.domain_exists()? || b.meta.get(META_ITEM)?.is_none();
+        let rec = published::recover(b.blobs.as_ref(), &args.dists, meta_missing)?;
+        let name = format!("published:{}", b.blobs.describe());
+        return Ok((rec.backup.clone(), name, Some(rec)));
+    }
+    let (raw, name) = if let Some(key) = &args.from_bucket {
+        let key = stored::resolve_key(&b.name, key);
+        (stored::fetch(b.blobs.as_ref(), &key)?, key)
+    } else {
+        let file = args.file.as_ref().expect("clap requires a source");
+        if file.as_os_str() == "-" {
+            let mut raw = Vec::new();
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut raw)
+                .context("reading the backup from standard input")?;
+            (raw, "-".to_string())
+        } else {
+            let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            (raw, file.display().to_string())
+        }
+    };
+    match parse_backup(&raw) {
+        Ok(backup) => Ok((backup, name, None)),
+        Err(problems) => {
+            for line in problems.lines() {
+                eprintln!("{name}: {line}");
+            }
+            bail!(
+                "{name}: not a valid backup ({} problem(s), listed above); nothing was written",
+                problems.0.len()
+            )
+        }
+    }
+}
+
+pub fn run_restore(ctx: &Context, args: &RestoreArgs) -> Result<()> {
+    let (backup, source, recovered) = read_source(ctx, args)?;
+    if let Some(rec) = &recovered {
+        report_recovery(rec);
+    }
+    for path in &backup.repacked {
+        eprintln!("{path}: control text re-split into larger fragments to fit SimpleDB's limits");
+    }
+    let req = RestoreRequest {
+        filter: filter(&args.filter, &args.dists, &args.comps),
+        prune: args.prune,
+        source,
+    };
+    let plan = restore::plan(&ctx.catalog, &backup, &req)?;
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
+    let unrecovered = recovered.as_ref().map_or(0, |r| r.problems.len());
+    if args.dry_run {
+        print_plan(&plan);
+        return finish_recovery(unrecovered);
+    }
+    if !plan.pruned.is_empty() {
+        let rows: Vec<Vec<String>> = plan
+            .pruned
+            .iter()
+            .map(|i| vec![bk::validate::describe(&i.attrs)])
+            .collect();
+        println!("{}", render_table(Format::Simple, &["to delete"], &rows));
+        eprintln!("Total packages to be deleted: {}", plan.pruned.len());
+        ctx.ui.confirm(&args.confirm, &plan.evil)?;
+    }
+    let bar = ctx.ui.progress(0, "restore");
+    let report = restore::apply(&ctx.catalog, &plan, &req, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "restored from {}: {} added, {} changed, {} unchanged, {} pruned; configuration {}",
+        req.source,
+        report.added,
+        report.changed,
+        report.unchanged,
+        report.pruned,
+        if report.config_changed {
+            "restored"
+        } else {
+            "unchanged"
+        }
+    );
+    finish_recovery(unrecovered)
+}
+
+fn report_recovery(rec: &Recovered) {
+    eprintln!(
+        "read {} published index(es): {} package item(s) recovered",
+        rec.indices.len(),
+        rec.backup.items.len()
+    );
+    for p in &rec.problems {
+        eprintln!("not recovered: {p}");
+    }
+    if !rec.unreferenced.is_empty() {
+        eprintln!(
+            "{} pool file(s) are not referenced by any published index (added but never published, or removed): their items cannot be recovered from the indices:",
+            rec.unreferenced.len()
+        );
+        for k in &rec.unreferenced {
+            eprintln!("  {k}");
+        }
+    }
+}
+
+/// A recovery that could not read every stanza did not fully succeed.
+fn finish_recovery(unrecovered: usize) -> Result<()> {
+    if unrecovered > 0 {
+        bail!("{unrecovered} published stanza(s) or file(s) could not be recovered (listed above)");
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &RestorePlan) {
+    let mut out = std::io::stdout().lock();
+    let mut lines = Vec::new();
+    for w in &plan.added {
+        lines.push(format!("new: {}", w.describe));
+    }
+    for w in &plan.changed {
+        lines.push(format!("changed: {}: {}", w.describe, w.changed.join(", ")));
+    }
+    for i in &plan.pruned {
+        lines.push(format!("prune: {}", bk::validate::describe(&i.attrs)));
+    }
+    for d in &plan.config_diff {
+        lines.push(format!("configuration: {d}"));
+    }
+    lines.push(format!(
+        "{} new, {} changed, {} unchanged, {} to prune, configuration {} (dry run: nothing was written)",
+        plan.added.len(),
+        plan.changed.len(),
+        plan.unchanged,
+        plan.pruned.len(),
+        if plan.meta.is_some() {
+            "changed"
+        } else {
+            "unchanged"
+        }
+    ));
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+}
+
+pub fn run_verify(ctx: &Context, args: &VerifyArgs) -> Result<()> {
+    let bar = ctx.ui.progress(0, "verify");
+    let report = verify::verify(
+        &ctx.catalog,
+        &VerifyRequest {
+            fast: args.fast,
+            dists: args.dists.clone(),
+        },
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
+    bar.finish_and_clear();
+    {
+        let mut out = std::io::stdout().lock();
+        for p in &report.problems {
+            writeln!(out, "{p}")?;
+        }
+    }
+    eprintln!(
+        "verified {} items, {} pool files ({}), {} indices: {} problem(s)",
+        report.items,
+        report.files,
+        if args.fast {
+            "sizes only"
+        } else {
+            "sizes and sha256"
+        },
+        report.indices,
+        report.problems.len()
+    );
+    if !report.problems.is_empty() {
+        bail!(
+            "verify found {} problem(s) (listed on standard output)",
+            report.problems.len()
+        );
+    }
+    Ok(())
+}

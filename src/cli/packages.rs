@@ -1,0 +1,199 @@
+//! `add`, `query`, `rm` and `cp`.
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+
+use super::args::{AddArgs, CpArgs, FilterArgs, Format, QueryArgs, RmArgs};
+use super::output::{render, render_table};
+use super::Context;
+use crate::catalog::add::AddOptions;
+use crate::catalog::copy::CopyRequest;
+use crate::catalog::remove::{scope, RemoveRequest};
+use crate::catalog::{add, copy, package_order, remove, split_recent, Filter};
+
+fn filter(f: &FilterArgs, dists: &[String], comps: &[String]) -> Filter {
+    Filter {
+        names: f.packages.clone(),
+        name_prefix: f.wildcard,
+        dists: dists.to_vec(),
+        comps: comps.to_vec(),
+        archs: f.archs.clone(),
+        versions: f.versions.clone(),
+    }
+}
+
+pub fn add(ctx: &Context, a: &AddArgs) -> Result<()> {
+    let bar = ctx.ui.progress(a.files.len() as u64, "add");
+    let opts = AddOptions {
+        dists: a.dists.clone(),
+        comps: a.comps.clone(),
+        overwrite: a.overwrite,
+        auto_purge: ctx.settings.auto_purge,
+    };
+    let report = add::add(&ctx.catalog, &a.files, &opts, &|msg| {
+        if msg.starts_with("reading") {
+            bar.inc(1);
+        }
+        bar.set_message(msg.to_string());
+    })?;
+    bar.finish_and_clear();
+    for p in &report.added {
+        eprintln!(
+            "added {} {} to {}/{} ({})",
+            p.name, p.version, p.distribution, p.component, p.architecture
+        );
+    }
+    for p in &report.unchanged {
+        eprintln!(
+            "already present: {} {} in {}/{} ({})",
+            p.name, p.version, p.distribution, p.component, p.architecture
+        );
+    }
+    for p in &report.purged {
+        eprintln!(
+            "auto-purged {} {} from {}/{} ({})",
+            p.name, p.version, p.distribution, p.component, p.architecture
+        );
+    }
+    if a.publish {
+        super::publish::publish_after(ctx, &a.dists)?;
+    }
+    Ok(())
+}
+
+pub fn query(ctx: &Context, a: &QueryArgs) -> Result<()> {
+    let config = ctx.catalog.config()?;
+    let f = scope(
+        &config,
+        &filter(&a.filter, &a.dists, &a.comps),
+        a.query_hidden,
+    )?;
+    let mut items = ctx.catalog.find_items(&f)?;
+    let mut packages: Vec<_> = items
+        .iter()
+        .filter_map(|i| crate::model::Package::from_attrs(&i.attrs).ok())
+        .collect();
+    packages.sort_by(package_order);
+    let recent = if a.latest {
+        Some(1)
+    } else {
+        a.recent.filter(|n| *n > 0)
+    };
+    if let Some(n) = recent {
+        packages = split_recent(packages, n).0;
+        let keep: std::collections::HashSet<String> = packages.iter().map(|p| p.key()).collect();
+        items.retain(|i| keep.contains(&i.name));
+    }
+    if packages.is_empty() {
+        bail!("no packages found");
+    }
+    let text = render(a.format, &packages, &items);
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+pub fn rm(ctx: &Context, a: &RmArgs) -> Result<()> {
+    let exclude_recent = if a.exclude_latest {
+        Some(1)
+    } else {
+        a.exclude_recent
+    };
+    let plan = remove::plan(
+        &ctx.catalog,
+        &RemoveRequest {
+            filter: filter(&a.filter, &a.dists, &a.comps),
+            hidden: a.rm_hidden,
+            exclude_recent,
+        },
+    )?;
+    if plan.targets.is_empty() {
+        eprintln!("No packages to delete; try adjusting your filters.");
+        return Ok(());
+    }
+    let table = match a.format {
+        Format::Json | Format::Jsonc | Format::Packages => Format::Simple,
+        f => f,
+    };
+    println!("{}", render(table, &plan.targets, &[]));
+    eprintln!("Total packages to be deleted: {}", plan.targets.len());
+    ctx.ui.confirm(&a.confirm, &plan.evil)?;
+    remove::remove(&ctx.catalog, &plan.targets)?;
+    eprintln!("deleted {} package(s)", plan.targets.len());
+    if a.publish {
+        let mut dists: Vec<String> = plan
+            .targets
+            .iter()
+            .map(|p| p.distribution.clone())
+            .collect();
+        dists.sort();
+        dists.dedup();
+        super::publish::publish_after(ctx, &dists)?;
+    }
+    Ok(())
+}
+
+pub fn cp(ctx: &Context, a: &CpArgs) -> Result<()> {
+    let req = CopyRequest {
+        filter: filter(&a.filter, &[], &[]),
+        src_dist: a.src_distribution.clone(),
+        src_comp: a.src_component.clone(),
+        dst_dist: a.dst_distribution.clone(),
+        dst_comp: a.dst_component.clone(),
+        recent: if a.latest {
+            Some(1)
+        } else {
+            a.recent.filter(|n| *n > 0)
+        },
+        promote: a.promote,
+        overwrite: a.overwrite,
+        auto_purge: ctx.settings.auto_purge,
+    };
+    let plan = copy::plan(&ctx.catalog, &req)?;
+    if plan.actions.is_empty() {
+        bail!("no copy actions were possible with that set of flags (nothing matched, or everything is already at the destination)");
+    }
+    let rows: Vec<Vec<String>> = plan
+        .actions
+        .iter()
+        .map(|c| {
+            vec![
+                c.from.name.clone(),
+                c.from.version.clone(),
+                c.from.architecture.clone(),
+                c.from.distribution.clone(),
+                c.from.component.clone(),
+                c.to.distribution.clone(),
+                c.to.component.clone(),
+            ]
+        })
+        .collect();
+    eprintln!("We are about to do the following copy actions:");
+    println!(
+        "{}",
+        render_table(
+            Format::Simple,
+            &[
+                "name",
+                "version",
+                "architecture",
+                "src dist",
+                "src comp",
+                "dst dist",
+                "dst comp"
+            ],
+            &rows
+        )
+    );
+    ctx.ui.confirm(&a.confirm, &plan.evil)?;
+    let copied = copy::copy(&ctx.catalog, &req, &plan)?;
+    eprintln!("copied {} package(s)", copied.len());
+    if a.publish {
+        let dist = a
+            .dst_distribution
+            .clone()
+            .unwrap_or_else(|| a.src_distribution.clone());
+        super::publish::publish_after(ctx, &[dist])?;
+    }
+    Ok(())
+}

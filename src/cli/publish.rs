@@ -1,0 +1,131 @@
+//! `publish`: writes the dists/ tree.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use super::config::expand_home;
+use super::Context;
+use crate::publish::sign::{ask_pinentry, GpgSigner, KeyFileSigner, Passphrase, Secret, Signer};
+use crate::publish::{publish, sources_list_lines, Request, Step};
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Distribution to publish (repeatable; default: every configured one)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+}
+
+pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
+    let signer = signer(ctx)?;
+    if signer.is_none() {
+        eprintln!(
+            "repoman-cli: no --gpg-signer or --gpg-key-file: publishing unsigned Release files (apt needs [trusted=yes])"
+        );
+    }
+    let bar = ctx.ui.progress(0, "publish");
+    let progress = |step: Step| match step {
+        Step::Build { dist, path } => bar.set_message(format!("{dist}: building {path}")),
+        Step::Sign { dist } => bar.set_message(format!("{dist}: signing Release")),
+        Step::Write { dist, done, total } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(format!("{dist}: writing"));
+        }
+    };
+    let req = Request::new(args.dists.clone(), signer.as_deref());
+    let result = publish(&ctx.catalog, &req, &progress);
+    bar.finish_and_clear();
+    let published = result?;
+    let url = ctx.catalog.backend.blobs.apt_url();
+    let key = "/etc/apt/keyrings/repoman.gpg";
+    for p in &published {
+        eprintln!(
+            "published {} ({} files written{})",
+            p.dist,
+            p.files,
+            if p.signed { ", signed" } else { "" }
+        );
+        for line in sources_list_lines(&url, p, Some(key)) {
+            println!("{line}");
+        }
+    }
+    if let Some(s) = &signer {
+        eprintln!(
+            "apt verifies with the public half of {}: put it in {key} (e.g. `gpg --export KEYID > {key}`)",
+            s.describe()
+        );
+    }
+    Ok(())
+}
+
+/// `--publish` on add, cp and rm: publishes `dists` after the change.
+pub fn publish_after(ctx: &Context, dists: &[String]) -> Result<()> {
+    run(
+        ctx,
+        &PublishArgs {
+            dists: dists.to_vec(),
+        },
+    )
+}
+
+/// The signer the settings ask for: a key file (rPGP), gpg keys, or none.
+/// Keys are checked here, before anything is built or written.
+fn signer(ctx: &Context) -> Result<Option<Box<dyn Signer>>> {
+    let s = &ctx.settings;
+    let passphrases: Vec<Secret> = s.gpg_passphrase.iter().map(Secret::new).collect();
+    if let Some(file) = &s.gpg_key_file {
+        let file = expand_home(&file.to_string_lossy());
+        return Ok(Some(Box::new(KeyFileSigner::open(
+            &file,
+            &passphrases,
+            &s.gpg_signer,
+        )?)));
+    }
+    if s.gpg_signer.is_empty() {
+        if !passphrases.is_empty() {
+            bail!("--gpg-passphrase given without --gpg-signer or --gpg-key-file");
+        }
+        return Ok(None);
+    }
+    if passphrases.len() > s.gpg_signer.len() {
+        bail!(
+            "{} --gpg-passphrase values for {} --gpg-signer keys: give one per signer, in the same order",
+            passphrases.len(),
+            s.gpg_signer.len()
+        );
+    }
+    let tty = if ctx.ui.stdin_tty {
+        std::env::var("GPG_TTY").ok().or_else(|| {
+            std::fs::read_link("/proc/self/fd/0")
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+    } else {
+        None
+    };
+    let gpg = GpgSigner {
+        program: PathBuf::from("gpg"),
+        home: s
+            .gpg_home
+            .as_ref()
+            .map(|h| expand_home(&h.to_string_lossy())),
+        signers: Vec::new(),
+        tty: tty.clone(),
+    };
+    gpg.check_keys_of(&s.gpg_signer)?;
+    let mut signers = Vec::new();
+    for (i, id) in s.gpg_signer.iter().enumerate() {
+        let pass = match (passphrases.get(i), &s.gpg_pinentry_path) {
+            (Some(p), _) => Passphrase::Given(p.clone()),
+            (None, Some(pinentry)) if ctx.ui.stdin_tty => {
+                Passphrase::Given(ask_pinentry(pinentry, id, tty.as_deref())?)
+            }
+            (None, _) if ctx.ui.stdin_tty => Passphrase::Agent,
+            (None, _) => Passphrase::CacheOnly,
+        };
+        signers.push((id.clone(), pass));
+    }
+    Ok(Some(Box::new(GpgSigner { signers, ..gpg })))
+}

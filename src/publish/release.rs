@@ -1,0 +1,166 @@
+//! Release files: the top-level `dists/<dist>/Release` that lists every
+//! index with its size and digests, and the small per-directory ("leaf")
+//! Release files.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use super::index::{Algo, Digests};
+
+/// What the top-level Release says about the distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseInfo {
+    pub origin: String,
+    pub label: String,
+    pub dist: String,
+    pub date: DateTime<Utc>,
+    /// Binary architectures only (never `all`, never `source`).
+    pub archs: Vec<String>,
+    pub comps: Vec<String>,
+}
+
+/// One file listed in a Release: its path relative to `dists/<dist>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub path: String,
+    pub digests: Digests,
+}
+
+/// `Sat, 21 Nov 2026 22:43:00 UTC`: RFC 2822 in UTC, as apt reads it.
+pub fn release_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S UTC").to_string()
+}
+
+/// The top-level Release text. Files are listed in path order under each
+/// of MD5Sum, SHA1, SHA256 and SHA512; apt verifies with the strongest.
+pub fn top_release(info: &ReleaseInfo, files: &[Listed]) -> String {
+    let mut files: Vec<&Listed> = files.iter().collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "Origin: {}\nLabel: {}\nSuite: {}\nCodename: {}\nDate: {}\nArchitectures: {}\nComponents: {}\nAcquire-By-Hash: yes\n",
+        info.origin,
+        info.label,
+        info.dist,
+        info.dist,
+        release_date(info.date),
+        info.archs.join(" "),
+        info.comps.join(" "),
+    );
+    let width = files
+        .iter()
+        .map(|f| f.digests.size.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for algo in Algo::ALL {
+        let _ = writeln!(out, "{}:", algo.name());
+        for f in &files {
+            let _ = writeln!(
+                out,
+                " {} {:>width$} {}",
+                f.digests.get(algo),
+                f.digests.size,
+                f.path
+            );
+        }
+    }
+    out
+}
+
+/// A leaf Release (`<comp>/binary-<arch>/Release`, `<comp>/source/Release`):
+/// the original's fields plus `Acquire-By-Hash`, as the Debian archive
+/// writes them.
+pub fn leaf_release(dist: &str, comp: &str, arch: &str, origin: &str, label: &str) -> String {
+    format!(
+        "Archive: {dist}\nComponent: {comp}\nOrigin: {origin}\nLabel: {label}\nArchitecture: {arch}\nAcquire-By-Hash: yes\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn info() -> ReleaseInfo {
+        ReleaseInfo {
+            origin: "Acme".into(),
+            label: "Acme Tools".into(),
+            dist: "xenial".into(),
+            date: Utc.with_ymd_and_hms(2026, 11, 21, 22, 43, 0).unwrap(),
+            archs: vec!["amd64".into(), "arm64".into()],
+            comps: vec!["main".into(), "extra".into()],
+        }
+    }
+
+    fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
+    }
+
+    #[test]
+    fn date_is_rfc2822_utc() {
+        assert_eq!(release_date(info().date), "Sat, 21 Nov 2026 22:43:00 UTC");
+    }
+
+    #[test]
+    fn header_fields() {
+        let text = top_release(&info(), &[]);
+        assert_eq!(field(&text, "Origin"), Some("Acme"));
+        assert_eq!(field(&text, "Label"), Some("Acme Tools"));
+        assert_eq!(field(&text, "Suite"), Some("xenial"));
+        assert_eq!(field(&text, "Codename"), Some("xenial"));
+        assert_eq!(field(&text, "Architectures"), Some("amd64 arm64"));
+        assert_eq!(field(&text, "Components"), Some("main extra"));
+        assert_eq!(field(&text, "Acquire-By-Hash"), Some("yes"));
+        assert_eq!(field(&text, "Date"), Some("Sat, 21 Nov 2026 22:43:00 UTC"));
+    }
+
+    #[test]
+    fn every_file_under_every_algorithm_sorted_by_path() {
+        let files = vec![
+            Listed {
+                path: "main/source/Sources".into(),
+                digests: Digests::of(b"x"),
+            },
+            Listed {
+                path: "main/binary-amd64/Packages".into(),
+                digests: Digests::of(&[b'y'; 1234]),
+            },
+        ];
+        let text = top_release(&info(), &files);
+        for algo in Algo::ALL {
+            let section: Vec<&str> = text
+                .split(&format!("\n{}:\n", algo.name()))
+                .nth(1)
+                .unwrap()
+                .lines()
+                .take_while(|l| l.starts_with(' '))
+                .collect();
+            assert_eq!(section.len(), 2, "{}", algo.name());
+            let first: Vec<&str> = section[0].split_whitespace().collect();
+            assert_eq!(
+                first,
+                [
+                    files[1].digests.get(algo),
+                    "1234",
+                    "main/binary-amd64/Packages"
+                ]
+            );
+            let second: Vec<&str> = section[1].split_whitespace().collect();
+            assert_eq!(second[1..], ["1", "main/source/Sources"]);
+        }
+    }
+
+    #[test]
+    fn leaf_release_names_its_directory() {
+        let t = leaf_release("xenial", "main", "amd64", "Acme", "Acme Tools");
+        assert_eq!(field(&t, "Archive"), Some("xenial"));
+        assert_eq!(field(&t, "Component"), Some("main"));
+        assert_eq!(field(&t, "Architecture"), Some("amd64"));
+        assert_eq!(field(&t, "Label"), Some("Acme Tools"));
+        assert_eq!(field(&t, "Origin"), Some("Acme"));
+    }
+}

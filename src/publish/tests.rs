@@ -1,0 +1,713 @@
+//! Publish on the embedded backend (SQLite and a directory bucket): index
+//! contents, Release contents, by-hash copies, write order and failures.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::TimeZone;
+use proptest::prelude::*;
+
+use super::index::{Algo, Digests};
+use super::sign::{KeyFileSigner, Secret};
+use super::*;
+use crate::catalog::configure::{setup, SetupRequest};
+use crate::embedded::bucket::DirBucket;
+use crate::model::{Package, Payload};
+use crate::store::{BucketSetup, Change, ObjectInfo, StoreError, StoreResult};
+
+struct Repo {
+    dir: tempfile::TempDir,
+    cat: Catalog,
+}
+
+fn repo_with(dists: &[&str], comps: &[&str], archs: &[&str], label: Option<&str>) -> Repo {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = Catalog::new(crate::embedded::open(dir.path(), None).unwrap());
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
+    setup(
+        &cat,
+        &SetupRequest {
+            dists: v(dists),
+            comps: v(comps),
+            archs: v(archs),
+            origin: Some("Acme".into()),
+            label: label.map(String::from),
+            ..SetupRequest::default()
+        },
+    )
+    .unwrap();
+    Repo { dir, cat }
+}
+
+fn repo() -> Repo {
+    repo_with(
+        &["xenial"],
+        &["main", "extra"],
+        &["amd64", "arm64"],
+        Some("Acme Tools"),
+    )
+}
+
+impl Repo {
+    fn put(&self, pkgs: &[Package]) {
+        let changes: Vec<Change> = pkgs
+            .iter()
+            .map(|p| Change::Put {
+                item: p.key(),
+                attrs: p.to_attrs().unwrap(),
+                remove: vec![],
+            })
+            .collect();
+        self.cat.backend.meta.apply(&changes).unwrap();
+    }
+
+    fn publish(&self, dists: &[&str]) -> Result<Vec<Published>> {
+        self.publish_signed(dists, None)
+    }
+
+    fn publish_signed(
+        &self,
+        dists: &[&str],
+        signer: Option<&dyn Signer>,
+    ) -> Result<Vec<Published>> {
+        publish(
+            &self.cat,
+            &Request {
+                dists: dists.iter().map(|d| d.to_string()).collect(),
+                signer,
+                now: Utc.with_ymd_and_hms(2026, 11, 21, 22, 43, 0).unwrap(),
+                workers: 4,
+            },
+            &|_| {},
+        )
+    }
+
+    fn bucket(&self) -> std::path::PathBuf {
+        self.dir.path().join("bucket")
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.cat.backend.blobs.get(key).unwrap()
+    }
+
+    fn text(&self, key: &str) -> String {
+        String::from_utf8(self.get(key).unwrap_or_else(|| panic!("{key} missing"))).unwrap()
+    }
+
+    /// Every file under dists/, with its bytes.
+    fn tree(&self) -> BTreeMap<String, Vec<u8>> {
+        self.cat
+            .backend
+            .blobs
+            .list("dists/")
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.key.clone(), self.get(&o.key).unwrap()))
+            .collect()
+    }
+}
+
+fn bin(name: &str, version: &str, comp: &str, arch: &str) -> Package {
+    Package {
+        name: name.into(),
+        version: version.into(),
+        distribution: "xenial".into(),
+        component: comp.into(),
+        architecture: arch.into(),
+        payload: Payload::Binary {
+            filename: format!("{name}_{version}_{arch}.deb"),
+            md5: "0".repeat(32),
+            sha1: "1".repeat(40),
+            sha256: "2".repeat(64),
+            size: 1234,
+        },
+        control: format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: T <t@example.com>\nDescription: test\n"
+        ),
+    }
+}
+
+fn src(name: &str, version: &str, comp: &str) -> Package {
+    Package {
+        name: name.into(),
+        version: version.into(),
+        distribution: "xenial".into(),
+        component: comp.into(),
+        architecture: "source".into(),
+        payload: Payload::Source {
+            files: vec![format!("{name}_{version}.dsc")],
+        },
+        control: format!("Format: 3.0 (native)\nSource: {name}\nVersion: {version}\n"),
+    }
+}
+
+/// (Package, Version, Architecture) of each stanza, in order.
+fn stanzas(text: &str) -> Vec<(String, String, String)> {
+    text.split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let f = |k: &str| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            (f("Package"), f("Version"), f("Architecture"))
+        })
+        .collect()
+}
+
+/// A Release's listed files: (algo name, digest, size, path).
+type Listing = Vec<(String, String, u64, String)>;
+
+/// The Release's fields and its listed files.
+fn parse_release(text: &str) -> (BTreeMap<String, String>, Listing) {
+    let mut fields = BTreeMap::new();
+    let mut files = Vec::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(' ') {
+            let parts: Vec<&str> = rest.split_whitespace().collect();
+            assert_eq!(parts.len(), 3, "{line}");
+            files.push((
+                section.clone(),
+                parts[0].to_string(),
+                parts[1].parse().unwrap(),
+                parts[2].to_string(),
+            ));
+        } else {
+            let (k, v) = line.split_once(':').unwrap();
+            section = k.to_string();
+            if !v.trim().is_empty() {
+                fields.insert(k.to_string(), v.trim().to_string());
+            }
+        }
+    }
+    (fields, files)
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn release_has_its_fields_and_lists_every_index_with_its_digests() {
+    let r = repo();
+    r.put(&[
+        bin("hello", "1.0", "main", "amd64"),
+        src("hello", "1.0", "main"),
+    ]);
+    r.publish(&[]).unwrap();
+    let (fields, files) = parse_release(&r.text("dists/xenial/Release"));
+    assert_eq!(fields["Origin"], "Acme");
+    assert_eq!(fields["Label"], "Acme Tools");
+    assert_eq!(fields["Suite"], "xenial");
+    assert_eq!(fields["Codename"], "xenial");
+    assert_eq!(fields["Date"], "Sat, 21 Nov 2026 22:43:00 UTC");
+    assert_eq!(fields["Architectures"], "amd64 arm64");
+    let config = r.cat.config().unwrap();
+    assert_eq!(fields["Components"], config.comps.join(" "));
+    assert_eq!(fields["Acquire-By-Hash"], "yes");
+    let mut expected = Vec::new();
+    for comp in &config.comps {
+        for sub in ["binary-amd64", "binary-arm64"] {
+            for f in ["Packages", "Packages.gz", "Release"] {
+                expected.push(format!("{comp}/{sub}/{f}"));
+            }
+        }
+        for f in ["Sources", "Sources.gz", "Release"] {
+            expected.push(format!("{comp}/source/{f}"));
+        }
+    }
+    expected.sort();
+    for algo in Algo::ALL {
+        let listed: Vec<&(String, String, u64, String)> =
+            files.iter().filter(|f| f.0 == algo.name()).collect();
+        let paths: Vec<String> = listed.iter().map(|f| f.3.clone()).collect();
+        assert_eq!(paths, expected, "{}", algo.name());
+        for (_, digest, size, path) in listed {
+            let bytes = r.get(&format!("dists/xenial/{path}")).unwrap();
+            let d = Digests::of(&bytes);
+            assert_eq!(*size, bytes.len() as u64, "{path}");
+            assert_eq!(digest, d.get(algo), "{path} {}", algo.name());
+        }
+    }
+    // Leaf Releases describe their own directory.
+    let leaf = r.text("dists/xenial/extra/binary-arm64/Release");
+    assert!(leaf.contains("Archive: xenial\n") && leaf.contains("Component: extra\n"));
+    assert!(leaf.contains("Architecture: arm64\n") && leaf.contains("Label: Acme Tools\n"));
+    assert!(r
+        .text("dists/xenial/main/source/Release")
+        .contains("Architecture: source\n"));
+}
+
+#[test]
+fn label_defaults_independently_of_origin() {
+    let r = repo_with(&["xenial"], &["main"], &["amd64"], None);
+    r.publish(&[]).unwrap();
+    let (fields, _) = parse_release(&r.text("dists/xenial/Release"));
+    assert_eq!(fields["Origin"], "Acme");
+    assert_eq!(fields["Label"], "repoman");
+}
+
+#[test]
+fn architecture_all_is_in_every_binary_index_and_sources_apart() {
+    let r = repo();
+    r.put(&[
+        bin("tool", "1", "main", "amd64"),
+        bin("tool", "1", "main", "arm64"),
+        bin("docs", "2", "main", "all"),
+        bin("other", "3", "extra", "all"),
+        src("tool", "1", "main"),
+    ]);
+    r.publish(&["xenial"]).unwrap();
+    let names = |key: &str| -> Vec<(String, String)> {
+        stanzas(&r.text(key))
+            .into_iter()
+            .map(|(n, _, a)| (n, a))
+            .collect()
+    };
+    let pair = |n: &str, a: &str| (n.to_string(), a.to_string());
+    assert_eq!(
+        names("dists/xenial/main/binary-amd64/Packages"),
+        [pair("docs", "all"), pair("tool", "amd64")]
+    );
+    assert_eq!(
+        names("dists/xenial/main/binary-arm64/Packages"),
+        [pair("docs", "all"), pair("tool", "arm64")]
+    );
+    assert_eq!(
+        names("dists/xenial/extra/binary-amd64/Packages"),
+        [pair("other", "all")]
+    );
+    let sources = r.text("dists/xenial/main/source/Sources");
+    assert!(sources.starts_with("Directory: pool/xenial/t/tool\nPackage: tool\n"));
+    assert_eq!(stanzas(&sources).len(), 1);
+    assert_eq!(r.text("dists/xenial/extra/source/Sources"), "");
+    let packages = r.text("dists/xenial/main/binary-amd64/Packages");
+    assert!(packages.contains("Filename: pool/xenial/t/tool/tool_1_amd64.deb\n"));
+    // The gzipped index holds the same bytes.
+    for key in [
+        "dists/xenial/main/binary-amd64/Packages",
+        "dists/xenial/main/source/Sources",
+        "dists/xenial/extra/source/Sources",
+    ] {
+        assert_eq!(
+            gunzip(&r.get(&format!("{key}.gz")).unwrap()),
+            r.get(key).unwrap()
+        );
+    }
+}
+
+#[test]
+fn stanzas_are_ordered_by_name_then_debian_version() {
+    let r = repo();
+    r.put(&[
+        bin("b", "1.10", "main", "amd64"),
+        bin("a", "1:0.1", "main", "amd64"),
+        bin("a", "1.10", "main", "amd64"),
+        bin("a", "1.9", "main", "amd64"),
+        bin("a", "1.9~rc1", "main", "amd64"),
+    ]);
+    r.publish(&[]).unwrap();
+    let order: Vec<(String, String)> = stanzas(&r.text("dists/xenial/main/binary-amd64/Packages"))
+        .into_iter()
+        .map(|(n, v, _)| (n, v))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("a", "1.9~rc1"),
+        ("a", "1.9"),
+        ("a", "1.10"),
+        ("a", "1:0.1"),
+        ("b", "1.10"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(order, want);
+}
+
+#[test]
+fn by_hash_files_equal_their_index() {
+    let r = repo();
+    r.put(&[
+        bin("hello", "1.0", "main", "amd64"),
+        src("hello", "1.0", "main"),
+    ]);
+    r.publish(&[]).unwrap();
+    let (_, files) = parse_release(&r.text("dists/xenial/Release"));
+    let mut checked = 0;
+    for (algo, digest, _, path) in &files {
+        if path.ends_with("/Release") {
+            continue;
+        }
+        let dir = &path[..path.rfind('/').unwrap()];
+        let by_hash = r
+            .get(&format!("dists/xenial/{dir}/by-hash/{algo}/{digest}"))
+            .unwrap_or_else(|| panic!("no by-hash copy of {path} for {algo}"));
+        assert_eq!(by_hash, r.get(&format!("dists/xenial/{path}")).unwrap());
+        checked += 1;
+    }
+    // 2 comps x (2 binary archs + source) x 2 files x 4 algorithms
+    assert_eq!(checked, 48);
+}
+
+#[test]
+fn hidden_distributions_components_and_architectures_are_not_published() {
+    let r = repo();
+    let mut hidden_dist = bin("ghost", "1", "main", "amd64");
+    hidden_dist.distribution = "trusty".into();
+    r.put(&[
+        bin("seen", "1", "main", "amd64"),
+        bin("hidden-comp", "1", "contrib", "amd64"),
+        bin("hidden-arch", "1", "main", "i386"),
+        hidden_dist,
+    ]);
+    r.publish(&[]).unwrap();
+    let all: String = r
+        .tree()
+        .into_iter()
+        .filter(|(k, _)| k.ends_with("/Packages"))
+        .map(|(_, v)| String::from_utf8(v).unwrap())
+        .collect();
+    assert!(all.contains("Package: seen\n"));
+    for name in ["ghost", "hidden-comp", "hidden-arch"] {
+        assert!(!all.contains(&format!("Package: {name}\n")), "{name}");
+    }
+    assert!(r
+        .cat
+        .backend
+        .blobs
+        .list("dists/trusty/")
+        .unwrap()
+        .is_empty());
+    assert!(r
+        .cat
+        .backend
+        .blobs
+        .list("dists/xenial/contrib/")
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn unknown_distribution_is_refused_before_anything_is_written() {
+    let r = repo();
+    let e = r.publish(&["xenial", "bionic"]).unwrap_err().to_string();
+    assert!(e.contains("unknown distribution \"bionic\""), "{e}");
+    assert!(r.tree().is_empty());
+}
+
+#[test]
+fn announces_each_published_distribution() {
+    let r = repo_with(&["a", "b"], &["main"], &["amd64"], None);
+    let out = r.publish(&[]).unwrap();
+    assert_eq!(
+        out.iter().map(|p| p.dist.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let log = std::fs::read_to_string(r.dir.path().join("announcements.jsonl")).unwrap();
+    let msgs: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|m: &serde_json::Value| m["action"] == "publish")
+        .collect();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0]["type"], "dists");
+    assert_eq!(msgs[0]["name"], "a");
+    assert_eq!(msgs[1]["name"], "b");
+    assert!(msgs[0]["caller"].is_string());
+}
+
+#[test]
+fn republishing_keeps_old_by_hash_files_and_rewrites_only_what_changed() {
+    let r = repo_with(&["xenial"], &["main"], &["amd64"], None);
+    r.put(&[bin("one", "1", "main", "amd64")]);
+    let first = r.publish(&[]).unwrap()[0].files;
+    let old_release = r.text("dists/xenial/Release");
+    let again = r.publish(&[]).unwrap()[0].files;
+    // Same indices: only their own names, the leaves and Release again.
+    assert_eq!(first - again, 4 * 4);
+    r.put(&[bin("two", "1", "main", "amd64")]);
+    r.publish(&[]).unwrap();
+    // Both the old and the new Packages are reachable by hash.
+    let (_, old_files) = parse_release(&old_release);
+    for (algo, digest, _, path) in old_files.iter().filter(|f| f.3.ends_with("Packages")) {
+        let dir = &path[..path.rfind('/').unwrap()];
+        let old = r
+            .get(&format!("dists/xenial/{dir}/by-hash/{algo}/{digest}"))
+            .unwrap();
+        assert!(String::from_utf8(old).unwrap().contains("Package: one\n"));
+        assert!(!r.text(&format!("dists/xenial/{path}")).is_empty());
+    }
+    assert!(r
+        .text("dists/xenial/main/binary-amd64/Packages")
+        .contains("Package: two\n"));
+}
+
+/// The directory bucket, recording every write and failing the n-th one
+/// when asked (a fault at a chosen point of a publish).
+struct Recording {
+    inner: DirBucket,
+    log: Arc<Mutex<Vec<String>>>,
+    fail_at: Option<usize>,
+}
+
+impl Recording {
+    fn record(&self, key: &str) -> StoreResult<()> {
+        let mut log = self.log.lock().unwrap();
+        if self.fail_at == Some(log.len()) {
+            return Err(StoreError::Backend(format!(
+                "injected failure writing {key}"
+            )));
+        }
+        log.push(key.to_string());
+        Ok(())
+    }
+}
+
+impl BlobStore for Recording {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn apt_url(&self) -> String {
+        self.inner.apt_url()
+    }
+    fn setup(&self, o: &BucketSetup) -> StoreResult<()> {
+        self.inner.setup(o)
+    }
+    fn checkup(&self) -> StoreResult<Vec<String>> {
+        self.inner.checkup()
+    }
+    fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StoreResult<()> {
+        self.record(key)?;
+        self.inner.put_file(key, path, mode)
+    }
+    fn put_bytes(&self, key: &str, bytes: &[u8], mode: PutMode) -> StoreResult<()> {
+        self.record(key)?;
+        self.inner.put_bytes(key, bytes, mode)
+    }
+    fn read(&self, key: &str, out: &mut dyn std::io::Write) -> StoreResult<()> {
+        self.inner.read(key, out)
+    }
+    fn head(&self, key: &str) -> StoreResult<Option<u64>> {
+        self.inner.head(key)
+    }
+    fn copy(&self, from: &str, to: &str, mode: PutMode) -> StoreResult<()> {
+        self.record(to)?;
+        self.inner.copy(from, to, mode)
+    }
+    fn list(&self, prefix: &str) -> StoreResult<Vec<ObjectInfo>> {
+        self.inner.list(prefix)
+    }
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        self.record(&format!("delete {key}"))?;
+        self.inner.delete(key)
+    }
+}
+
+fn recording(r: &mut Repo, fail_at: Option<usize>) -> Arc<Mutex<Vec<String>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    r.cat.backend.blobs = Box::new(Recording {
+        inner: DirBucket::new(r.bucket()),
+        log: log.clone(),
+        fail_at,
+    });
+    log
+}
+
+fn test_signer() -> KeyFileSigner {
+    let key = super::sign::tests::generate(Some("pw"), true);
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        key.to_armored_string(pgp::composed::ArmorOptions::default())
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    KeyFileSigner::open(f.path(), &[Secret::new("pw")], &[]).unwrap()
+}
+
+#[test]
+fn data_before_pointers_and_inrelease_last() {
+    let mut r = repo();
+    r.put(&[
+        bin("hello", "1.0", "main", "amd64"),
+        src("hello", "1.0", "main"),
+    ]);
+    let log = recording(&mut r, None);
+    let signer = test_signer();
+    r.publish_signed(&[], Some(&signer)).unwrap();
+    let log = log.lock().unwrap().clone();
+    let rank = |k: &str| {
+        if k.ends_with("/InRelease") {
+            4
+        } else if k.ends_with("/Release.gpg") {
+            3
+        } else if k == "dists/xenial/Release" {
+            2
+        } else if k.ends_with("/Release") {
+            1
+        } else {
+            0
+        }
+    };
+    let ranks: Vec<u8> = log.iter().map(|k| rank(k)).collect();
+    let mut sorted = ranks.clone();
+    sorted.sort();
+    assert_eq!(ranks, sorted, "{log:#?}");
+    assert_eq!(log.last().unwrap(), "dists/xenial/InRelease");
+    // Within each index, its by-hash copies come before its own name.
+    for (i, k) in log.iter().enumerate() {
+        if k.ends_with("/Packages") || k.ends_with(".gz") || k.ends_with("/Sources") {
+            let dir = &k[..k.rfind('/').unwrap()];
+            let copies = log[..i]
+                .iter()
+                .filter(|e| e.starts_with(&format!("{dir}/by-hash/")))
+                .count();
+            assert!(copies >= 4, "{k} written before its by-hash copies");
+        }
+    }
+}
+
+#[test]
+fn a_failure_part_way_leaves_the_previous_release_in_effect() {
+    let mut r = repo();
+    r.put(&[bin("old", "1", "main", "amd64")]);
+    r.publish(&[]).unwrap();
+    let before = r.tree();
+    r.put(&[bin("new", "1", "main", "amd64")]);
+    // Fail the 7th write: indices are still being written.
+    recording(&mut r, Some(6));
+    let e = r.publish(&[]).unwrap_err().to_string();
+    // Files already in place (unchanged indices by hash) count as written.
+    let counts = e
+        .strip_prefix("publish of xenial failed after writing ")
+        .and_then(|rest| rest.split_once(" files (Release not updated): injected failure"))
+        .map(|(counts, _)| counts.to_string())
+        .unwrap_or_else(|| panic!("unexpected error: {e}"));
+    let (done, total) = counts.split_once(" of ").unwrap();
+    let (done, total): (usize, usize) = (done.parse().unwrap(), total.parse().unwrap());
+    assert!(done >= 6 && done < total, "{e}");
+    let after = r.tree();
+    assert_eq!(
+        after["dists/xenial/Release"],
+        before["dists/xenial/Release"]
+    );
+    // Whatever the old Release lists is still there, byte for byte, by hash.
+    let (_, files) =
+        parse_release(&String::from_utf8(before["dists/xenial/Release"].clone()).unwrap());
+    for (algo, digest, _, path) in files.iter().filter(|f| !f.3.ends_with("/Release")) {
+        let dir = &path[..path.rfind('/').unwrap()];
+        let key = format!("dists/xenial/{dir}/by-hash/{algo}/{digest}");
+        assert_eq!(
+            after[&key],
+            before[&format!("dists/xenial/{path}")],
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn signing_failure_writes_nothing() {
+    struct Refuses;
+    impl Signer for Refuses {
+        fn describe(&self) -> String {
+            "a key that cannot sign".into()
+        }
+        fn sign(&self, _: &str) -> Result<Signatures, super::sign::SignError> {
+            Err(super::sign::SignError::Failed {
+                signer: "K".into(),
+                reason: "Bad passphrase".into(),
+            })
+        }
+    }
+    let r = repo();
+    r.put(&[bin("hello", "1.0", "main", "amd64")]);
+    let e = r.publish_signed(&[], Some(&Refuses)).unwrap_err();
+    assert!(format!("{e:#}").contains("Bad passphrase"));
+    assert!(r.tree().is_empty());
+}
+
+#[test]
+fn unsigned_publish_removes_stale_signatures() {
+    let r = repo();
+    let signer = test_signer();
+    r.publish_signed(&[], Some(&signer)).unwrap();
+    assert!(r.get("dists/xenial/InRelease").is_some());
+    assert!(r.get("dists/xenial/Release.gpg").is_some());
+    r.publish(&[]).unwrap();
+    assert!(r.get("dists/xenial/InRelease").is_none());
+    assert!(r.get("dists/xenial/Release.gpg").is_none());
+    assert!(r.get("dists/xenial/Release").is_some());
+}
+
+#[test]
+fn sources_list_lines_follow_signing_and_sources() {
+    let p = Published {
+        dist: "xenial".into(),
+        comps: vec!["main".into(), "extra".into()],
+        has_sources: true,
+        signed: true,
+        files: 1,
+    };
+    assert_eq!(
+        sources_list_lines("file:/b", &p, Some("/k.gpg")),
+        [
+            "deb [signed-by=/k.gpg] file:/b xenial main extra",
+            "deb-src [signed-by=/k.gpg] file:/b xenial main extra"
+        ]
+    );
+    let unsigned = Published {
+        signed: false,
+        has_sources: false,
+        ..p
+    };
+    assert_eq!(
+        sources_list_lines("file:/b", &unsigned, Some("/k.gpg")),
+        ["deb [trusted=yes] file:/b xenial main extra"]
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Each binary architecture's Packages holds exactly that architecture's
+    /// packages and the `all` ones, ordered by name then Debian version.
+    #[test]
+    fn every_binary_index_holds_its_arch_and_all(
+        pkgs in proptest::collection::vec(
+            ("[a-d]{1,2}", "[0-9]{1,2}(\\.[0-9]{1,2})?", prop::sample::select(vec!["amd64", "arm64", "all"])),
+            0..25,
+        )
+    ) {
+        let r = repo_with(&["xenial"], &["main"], &["amd64", "arm64"], None);
+        let pkgs: Vec<Package> = pkgs.iter().map(|(n, v, a)| bin(n, v, "main", a)).collect();
+        r.put(&pkgs);
+        r.publish(&[]).unwrap();
+        for arch in ["amd64", "arm64"] {
+            let got = stanzas(&r.text(&format!("dists/xenial/main/binary-{arch}/Packages")));
+            let mut want: Vec<&Package> = pkgs
+                .iter()
+                .filter(|p| p.architecture == arch || p.architecture == "all")
+                .collect();
+            want.sort_by(|a, b| crate::catalog::package_order(a, b));
+            want.dedup_by(|a, b| a.key() == b.key());
+            let want: Vec<(String, String, String)> = want
+                .iter()
+                .map(|p| (p.name.clone(), p.version.clone(), p.architecture.clone()))
+                .collect();
+            prop_assert_eq!(&got, &want);
+            for w in got.windows(2) {
+                prop_assert!(w[0].0 <= w[1].0);
+            }
+        }
+    }
+}

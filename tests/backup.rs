@@ -1,0 +1,1129 @@
+//! Backup, restore and verify: round trips (a property over generated
+//! repositories, on the embedded SQLite store), the original's backup file,
+//! corrupt input that writes nothing, interrupted restores that converge,
+//! --dry-run, --prune, recovery from the published tree, and verify finding
+//! damaged pool files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use repoman::backup::restore::{self, RestoreRequest};
+use repoman::backup::{dump, parse_backup, Style};
+use repoman::catalog::{Catalog, Filter};
+use repoman::model::{Attrs, Package, Payload, META_ITEM};
+use repoman::store::Change;
+
+const BIN: &str = env!("CARGO_BIN_EXE_repoman-cli");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The original's fixtures: `../shared/fixtures` beside the checkout when
+/// present, else the copy committed in fixtures/original.
+fn original(name: &str) -> PathBuf {
+    let shared = root().join("../shared/fixtures").join(name);
+    if shared.is_file() {
+        return shared;
+    }
+    root().join("fixtures/original").join(name)
+}
+
+fn real(name: &str) -> PathBuf {
+    root().join("fixtures/debian").join(name)
+}
+
+/// A repository in a temporary directory, driven through the binary.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        Repo {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn local(&self) -> PathBuf {
+        self.path().join("repo")
+    }
+
+    fn bucket(&self) -> PathBuf {
+        self.local().join("bucket")
+    }
+
+    /// The binary with no inherited configuration; stdin is not a terminal.
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("REPOMAN_") || k.starts_with("AWS_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.path())
+            .env_remove("XDG_DATA_HOME")
+            .arg("--local-dir")
+            .arg(self.local())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; returns (stdout, stderr).
+    fn fail(&self, args: &[&str]) -> (String, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "{args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    fn announcements(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.local().join("announcements.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The whole state, as a backup.
+    fn backup(&self) -> String {
+        self.ok(&["backup"])
+    }
+
+    fn catalog(&self) -> Catalog {
+        Catalog::new(repoman::embedded::open(&self.local(), None).unwrap())
+    }
+
+    fn restore_fixture(&self) {
+        self.ok(&[
+            "restore",
+            original("repoman-1.0.7-backup.json").to_str().unwrap(),
+        ]);
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    }
+}
+
+/// A backup document with every attribute's values as a sorted set, for
+/// comparisons that SimpleDB's unordered values must not fail.
+fn normalized(doc: &Value) -> Value {
+    match doc {
+        Value::Array(a) if a.iter().all(Value::is_string) => {
+            let set: BTreeSet<&str> = a.iter().map(|v| v.as_str().unwrap()).collect();
+            if set.len() == 1 {
+                Value::String(set.into_iter().next().unwrap().to_string())
+            } else {
+                Value::Array(set.into_iter().map(|s| Value::String(s.into())).collect())
+            }
+        }
+        Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
+        Value::Object(m) => {
+            let sorted: BTreeMap<&String, Value> =
+                m.iter().map(|(k, v)| (k, normalized(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        v => v.clone(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Library level: the round trip as a property over generated repositories.
+
+mod generated {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn control_text() -> impl Strategy<Value = String> {
+        // Multibyte characters, and often longer than one 256-character
+        // fragment.
+        proptest::collection::vec(
+            prop::sample::select(vec![
+                'a', 'Z', ' ', '\n', ':', 'ü', '✓', '日', '😀', '"', '\\',
+            ]),
+            0..900,
+        )
+        .prop_map(|cs| format!("Package: x\n{}\n", cs.into_iter().collect::<String>()))
+    }
+
+    prop_compose! {
+        fn package()(
+            name in "[a-z][a-z0-9+.-]{0,6}",
+            version in "(1:)?[0-9]{1,2}\\.[0-9]{1,2}(-[0-9])?",
+            dist in prop::sample::select(vec!["stable", "testing", "xenial"]),
+            comp in prop::sample::select(vec!["main", "contrib", "non-free"]),
+            arch in prop::sample::select(vec!["amd64", "i386", "all", "source"]),
+            files in proptest::collection::btree_set("[a-z]{1,5}\\.(tar\\.gz|dsc|diff)", 1..4),
+            size in 0u64..10_000_000,
+            digest in "[0-9a-f]{64}",
+            control in control_text(),
+        ) -> Package {
+            let payload = if arch == "source" {
+                Payload::Source { files: files.into_iter().collect() }
+            } else {
+                Payload::Binary {
+                    filename: format!("{name}_{version}_{arch}.deb"),
+                    md5: digest[..32].to_string(),
+                    sha1: digest[..40].to_string(),
+                    sha256: digest.clone(),
+                    size,
+                }
+            };
+            Package {
+                name,
+                version,
+                distribution: dist.to_string(),
+                component: comp.to_string(),
+                architecture: arch.to_string(),
+                payload,
+                control,
+            }
+        }
+    }
+
+    fn config() -> impl Strategy<Value = Attrs> {
+        (
+            proptest::collection::btree_set(
+                prop::sample::select(vec!["stable", "testing", "xenial"]),
+                0..3,
+            ),
+            proptest::collection::btree_set(prop::sample::select(vec!["main", "contrib"]), 0..2),
+            proptest::option::of("[A-Za-z. ]{1,12}"),
+        )
+            .prop_map(|(dists, comps, origin)| {
+                let mut a = Attrs::new();
+                let list = |s: BTreeSet<&str>| s.into_iter().map(String::from).collect::<Vec<_>>();
+                if !dists.is_empty() {
+                    a.insert("dists".into(), list(dists));
+                }
+                if !comps.is_empty() {
+                    a.insert("comps".into(), list(comps));
+                }
+                a.insert("archs".into(), vec!["amd64".into(), "i386".into()]);
+                if let Some(o) = origin {
+                    a.insert("origin".into(), vec![o]);
+                }
+                a
+            })
+    }
+
+    fn store(dir: &Path) -> Catalog {
+        let backend = repoman::embedded::open(dir, None).unwrap();
+        backend.meta.create_domain().unwrap();
+        Catalog::new(backend)
+    }
+
+    fn dump_bytes(cat: &Catalog, style: Style) -> Vec<u8> {
+        let mut out = Vec::new();
+        dump(cat, &Filter::default(), style, &mut out, &mut |_| {}).unwrap();
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// backup, restore into an empty store, backup again: identical
+        /// bytes, in both formats.
+        #[test]
+        fn round_trip_is_byte_identical(
+            packages in proptest::collection::vec(package(), 0..25),
+            meta in config(),
+            indented in any::<bool>(),
+        ) {
+            let style = if indented { Style::Indented } else { Style::Compact };
+            let tmp = tempfile::tempdir().unwrap();
+            let a = store(&tmp.path().join("a"));
+            let mut changes: Vec<Change> = Vec::new();
+            let mut keys = BTreeSet::new();
+            for p in &packages {
+                if keys.insert(p.key()) {
+                    changes.push(Change::Put { item: p.key(), attrs: p.to_attrs().unwrap(), remove: vec![] });
+                }
+            }
+            changes.push(Change::Put { item: META_ITEM.into(), attrs: meta, remove: vec![] });
+            a.backend.meta.apply(&changes).unwrap();
+            let first = dump_bytes(&a, style);
+
+            let backup = parse_backup(&first).unwrap();
+            prop_assert_eq!(backup.items.len(), keys.len());
+            let b = Catalog::new(repoman::embedded::open(&tmp.path().join("b"), None).unwrap());
+            let req = RestoreRequest { source: "test".into(), ..RestoreRequest::default() };
+            let plan = restore::plan(&b, &backup, &req).unwrap();
+            prop_assert_eq!(plan.added.len(), keys.len());
+            restore::apply(&b, &plan, &req, &mut |_, _| {}).unwrap();
+            let second = dump_bytes(&b, style);
+            prop_assert_eq!(String::from_utf8(first).unwrap(), String::from_utf8(second).unwrap());
+
+            // A second restore of the same backup changes nothing.
+            let again = restore::plan(&b, &backup, &req).unwrap();
+            prop_assert!(again.is_noop());
+            prop_assert_eq!(again.unchanged, keys.len());
+        }
+    }
+
+    #[test]
+    fn restore_replaces_attributes_and_removes_leftovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cat = store(tmp.path());
+        let long: String = "Description: ✓ long\n".repeat(40);
+        let p = Package {
+            name: "hello".into(),
+            version: "1.0".into(),
+            distribution: "stable".into(),
+            component: "main".into(),
+            architecture: "amd64".into(),
+            payload: Payload::Binary {
+                filename: "hello_1.0_amd64.deb".into(),
+                md5: "0".repeat(32),
+                sha1: "1".repeat(40),
+                sha256: "2".repeat(64),
+                size: 5,
+            },
+            control: long,
+        };
+        let mut attrs = p.to_attrs().unwrap();
+        let fragments = attrs.keys().filter(|k| k.starts_with("controltxt")).count();
+        assert!(fragments > 1);
+        attrs.insert("stray".into(), vec!["x".into()]);
+        cat.backend
+            .meta
+            .apply(&[Change::Put {
+                item: p.key(),
+                attrs,
+                remove: vec![],
+            }])
+            .unwrap();
+        // The backup has short control text: one fragment, no `stray`.
+        let short = Package {
+            control: "Package: hello\n".into(),
+            ..p.clone()
+        };
+        let doc = serde_json::json!({
+            "metadata": {"dists": ["stable"]},
+            "packages": {"hello": {"stable": {"main": {"amd64": [repoman::catalog::tree::item_json(&short.to_attrs().unwrap())]}}}}
+        });
+        let backup = parse_backup(doc.to_string().as_bytes()).unwrap();
+        let req = RestoreRequest {
+            source: "t".into(),
+            ..RestoreRequest::default()
+        };
+        let plan = restore::plan(&cat, &backup, &req).unwrap();
+        assert_eq!(plan.changed.len(), 1);
+        assert!(plan.changed[0].remove.contains(&"stray".to_string()));
+        assert!(plan.changed[0].remove.contains(&"controltxt1".to_string()));
+        restore::apply(&cat, &plan, &req, &mut |_, _| {}).unwrap();
+        let now = cat.backend.meta.get(&p.key()).unwrap().unwrap();
+        assert_eq!(now, short.to_attrs().unwrap());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The original's backup file.
+
+#[test]
+fn the_original_backup_restores_and_queries_like_the_original() {
+    let r = Repo::new();
+    r.restore_fixture();
+
+    // Item names recomputed on restore equal the names in the original's
+    // domain.
+    let dump: Value = serde_json::from_str(
+        &std::fs::read_to_string(original("repoman-1.0.7-select-dump.json")).unwrap(),
+    )
+    .unwrap();
+    let want: BTreeSet<String> = dump["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["Name"].as_str().unwrap().to_string())
+        .collect();
+    let cat = r.catalog();
+    let mut got: BTreeSet<String> = cat
+        .find_items(&Filter::default())
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert!(cat.backend.meta.get(META_ITEM).unwrap().is_some());
+    got.insert(META_ITEM.into());
+    assert_eq!(got, want);
+    assert_eq!(want.len(), 28);
+
+    // `release` is no longer configured: hidden unless -H.
+    let visible: Value = serde_json::from_str(&r.ok(&["query", "-f", "jsonc"])).unwrap();
+    let hidden: Value = serde_json::from_str(&r.ok(&["query", "-H", "-f", "jsonc"])).unwrap();
+    assert!(visible["testdeb"]["xenial"].get("release").is_none());
+    assert_eq!(
+        hidden["testdeb"]["xenial"]["release"]["all"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    assert!(visible["testdeb"]["xenial"].get("main").is_some());
+    let src = &hidden["apt-transport-s3"]["xenial"]["main"]["source"][0];
+    assert_eq!(src["files"].as_array().unwrap().len(), 3);
+
+    // The restore was announced once, with its counts.
+    let ann = r.announcements();
+    assert_eq!(ann.len(), 1);
+    assert_eq!(ann[0]["action"], "restore");
+    assert_eq!(ann[0]["type"], "backup");
+    assert_eq!(ann[0]["added"], 27);
+    assert_eq!(ann[0]["changed"], 0);
+    assert_eq!(ann[0]["pruned"], 0);
+    assert!(ann[0]["name"]
+        .as_str()
+        .unwrap()
+        .ends_with("repoman-1.0.7-backup.json"));
+    assert!(ann[0]["caller"].is_string());
+}
+
+#[test]
+fn a_backup_of_the_restored_original_has_the_same_items_and_attributes() {
+    let r = Repo::new();
+    r.restore_fixture();
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(original("repoman-1.0.7-backup.json")).unwrap(),
+    )
+    .unwrap();
+    for format in ["json", "jsonc"] {
+        let ours: Value = serde_json::from_str(&r.ok(&["backup", "-f", format])).unwrap();
+        assert_eq!(normalized(&ours), normalized(&fixture), "{format}");
+    }
+    // The indented form is laid out as the original's json.dumps(indent=2):
+    // the same lines, only attribute order within an item may differ.
+    let ours = r.ok(&["backup", "-f", "json"]);
+    let theirs = std::fs::read_to_string(original("repoman-1.0.7-backup.json")).unwrap();
+    let sorted = |s: &str| {
+        let mut v: Vec<String> = s
+            .lines()
+            .map(|l| l.trim_end_matches(',').to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&ours), sorted(&theirs));
+}
+
+// ---------------------------------------------------------------------------
+// Corrupt input writes nothing.
+
+#[test]
+fn corrupt_backups_are_refused_whole_and_leave_the_store_untouched() {
+    let r = Repo::new();
+    r.restore_fixture();
+    let before = r.backup();
+    let announced = r.announcements().len();
+    let good = std::fs::read_to_string(original("repoman-1.0.7-backup.json")).unwrap();
+    let doc: Value = serde_json::from_str(&good).unwrap();
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut d = doc.clone();
+        f(&mut d);
+        d.to_string().into_bytes()
+    };
+    let leaf = "packages.testdeb.xenial.main.all";
+    let cases: Vec<(&str, Vec<u8>, Vec<String>)> = vec![
+        (
+            "truncated",
+            good.as_bytes()[..good.len() / 2].to_vec(),
+            vec!["input: not valid JSON".into()],
+        ),
+        (
+            "wrong type",
+            edit(&|d| {
+                d["packages"]["testdeb"]["xenial"]["main"]["all"][2]["size"] = Value::from(910)
+            }),
+            vec![format!(
+                "{leaf}[2].size: expected a string or a list of strings, found a number"
+            )],
+        ),
+        (
+            "missing keys",
+            edit(&|d| {
+                let item = d["packages"]["testdeb"]["xenial"]["main"]["all"][1]
+                    .as_object_mut()
+                    .unwrap();
+                item.remove("sha256");
+                item.remove("version");
+            }),
+            vec![
+                format!("{leaf}[1].sha256: missing"),
+                format!("{leaf}[1].version: missing"),
+            ],
+        ),
+        (
+            "extra top-level key",
+            edit(&|d| d["comment"] = Value::from("x")),
+            vec!["input.comment: unexpected key".into()],
+        ),
+        (
+            "missing top-level key",
+            edit(&|d| {
+                d.as_object_mut().unwrap().remove("metadata");
+            }),
+            vec!["metadata: missing".into()],
+        ),
+        (
+            "misplaced item",
+            edit(&|d| {
+                let item = d["packages"]["testdeb"]["xenial"]["main"]["all"][0].clone();
+                d["packages"]["testdeb"]["jessie"]["main"]["all"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(item);
+            }),
+            vec![
+                "packages.testdeb.jessie.main.all[1].distribution: \"xenial\" does not match"
+                    .into(),
+            ],
+        ),
+        (
+            "oversize value",
+            edit(&|d| {
+                d["packages"]["testdeb"]["xenial"]["main"]["all"][3]["filename"] =
+                    Value::from("x".repeat(1500))
+            }),
+            vec![format!("{leaf}[3].filename: value of 1500 bytes exceeds")],
+        ),
+        (
+            "too many attributes",
+            edit(&|d| {
+                let item = d["packages"]["testdeb"]["xenial"]["main"]["all"][4]
+                    .as_object_mut()
+                    .unwrap();
+                for i in 0..260 {
+                    item.insert(format!("extra{i}"), Value::from("v"));
+                }
+            }),
+            vec![format!("{leaf}[4]: 2")],
+        ),
+        (
+            "non-UTF-8",
+            {
+                let mut b = good.clone().into_bytes();
+                let at = good.find("Nathan Mehl").unwrap();
+                b[at] = 0xff;
+                b
+            },
+            vec!["input: not UTF-8".into()],
+        ),
+        (
+            "metadata not string lists",
+            edit(&|d| d["metadata"]["dists"] = serde_json::json!([1, "x"])),
+            vec!["metadata.dists[0]: expected a string, found a number".into()],
+        ),
+    ];
+    for (what, bytes, wants) in cases {
+        let path = r.write(&format!("{}.json", what.replace(' ', "-")), &bytes);
+        let (_, err) = r.fail(&["restore", &path]);
+        for want in &wants {
+            assert!(
+                err.contains(want.as_str()),
+                "{what}: {want:?} not in:\n{err}"
+            );
+        }
+        assert!(err.contains("nothing was written"), "{what}: {err}");
+        assert_eq!(r.backup(), before, "{what} changed the store");
+        assert_eq!(r.announcements().len(), announced, "{what} announced");
+    }
+}
+
+#[test]
+fn many_problems_are_all_counted_and_the_list_is_capped() {
+    let r = Repo::new();
+    let items: Vec<Value> = (0..120)
+        .map(|i| serde_json::json!({"name": "p", "version": format!("{i}")}))
+        .collect();
+    let doc =
+        serde_json::json!({"metadata": {}, "packages": {"p": {"d": {"c": {"amd64": items}}}}});
+    let path = r.write("many.json", doc.to_string().as_bytes());
+    let (_, err) = r.fail(&["restore", &path]);
+    let listed = err
+        .lines()
+        .filter(|l| l.contains("packages.p.d.c.amd64["))
+        .count();
+    assert_eq!(listed, 50, "{err}");
+    assert!(err.contains("more problems"), "{err}");
+    // Per item: distribution, component, architecture and the five
+    // binary attributes are missing.
+    assert!(err.contains("not a valid backup (960 problem(s)"), "{err}");
+    assert!(!r.catalog().backend.meta.domain_exists().unwrap());
+}
+
+// ---------------------------------------------------------------------------
+// Interrupted restores converge; --dry-run; --prune; filters.
+
+#[test]
+fn a_restore_stopped_part_way_converges_when_run_again() {
+    let clean = Repo::new();
+    clean.restore_fixture();
+    let want = clean.backup();
+
+    let r = Repo::new();
+    let fixture = original("repoman-1.0.7-backup.json");
+    let out = r
+        .cmd()
+        .env("REPOMAN_TEST_FAIL_AFTER_ITEMS", "10")
+        .args(["restore", fixture.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let cat = r.catalog();
+    assert_eq!(cat.find_items(&Filter::default()).unwrap().len(), 10);
+    // The configuration goes last: not written yet.
+    assert!(cat.backend.meta.get(META_ITEM).unwrap().is_none());
+    assert!(r.announcements().is_empty());
+
+    let plan = r.ok(&["restore", "--dry-run", fixture.to_str().unwrap()]);
+    assert!(
+        plan.contains("17 new, 0 changed, 10 unchanged, 0 to prune, configuration changed"),
+        "{plan}"
+    );
+    r.restore_fixture();
+    assert_eq!(r.backup(), want);
+    let ann = r.announcements();
+    assert_eq!(
+        (ann[0]["added"].as_u64(), ann[0]["unchanged"].as_u64()),
+        (Some(17), Some(10))
+    );
+}
+
+#[test]
+fn dry_run_reports_changes_and_writes_nothing() {
+    let r = Repo::new();
+    r.restore_fixture();
+    let fixture = original("repoman-1.0.7-backup.json");
+    // Diverge from the backup: remove one package, change another, drop
+    // a distribution from the configuration.
+    r.ok(&["rm", "-p", "hashicorp-consul-template", "-a", "i386", "-y"]);
+    let cat = r.catalog();
+    let victim = cat
+        .find(&Filter {
+            names: vec!["testdeb".into()],
+            dists: vec!["jessie".into()],
+            archs: vec!["amd64".into()],
+            ..Filter::default()
+        })
+        .unwrap()
+        .remove(0);
+    cat.backend
+        .meta
+        .apply(&[Change::Put {
+            item: victim.key(),
+            attrs: [("size".to_string(), vec!["1".to_string()])]
+                .into_iter()
+                .collect(),
+            remove: vec![],
+        }])
+        .unwrap();
+    r.ok(&["repo", "rm-distribution", "jessie", "-y"]);
+    let before = r.backup();
+    let announced = r.announcements().len();
+
+    let out = r.ok(&["restore", "--dry-run", fixture.to_str().unwrap()]);
+    assert!(
+        out.contains("new: hashicorp-consul-template 0.15-tcc01 xenial/main/i386"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "changed: testdeb {} jessie/main/amd64: size",
+            victim.version
+        )),
+        "{out}"
+    );
+    assert!(out.contains("configuration: dists: +\"jessie\""), "{out}");
+    assert!(
+        out.contains("1 new, 1 changed, 25 unchanged, 0 to prune, configuration changed"),
+        "{out}"
+    );
+    assert_eq!(r.backup(), before);
+    assert_eq!(r.announcements().len(), announced);
+
+    r.restore_fixture();
+    let fresh = Repo::new();
+    fresh.restore_fixture();
+    assert_eq!(r.backup(), fresh.backup());
+}
+
+#[test]
+fn prune_deletes_what_the_backup_lacks_with_confirmation() {
+    let r = Repo::new();
+    r.restore_fixture();
+    let small = r.path().join("small.json");
+    r.ok(&[
+        "backup",
+        "-p",
+        "testdeb",
+        "-d",
+        "jessie",
+        "-o",
+        small.to_str().unwrap(),
+    ]);
+    let small = small.to_str().unwrap();
+    // 25 deletions: needs -y and --i-fear-no-evil without a terminal.
+    let before = r.backup();
+    let (out, err) = r.fail(&["restore", "--prune", small]);
+    assert!(out.contains("apt-transport-s3"), "{out}");
+    assert!(err.contains("dangerous"), "{err}");
+    r.fail(&["restore", "--prune", "-y", small]);
+    assert_eq!(r.backup(), before);
+
+    // Within a filter only that filter's items are pruned.
+    let dry = r.ok(&[
+        "restore",
+        "--prune",
+        "--dry-run",
+        "-p",
+        "apt-transport-s3",
+        small,
+    ]);
+    assert!(
+        dry.contains("0 new, 0 changed, 0 unchanged, 2 to prune"),
+        "{dry}"
+    );
+    r.ok(&["restore", "--prune", "-y", "-p", "apt-transport-s3", small]);
+    let ann = r.announcements();
+    let deletes: Vec<&Value> = ann.iter().filter(|m| m["action"] == "delete").collect();
+    assert_eq!(deletes.len(), 2);
+    assert!(deletes
+        .iter()
+        .all(|m| m["name"] == "apt-transport-s3" && m["caller"].is_string()));
+    let last_restore = ann.iter().rev().find(|m| m["action"] == "restore").unwrap();
+    assert_eq!(last_restore["pruned"], 2);
+
+    r.ok(&["restore", "--prune", "-y", "--i-fear-no-evil", small]);
+    let left = r.catalog().find_items(&Filter::default()).unwrap();
+    assert_eq!(left.len(), 2);
+    assert_eq!(
+        normalized(&serde_json::from_str(&r.backup()).unwrap()),
+        normalized(
+            &serde_json::from_str(&std::fs::read_to_string(r.path().join("small.json")).unwrap())
+                .unwrap()
+        )
+    );
+}
+
+#[test]
+fn filters_restore_a_subset_and_keep_the_configuration() {
+    let r = Repo::new();
+    r.ok(&["setup", "-d", "jessie", "-c", "main", "-a", "amd64"]);
+    let fixture = original("repoman-1.0.7-backup.json");
+    let out = r.run(&[
+        "restore",
+        "-d",
+        "jessie",
+        "-a",
+        "amd64",
+        fixture.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keeps the current configuration"), "{err}");
+    let items = r.catalog().find(&Filter::default()).unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (
+            items[0].distribution.as_str(),
+            items[0].architecture.as_str()
+        ),
+        ("jessie", "amd64")
+    );
+    let show = r.ok(&["repo", "show-config"]);
+    assert!(!show.contains("xenial"), "{show}");
+}
+
+// ---------------------------------------------------------------------------
+// Where backups go.
+
+#[test]
+fn backups_are_written_atomically_and_kept_in_the_bucket() {
+    let r = Repo::new();
+    r.restore_fixture();
+    let stdout = r.backup();
+    let file = r.path().join("out/b.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    r.ok(&["backup", "-o", file.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), stdout);
+    let leftovers: Vec<_> = std::fs::read_dir(file.parent().unwrap()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1);
+
+    // Byte-identical output for identical state.
+    assert_eq!(r.backup(), stdout);
+
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        keys.push(r.ok(&["backup", "--to-bucket"]).trim().to_string());
+    }
+    for k in &keys {
+        assert!(
+            k.starts_with("backups/local/") && k.ends_with(".json.gz"),
+            "{k}"
+        );
+        let bytes = std::fs::read(r.bucket().join(k)).unwrap();
+        assert_eq!(&bytes[..2], &[0x1f, 0x8b]);
+    }
+    let list = r.ok(&["backup", "list"]);
+    assert_eq!(list.lines().count(), 2 + 3, "{list}");
+    assert!(
+        list.lines()
+            .skip(2)
+            .all(|l| l.split_whitespace().nth(2) == Some("27")),
+        "{list}"
+    );
+
+    // Restore from the bucket into another repository sharing the bucket.
+    let other = Repo::new();
+    std::fs::create_dir_all(other.local()).unwrap();
+    copy_dir(&r.bucket(), &other.bucket());
+    other.ok(&["restore", "--from-bucket", &keys[1]]);
+    assert_eq!(other.backup(), stdout);
+    assert_eq!(other.announcements()[0]["name"], keys[1].as_str());
+
+    let cleaned = r.ok(&["backup", "clean", "1"]);
+    assert_eq!(cleaned.lines().count(), 2, "{cleaned}");
+    let list = r.ok(&["backup", "list"]);
+    assert!(
+        list.contains(&keys[2]) && !list.contains(&keys[0]),
+        "{list}"
+    );
+    // Package files are never touched.
+    assert!(r.bucket().join("backups").is_dir());
+}
+
+#[test]
+fn stdin_and_gzip_input_are_accepted() {
+    let r = Repo::new();
+    r.restore_fixture();
+    let want = r.backup();
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(want.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let other = Repo::new();
+    let mut child = other
+        .cmd()
+        .args(["restore", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&gz).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(other.backup(), want);
+}
+
+#[test]
+fn backup_takes_the_query_filters() {
+    let r = Repo::new();
+    r.restore_fixture();
+    let doc: Value = serde_json::from_str(&r.ok(&[
+        "backup", "-p", "test", "-w", "-d", "xenial", "-c", "release", "-a", "amd64",
+    ]))
+    .unwrap();
+    let names: Vec<&String> = doc["packages"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["testdeb"]);
+    let dists: Vec<&String> = doc["packages"]["testdeb"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(dists, ["xenial"]);
+    assert_eq!(
+        doc["packages"]["testdeb"]["xenial"]["release"]["amd64"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        doc["metadata"]["origin"],
+        serde_json::json!(["climate.com"])
+    );
+    let v: Value = serde_json::from_str(&r.ok(&["backup", "-v", "1.1.0-test"])).unwrap();
+    assert!(v["packages"].as_object().unwrap().is_empty());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// verify and --from-published on real packages.
+
+/// A repository with the real Debian packages and the hello source.
+fn real_repo() -> Repo {
+    let r = Repo::new();
+    r.ok(&[
+        "setup", "-d", "stable", "-d", "testing", "-c", "main", "-c", "contrib", "-a", "amd64",
+        "-a", "i386",
+    ]);
+    let mut args: Vec<String> = vec![
+        "add".into(),
+        "-d".into(),
+        "stable".into(),
+        "-c".into(),
+        "main".into(),
+    ];
+    for f in [
+        "hello_2.10-3_amd64.deb",
+        "sensible-utils_0.0.17+nmu1_all.deb",
+        "libzstd1_1.5.4+dfsg2-5_amd64.deb",
+        "hello_2.10-3.dsc",
+    ] {
+        args.push(real(f).display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    r.ok(&args);
+    r.ok(&[
+        "add",
+        "-d",
+        "testing",
+        "-c",
+        "contrib",
+        real("sensible-utils_0.0.17+nmu1_all.deb").to_str().unwrap(),
+    ]);
+    r
+}
+
+/// Writes the dists/ tree in the documented layout from the state: the
+/// stanzas of each index in listing order, plain and gzipped, and a
+/// Release naming the components and architectures.
+fn write_published_tree(r: &Repo) {
+    let cat = r.catalog();
+    let config = cat.config().unwrap();
+    for dist in &config.dists {
+        for comp in &config.comps {
+            let mut dirs: Vec<(String, &str, Vec<String>)> = config
+                .binary_archs()
+                .into_iter()
+                .map(|a| (format!("binary-{a}"), "Packages", vec![a, "all".into()]))
+                .collect();
+            dirs.push(("source".into(), "Sources", vec!["source".into()]));
+            for (sub, name, archs) in dirs {
+                let text =
+                    repoman::backup::verify::expected_index(&cat, dist, comp, &archs).unwrap();
+                let dir = r.bucket().join(format!("dists/{dist}/{comp}/{sub}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join(name), &text).unwrap();
+                use std::io::Write;
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(text.as_bytes()).unwrap();
+                std::fs::write(dir.join(format!("{name}.gz")), e.finish().unwrap()).unwrap();
+            }
+        }
+        std::fs::write(
+            r.bucket().join(format!("dists/{dist}/Release")),
+            format!(
+                "Origin: {}\nLabel: {}\nCodename: {dist}\nComponents: {}\nArchitectures: {}\n",
+                config.origin(),
+                config.label(),
+                config.comps.join(" "),
+                config.binary_archs().join(" ")
+            ),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn verify_finds_deleted_and_corrupted_pool_files() {
+    let r = real_repo();
+    write_published_tree(&r);
+    let out = r.run(&["verify"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0 problem(s)"), "{err}");
+
+    let deleted = "pool/stable/h/hello/hello_2.10-3_amd64.deb";
+    std::fs::remove_file(r.bucket().join(deleted)).unwrap();
+    // Same size, different bytes: only the checksum can tell.
+    let corrupted = "pool/stable/l/libzstd1/libzstd1_1.5.4+dfsg2-5_amd64.deb";
+    let mut bytes = std::fs::read(r.bucket().join(corrupted)).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(r.bucket().join(corrupted), &bytes).unwrap();
+    // A source file cut short: its .dsc says how big it must be.
+    let orig = "pool/stable/h/hello/hello_2.10.orig.tar.gz";
+    let b = std::fs::read(r.bucket().join(orig)).unwrap();
+    std::fs::write(r.bucket().join(orig), &b[..100]).unwrap();
+
+    let (stdout, stderr) = r.fail(&["verify"]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("missing: {deleted}"))),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("sha256: {corrupted}"))),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("size: {orig} is 100 bytes"))),
+        "{stdout}"
+    );
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+
+    // --fast checks sizes only: the same-size corruption goes unseen.
+    let (fast, _) = r.fail(&["verify", "--fast"]);
+    assert_eq!(fast.lines().count(), 2, "{fast}");
+    assert!(!fast.contains(corrupted));
+    // -d limits the check.
+    let out = r.run(&["verify", "-d", "testing"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn verify_finds_stale_indices() {
+    let r = real_repo();
+    write_published_tree(&r);
+    r.ok(&["rm", "-p", "libzstd1", "-y"]);
+    let (stdout, _) = r.fail(&["verify"]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for l in &lines {
+        assert!(
+            l.starts_with("index: dists/stable/main/binary-amd64/Packages"),
+            "{l}"
+        );
+        assert!(
+            l.contains("differs from what publish would write now"),
+            "{l}"
+        );
+    }
+}
+
+#[test]
+fn from_published_recovers_the_items_and_the_configuration() {
+    let r = real_repo();
+    r.ok(&["repo", "add-origin", "Example", "-y"]);
+    write_published_tree(&r);
+    let want = r.backup();
+    // Added after the publish: only its pool files remain to tell.
+    let late = r.path().join("late");
+    std::fs::create_dir_all(&late).unwrap();
+    r.ok(&[
+        "add",
+        "-d",
+        "testing",
+        "-c",
+        "main",
+        real("libzstd1_1.5.4+dfsg2-5_amd64.deb").to_str().unwrap(),
+    ]);
+
+    // The state is lost.
+    std::fs::remove_file(r.local().join("repoman.sqlite")).unwrap();
+    let dry = r.ok(&["restore", "--from-published", "--dry-run"]);
+    assert!(dry.contains("5 new, 0 changed, 0 unchanged"), "{dry}");
+    let out = r.run(&["restore", "--from-published"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pool/testing/l/libzstd1/libzstd1_1.5.4+dfsg2-5_amd64.deb"),
+        "{err}"
+    );
+
+    let got: Value = serde_json::from_str(&r.backup()).unwrap();
+    let want: Value = serde_json::from_str(&want).unwrap();
+    assert_eq!(got["packages"], want["packages"]);
+    for k in ["dists", "comps", "archs", "origin"] {
+        let set = |v: &Value| {
+            v[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(set(&got["metadata"]), set(&want["metadata"]), "{k}");
+    }
+    let ann = r.announcements();
+    let last = ann.last().unwrap();
+    assert_eq!(last["action"], "restore");
+    assert!(last["name"].as_str().unwrap().starts_with("published:"));
+    assert_eq!(last["added"], 5);
+}
+
+#[test]
+fn from_published_reports_unreadable_stanzas_and_exits_non_zero() {
+    let r = real_repo();
+    write_published_tree(&r);
+    let packages = r.bucket().join("dists/stable/main/binary-i386/Packages");
+    let text = std::fs::read_to_string(&packages).unwrap();
+    std::fs::write(&packages, format!("{text}Package: broken\nVersion: 1\n\n")).unwrap();
+    std::fs::remove_file(r.local().join("repoman.sqlite")).unwrap();
+    let (_, err) = r.fail(&["restore", "--from-published", "-d", "stable"]);
+    assert!(
+        err.contains("dists/stable/main/binary-i386/Packages stanza 2: no Filename field"),
+        "{err}"
+    );
+    // What could be recovered was restored.
+    assert_eq!(r.catalog().find_items(&Filter::default()).unwrap().len(), 4);
+}

@@ -1,0 +1,655 @@
+//! The command line on the embedded backend: every command, the
+//! confirmation rules, idempotent re-adds, and bad input that writes nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_repoman-cli");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn real(name: &str) -> PathBuf {
+    root().join("fixtures/debian").join(name)
+}
+
+/// A repository in a temporary directory, driven through the binary.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        Repo {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn local(&self) -> PathBuf {
+        self.path().join("repo")
+    }
+
+    /// The binary with no inherited configuration: HOME is the temp dir and
+    /// no REPOMAN_* variable leaks in; stdin is not a terminal.
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("REPOMAN_") || k.starts_with("AWS_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.path())
+            .env_remove("XDG_DATA_HOME")
+            .arg("--local-dir")
+            .arg(self.local())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run_raw(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run_raw(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    fn fail(&self, args: &[&str]) -> String {
+        let out = self.run_raw(args);
+        assert!(!out.status.success(), "{args:?} unexpectedly succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn setup(&self) {
+        self.ok(&[
+            "setup", "-d", "stable", "-d", "testing", "-c", "main", "-c", "contrib", "-a", "amd64",
+            "-a", "i386",
+        ]);
+    }
+
+    fn query_json(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["query", "-f", "jsonc"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    fn announcements(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.local().join("announcements.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Everything a command could change: items (hidden ones too), bucket
+    /// files and their sizes, announcements.
+    fn snapshot(&self) -> String {
+        let items = self.run_raw(&["query", "-H", "-f", "jsonc"]);
+        let mut files = Vec::new();
+        walk(&self.local().join("bucket"), &mut files);
+        files.sort();
+        format!(
+            "{}\n{files:?}\n{}",
+            String::from_utf8_lossy(&items.stdout),
+            std::fs::read_to_string(self.local().join("announcements.jsonl")).unwrap_or_default()
+        )
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<(String, u64)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push((p.display().to_string(), p.metadata().unwrap().len()));
+        }
+    }
+}
+
+/// Builds a small .deb with dpkg-deb.
+fn build_deb(dir: &Path, name: &str, version: &str, arch: &str) -> PathBuf {
+    build_deb_with(dir, name, version, arch, "")
+}
+
+/// Builds a small .deb whose payload includes `extra`.
+fn build_deb_with(dir: &Path, name: &str, version: &str, arch: &str, extra: &str) -> PathBuf {
+    let tree = dir.join(format!("build-{name}-{version}-{arch}"));
+    std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(tree.join("usr/share/doc").join(name)).unwrap();
+    std::fs::write(
+        tree.join("usr/share/doc").join(name).join("README"),
+        format!("{name} {version}\n{extra}"),
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Tests <t@example.com>\nDescription: test package {name}\n built for repoman's tests\n"
+        ),
+    )
+    .unwrap();
+    let file_version = version.split_once(':').map_or(version, |(_, v)| v);
+    let out = dir.join(format!("{name}_{file_version}_{arch}.deb"));
+    let st = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-Zgzip", "--build"])
+        .arg(&tree)
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn versions(v: &Value, name: &str, dist: &str, comp: &str, arch: &str) -> Vec<String> {
+    v[name][dist][comp][arch]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| i["version"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn setup_shows_config_and_announces_each_setting() {
+    let r = Repo::new();
+    r.setup();
+    let cfg = r.ok(&["repo", "show-config"]);
+    assert!(cfg.contains("Distributions: stable, testing"), "{cfg}");
+    assert!(
+        cfg.contains("Architectures: amd64, i386, all, source"),
+        "{cfg}"
+    );
+    assert!(cfg.contains("Origin: repoman"), "{cfg}");
+    let ann = r.announcements();
+    assert_eq!(ann.len(), 6);
+    assert_eq!(ann[0]["action"], "add");
+    assert_eq!(ann[0]["type"], "dists");
+    assert_eq!(ann[0]["name"], "stable");
+    assert!(ann[0]["caller"].as_str().unwrap().contains('@'));
+    assert!(r.local().join("bucket").is_dir());
+}
+
+#[test]
+fn adds_real_debian_packages_and_lists_them_in_every_format() {
+    let r = Repo::new();
+    r.setup();
+    let hello = real("hello_2.10-3_amd64.deb");
+    r.ok(&[
+        "add",
+        "-d",
+        "stable",
+        "-c",
+        "main",
+        hello.to_str().unwrap(),
+        real("sensible-utils_0.0.17+nmu1_all.deb").to_str().unwrap(),
+        real("libzstd1_1.5.4+dfsg2-5_amd64.deb").to_str().unwrap(),
+        real("hello_2.10-3.dsc").to_str().unwrap(),
+    ]);
+    // Pool files in place, byte for byte.
+    let pool = r.local().join("bucket/pool/stable/h/hello");
+    for f in [
+        "hello_2.10-3_amd64.deb",
+        "hello_2.10-3.dsc",
+        "hello_2.10.orig.tar.gz",
+        "hello_2.10-3.debian.tar.xz",
+    ] {
+        assert_eq!(sha256sum(&pool.join(f)), sha256sum(&real(f)), "{f}");
+    }
+    let v = r.query_json(&[]);
+    let item = &v["hello"]["stable"]["main"]["amd64"][0];
+    assert_eq!(item["sha256"], sha256sum(&hello));
+    assert_eq!(
+        item["size"],
+        std::fs::metadata(&hello).unwrap().len().to_string()
+    );
+    assert_eq!(item["filename"], "hello_2.10-3_amd64.deb");
+    let src = &v["hello"]["stable"]["main"]["source"][0];
+    let files: Vec<&str> = src["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&"hello_2.10-3.dsc") && files.contains(&"hello_2.10.orig.tar.gz"),
+        "{files:?}"
+    );
+    assert_eq!(
+        v["sensible-utils"]["stable"]["main"]["all"][0]["version"],
+        "0.0.17+nmu1"
+    );
+
+    let table = r.ok(&["query"]);
+    assert!(table.lines().next().unwrap().starts_with("name"), "{table}");
+    assert!(
+        table.contains("libzstd1") && table.contains("1.5.4+dfsg2-5"),
+        "{table}"
+    );
+    for fmt in ["plain", "grid", "pipe", "github", "psql", "rst", "html"] {
+        let t = r.ok(&["query", "-f", fmt]);
+        assert!(t.contains("sensible-utils"), "{fmt}: {t}");
+    }
+    let pretty: Value = serde_json::from_str(&r.ok(&["query", "-f", "json"])).unwrap();
+    assert_eq!(pretty, v);
+    let stanzas = r.ok(&["query", "-f", "packages", "-p", "hello"]);
+    assert!(
+        stanzas.contains("Filename: pool/stable/h/hello/hello_2.10-3_amd64.deb\n"),
+        "{stanzas}"
+    );
+    assert!(
+        stanzas.contains("Directory: pool/stable/h/hello\nPackage: hello\n"),
+        "{stanzas}"
+    );
+    // Filters: -p, -w, -a, -v.
+    let only = r.query_json(&["-p", "lib", "-w"]);
+    assert_eq!(
+        only.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["libzstd1"]
+    );
+    let src_only = r.query_json(&["-a", "source"]);
+    assert_eq!(src_only.as_object().unwrap().len(), 1);
+    r.fail(&["query", "-v", "9.9"]);
+    // One announcement per added item, typed.
+    let ann = r.announcements();
+    assert!(ann
+        .iter()
+        .any(|a| a["type"] == "source" && a["name"] == "hello"));
+    assert_eq!(
+        ann.iter()
+            .filter(|a| a["action"] == "add" && a["type"] == "package")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn re_adding_identical_bytes_succeeds_and_writes_nothing() {
+    let r = Repo::new();
+    r.setup();
+    let deb = build_deb(r.path(), "retry", "1.0", "amd64");
+    r.ok(&["add", "-d", "stable", "-c", "main", deb.to_str().unwrap()]);
+    let before = r.snapshot();
+    r.ok(&["add", "-d", "stable", "-c", "main", deb.to_str().unwrap()]);
+    assert_eq!(r.snapshot(), before);
+    // A missing item is filled in from the identical pool file.
+    r.ok(&[
+        "add",
+        "-d",
+        "stable",
+        "-c",
+        "main",
+        "-c",
+        "contrib",
+        deb.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        versions(&r.query_json(&[]), "retry", "stable", "contrib", "amd64"),
+        ["1.0"]
+    );
+    // Different bytes under the same name need --overwrite.
+    let changed = build_deb_with(
+        &r.path().join("other"),
+        "retry",
+        "1.0",
+        "amd64",
+        "different bytes",
+    );
+    let before = r.snapshot();
+    let err = r.fail(&[
+        "add",
+        "-d",
+        "stable",
+        "-c",
+        "main",
+        changed.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("--overwrite") && err.contains("retry_1.0_amd64.deb"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(r.snapshot(), before);
+    r.ok(&[
+        "add",
+        "--overwrite",
+        "-d",
+        "stable",
+        "-c",
+        "main",
+        changed.to_str().unwrap(),
+    ]);
+    let v = r.query_json(&["-d", "stable", "-c", "main"]);
+    assert_eq!(
+        v["retry"]["stable"]["main"]["amd64"][0]["sha256"],
+        sha256sum(&changed)
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_input_and_writes_nothing() {
+    let r = Repo::new();
+    r.setup();
+    let good = build_deb(r.path(), "good", "1.0", "all");
+    let not_deb = r.path().join("notes.deb");
+    std::fs::write(&not_deb, "this is not an ar archive").unwrap();
+    let truncated = r.path().join("cut_1.0_all.deb");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let text = r.path().join("readme.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let arm = build_deb(r.path(), "armonly", "1.0", "arm64");
+    let bad_version = {
+        let d = r.path().join("badver");
+        std::fs::create_dir_all(d.join("DEBIAN")).unwrap();
+        std::fs::write(d.join("DEBIAN/control"), "Package: badver\nVersion: 1.0 beta\nArchitecture: all\nMaintainer: t\nDescription: x\n").unwrap();
+        let out = r.path().join("badver_1_all.deb");
+        Command::new("dpkg-deb")
+            .args(["--nocheck", "--root-owner-group", "--build"])
+            .arg(&d)
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        out
+    };
+    // A .dsc whose listed file is missing.
+    let dsc_dir = r.path().join("dsc");
+    std::fs::create_dir_all(&dsc_dir).unwrap();
+    std::fs::copy(real("hello_2.10-3.dsc"), dsc_dir.join("hello_2.10-3.dsc")).unwrap();
+    let lone_dsc = dsc_dir.join("hello_2.10-3.dsc");
+
+    let before = r.snapshot();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![not_deb.display().to_string()], "notes.deb"),
+        (vec![truncated.display().to_string()], "cut_1.0_all.deb"),
+        (vec![text.display().to_string()], "readme.txt"),
+        (vec![arm.display().to_string()], "arm64"),
+        (vec![bad_version.display().to_string()], "1.0 beta"),
+        (
+            vec![lone_dsc.display().to_string()],
+            "hello_2.10.orig.tar.gz",
+        ),
+        // A good file first: still nothing is written when a later one is bad.
+        (
+            vec![good.display().to_string(), not_deb.display().to_string()],
+            "notes.deb",
+        ),
+    ];
+    for (files, needle) in cases {
+        let mut args = vec!["add", "-d", "stable", "-c", "main"];
+        args.extend(files.iter().map(String::as_str));
+        let err = r.fail(&args);
+        assert_eq!(err.trim().lines().count(), 1, "{files:?}: {err}");
+        assert!(err.contains(needle), "{files:?}: {err}");
+        assert_eq!(r.snapshot(), before, "{files:?} wrote something");
+    }
+    // Unknown distribution and component.
+    let err = r.fail(&["add", "-d", "nope", "-c", "main", good.to_str().unwrap()]);
+    assert!(err.contains("\"nope\""), "{err}");
+    let err = r.fail(&["add", "-d", "stable", "-c", "nope", good.to_str().unwrap()]);
+    assert!(err.contains("\"nope\""), "{err}");
+    assert_eq!(r.snapshot(), before);
+}
+
+#[test]
+fn rm_follows_the_confirmation_rules() {
+    let r = Repo::new();
+    r.setup();
+    for v in ["1.0", "1.1", "2.0"] {
+        let deb = build_deb(r.path(), "tool", v, "amd64");
+        r.ok(&["add", "-d", "stable", "-c", "main", deb.to_str().unwrap()]);
+    }
+    let before = r.snapshot();
+    // Without a terminal and without -y: an explanation, nothing removed.
+    let err = r.fail(&["rm", "-p", "tool", "-v", "1.0"]);
+    assert!(err.contains("-y"), "{err}");
+    assert_eq!(r.snapshot(), before);
+    // No filter at all is dangerous: -y alone is not enough.
+    let err = r.fail(&["rm", "-y"]);
+    assert!(err.contains("--i-fear-no-evil"), "{err}");
+    assert_eq!(r.snapshot(), before);
+    // Keep the newest, remove the rest.
+    r.ok(&["rm", "-p", "tool", "--exclude-latest", "-y"]);
+    assert_eq!(
+        versions(&r.query_json(&[]), "tool", "stable", "main", "amd64"),
+        ["2.0"]
+    );
+    let dels: Vec<Value> = r
+        .announcements()
+        .into_iter()
+        .filter(|a| a["action"] == "delete")
+        .collect();
+    assert_eq!(dels.len(), 2);
+    // Files stay in the bucket.
+    assert!(r
+        .local()
+        .join("bucket/pool/stable/t/tool/tool_1.0_amd64.deb")
+        .is_file());
+    // The dangerous form goes through with both flags.
+    r.ok(&["rm", "-y", "--i-fear-no-evil"]);
+    r.fail(&["query"]);
+}
+
+#[test]
+fn cp_copies_across_distributions_and_promotes_only_newer_versions() {
+    let r = Repo::new();
+    r.setup();
+    for v in ["1.0", "2.0"] {
+        let deb = build_deb(r.path(), "app", v, "amd64");
+        r.ok(&["add", "-d", "testing", "-c", "main", deb.to_str().unwrap()]);
+    }
+    r.ok(&[
+        "cp",
+        "--src-distribution",
+        "testing",
+        "--src-component",
+        "main",
+        "--dst-distribution",
+        "stable",
+        "-p",
+        "app",
+        "--latest",
+        "-y",
+    ]);
+    let v = r.query_json(&[]);
+    assert_eq!(versions(&v, "app", "stable", "main", "amd64"), ["2.0"]);
+    assert!(r
+        .local()
+        .join("bucket/pool/stable/a/app/app_2.0_amd64.deb")
+        .is_file());
+    let copy = r
+        .announcements()
+        .into_iter()
+        .find(|a| a["action"] == "copy")
+        .unwrap();
+    assert_eq!(copy["src_distribution"], "testing");
+    assert_eq!(copy["dst_distribution"], "stable");
+    // Promote: 1.0 is older than stable's 2.0, so nothing to do.
+    let err = r.fail(&[
+        "cp",
+        "--src-distribution",
+        "testing",
+        "--src-component",
+        "main",
+        "--dst-distribution",
+        "stable",
+        "-p",
+        "app",
+        "--promote",
+        "-y",
+    ]);
+    assert!(err.contains("no copy actions"), "{err}");
+    // Within a distribution, to another component.
+    r.ok(&[
+        "cp",
+        "--src-distribution",
+        "testing",
+        "--src-component",
+        "main",
+        "--dst-component",
+        "contrib",
+        "-p",
+        "app",
+        "-y",
+    ]);
+    assert_eq!(
+        versions(&r.query_json(&[]), "app", "testing", "contrib", "amd64"),
+        ["1.0", "2.0"]
+    );
+    // Source and destination must differ.
+    r.fail(&[
+        "cp",
+        "--src-distribution",
+        "testing",
+        "--src-component",
+        "main",
+        "-p",
+        "app",
+        "-y",
+    ]);
+}
+
+#[test]
+fn auto_purge_keeps_the_newest_versions() {
+    let r = Repo::new();
+    r.setup();
+    for v in ["1", "2", "3", "4"] {
+        let deb = build_deb(r.path(), "purged", v, "i386");
+        r.ok(&[
+            "--auto-purge",
+            "2",
+            "add",
+            "-d",
+            "stable",
+            "-c",
+            "main",
+            deb.to_str().unwrap(),
+        ]);
+    }
+    assert_eq!(
+        versions(&r.query_json(&[]), "purged", "stable", "main", "i386"),
+        ["3", "4"]
+    );
+}
+
+#[test]
+fn removed_components_hide_packages_until_queried_with_h() {
+    let r = Repo::new();
+    r.setup();
+    let deb = build_deb(r.path(), "hidden", "1.0", "all");
+    r.ok(&[
+        "add",
+        "-d",
+        "stable",
+        "-c",
+        "contrib",
+        deb.to_str().unwrap(),
+    ]);
+    r.ok(&["repo", "rm-component", "contrib", "-y"]);
+    r.fail(&["query", "-p", "hidden"]);
+    let v = r.query_json(&["-H", "-p", "hidden"]);
+    assert_eq!(versions(&v, "hidden", "stable", "contrib", "all"), ["1.0"]);
+    // Removing every distribution is dangerous.
+    let err = r.fail(&["repo", "rm-distribution", "stable", "testing", "-y"]);
+    assert!(err.contains("--i-fear-no-evil"), "{err}");
+    // all and source cannot be added or removed.
+    r.fail(&["repo", "add-architecture", "all", "-y"]);
+    r.ok(&["repo", "add-architecture", "arm64", "-y"]);
+    r.ok(&["repo", "add-origin", "Example Org", "-y"]);
+    r.ok(&["repo", "add-label", "Example", "-y"]);
+    let cfg = r.ok(&["repo", "show-config"]);
+    assert!(
+        cfg.contains("Origin: Example Org")
+            && cfg.contains("Label: Example\n")
+            && cfg.contains("arm64"),
+        "{cfg}"
+    );
+}
+
+#[test]
+fn config_files_and_environment_select_the_backend() {
+    let r = Repo::new();
+    let conf = r.path().join("repoman.conf");
+    let dir = r.path().join("from-config");
+    std::fs::write(
+        &conf,
+        format!("# test config\nlocal-dir = {}\ndebug\n", dir.display()),
+    )
+    .unwrap();
+    let run = |c: &mut Command| {
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(Command::new(BIN)
+        .env("HOME", r.path())
+        .arg("--config-file")
+        .arg(&conf)
+        .args(["setup", "-d", "a", "-c", "b", "-a", "amd64"]));
+    assert!(dir.join("repoman.sqlite").is_file());
+    let env_dir = r.path().join("from-env");
+    run(Command::new(BIN)
+        .env("HOME", r.path())
+        .env("REPOMAN_LOCAL_DIR", &env_dir)
+        .args(["setup", "-d", "a", "-c", "b", "-a", "amd64"]));
+    assert!(env_dir.join("repoman.sqlite").is_file());
+    // Nothing configured: the default data directory, and stderr says where.
+    let out = Command::new(BIN)
+        .env("HOME", r.path())
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("REPOMAN_LOCAL_DIR")
+        .args(["setup", "-d", "a", "-c", "b", "-a", "amd64"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&r.path().join(".local/share/repoman").display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_flag_definitions() {
+    let r = Repo::new();
+    let bash = r.ok(&["completions", "bash"]);
+    assert!(bash.contains("--src-distribution"));
+    let man = r.ok(&["man"]);
+    assert!(man.contains(".TH") && man.contains("repoman-cli"));
+}
