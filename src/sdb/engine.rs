@@ -1783,6 +1783,15 @@ mod tests {
 
         let p = pages(
             &e,
+            "select itemName() from dom order by itemName() desc limit 1000",
+            PageLimit::SIMPLEDB,
+        );
+        assert_eq!(p.iter().map(Vec::len).collect::<Vec<_>>(), [1000, 1000, 600]);
+        assert_eq!((p[0][0].as_str(), p[2][599].as_str()), ("i02599", "i00000"));
+        assert!(p.concat().windows(2).all(|w| w[0] > w[1]));
+
+        let p = pages(
+            &e,
             "select count(*) from dom where odd = '0' limit 500",
             PageLimit::SIMPLEDB,
         );
