@@ -860,8 +860,11 @@ struct Plan<'q> {
     /// `WHERE` text over `items i` and its parameters (?1 is the domain).
     filter: String,
     params: Vec<Value>,
-    /// SQL of the sort value with `order by` an attribute, and the order.
-    sort: Option<(String, Order)>,
+    /// The direction pages run in.
+    order: Order,
+    /// With `order by` an attribute: SQL of an item's sort value (ties, and
+    /// every other query, go by item name).
+    key: Option<String>,
     hash: String,
 }
 
@@ -888,9 +891,9 @@ impl<'q> Plan<'q> {
                 filter.push_str(&sql.prefilter(&pre));
             }
         }
-        let sort = match &query.order_by {
-            None | Some((Operand::ItemName, Order::Asc)) => None,
-            Some((Operand::ItemName, Order::Desc)) => Some(("i.name".to_string(), Order::Desc)),
+        let (key, order) = match &query.order_by {
+            None => (None, Order::Asc),
+            Some((Operand::ItemName, order)) => (None, *order),
             Some((Operand::Every(_), _)) => {
                 return Err(SdbError::new(
                     "InvalidSortExpression",
@@ -912,7 +915,7 @@ impl<'q> Plan<'q> {
                     "(SELECT {agg}(s.value) FROM attrs s WHERE s.item_id = i.id AND s.name = {p})"
                 );
                 filter.push_str(&format!(" AND {key} IS NOT NULL"));
-                Some((key, *order))
+                (Some(key), *order)
             }
         };
         let mut for_hash = query.clone();
@@ -925,7 +928,8 @@ impl<'q> Plan<'q> {
             max_bytes: page.max_bytes,
             filter,
             params: sql.params,
-            sort,
+            order,
+            key,
             hash: hex::encode(&digest[..12]),
         })
     }
@@ -936,7 +940,7 @@ impl<'q> Plan<'q> {
             .map_err(|_| SdbError::invalid_next_token())?;
         let cursor: Cursor =
             serde_json::from_slice(&bytes).map_err(|_| SdbError::invalid_next_token())?;
-        if cursor.h != self.hash || cursor.k.is_some() != self.has_key() {
+        if cursor.h != self.hash || cursor.k.is_some() != self.key.is_some() {
             return Err(SdbError::invalid_next_token());
         }
         Ok(cursor)
@@ -952,18 +956,10 @@ impl<'q> Plan<'q> {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
-    /// The sort key is stored in tokens only when it is an attribute value.
-    fn has_key(&self) -> bool {
-        matches!(self.sort, Some((ref k, _)) if k != "i.name")
-    }
-
     /// The full SQL of a page: item ids, names, and sort values, in order.
     fn page_sql(&self, after: Option<&Cursor>, params: &mut Vec<Value>) -> String {
-        let key = match &self.sort {
-            Some((k, _)) if self.has_key() => k.clone(),
-            _ => "NULL".to_string(),
-        };
-        let desc = matches!(self.sort, Some((_, Order::Desc)));
+        let key = self.key.as_deref().unwrap_or("NULL");
+        let desc = self.order == Order::Desc;
         let mut sql = format!(
             "SELECT i.id, i.name, {key} FROM items i WHERE {}",
             self.filter
@@ -973,7 +969,7 @@ impl<'q> Plan<'q> {
             params.push(Value::Text(c.n.clone()));
             let pn = format!("?{}", params.len());
             match &c.k {
-                Some(k) if self.has_key() => {
+                Some(k) => {
                     params.push(Value::Text(k.clone()));
                     let pk = format!("?{}", params.len());
                     sql.push_str(&format!(" AND ({key}, i.name) {cmp} ({pk}, {pn})"));
@@ -982,7 +978,7 @@ impl<'q> Plan<'q> {
             }
         }
         let dir = if desc { "DESC" } else { "ASC" };
-        if self.has_key() {
+        if self.key.is_some() {
             sql.push_str(&format!(" ORDER BY 3 {dir}, 2 {dir}"));
         } else {
             sql.push_str(&format!(" ORDER BY 2 {dir}"));
