@@ -492,15 +492,37 @@ fn validate_text(what: &str, s: &str, allow_empty: bool) -> SdbResult<()> {
             s.len()
         )));
     }
-    // XML cannot carry these, so SimpleDB refuses them. (A byte scan: this
-    // runs on every value of a bulk load.)
-    let control = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r');
-    if s.as_bytes().iter().any(control) || s.contains(['\u{fffe}', '\u{ffff}']) {
+    if has_non_xml_char(s) {
         return Err(SdbError::invalid_parameter(format!(
             "Value for parameter {what} is invalid: it contains a character XML cannot carry"
         )));
     }
     Ok(())
+}
+
+/// Whether `s` holds a character XML 1.0 cannot carry (SimpleDB refuses
+/// them): a control character other than tab, newline and carriage return,
+/// or U+FFFE / U+FFFF. One plain pass over the bytes, as this runs on every
+/// value of a bulk load.
+fn has_non_xml_char(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x20 && c != b'\t' && c != b'\n' && c != b'\r' {
+            return true;
+        }
+        // U+FFFE and U+FFFF are EF BF BE and EF BF BF.
+        if c == 0xEF
+            && i + 2 < b.len()
+            && b[i + 1] == 0xBF
+            && (b[i + 2] == 0xBE || b[i + 2] == 0xBF)
+        {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 fn validate_item_name(item: &str) -> SdbResult<()> {
@@ -2139,6 +2161,20 @@ mod tests {
         // A new domain of the old name starts empty.
         e.create_domain("zeta").unwrap();
         assert_eq!(e.domain_metadata("zeta").unwrap().item_count, 0);
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_refused() {
+        for bad in ["a\u{0}b", "\u{1}", "x\u{1f}", "\u{fffe}", "end\u{ffff}"] {
+            assert!(has_non_xml_char(bad), "{bad:?}");
+            let e = engine()
+                .put_attributes("dom", "i", &[pa("a", bad, false)], None)
+                .unwrap_err();
+            assert_eq!(e.code, "InvalidParameterValue");
+        }
+        for good in ["", "tab\there\r\n", "\u{fffd}\u{10000}é", "\u{efbf}"] {
+            assert!(!has_non_xml_char(good), "{good:?}");
+        }
     }
 
     #[test]
