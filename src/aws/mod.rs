@@ -289,9 +289,7 @@ pub fn iam_policy(
     // Substituting inside the parsed strings (not the text) keeps any
     // character in a name from changing the policy's structure.
     fill(&mut doc, &vars);
-    let mut out = serde_json::to_string_pretty(&doc).expect("a JSON value serialises");
-    out.push('\n');
-    out
+    serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
 }
 
 fn fill(v: &mut serde_json::Value, vars: &[(&str, &str)]) {

@@ -1044,6 +1044,53 @@ mod tests {
     }
 
     #[test]
+    fn the_signature_covers_every_parameter_and_the_session_token() {
+        use crate::aws::{AwsSettings, Overrides, StaticKeys};
+        let o = Overrides {
+            simpledb_endpoint: Some("http://127.0.0.1:8700/".into()),
+            credentials: Some(StaticKeys {
+                access_key_id: "AKIDTEST".into(),
+                secret_access_key: "secret".into(),
+                session_token: Some("token".into()),
+            }),
+            ..Overrides::default()
+        };
+        let ctx = AwsContext::new(&AwsSettings::default(), &o).unwrap();
+        let client = SimpleDb::new(&ctx).unwrap();
+        let creds = Credentials::new("AKIDTEST", "secret", Some("token".into()), None, "t");
+        let mut params = domain_params("d o'm");
+        params.insert("ItemName".into(), "a&b=c".into());
+        let body = client.signed_body("GetAttributes", &params, &creds);
+        let mut got: BTreeMap<String, String> = body
+            .split('&')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                let dec = |s: &str| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8()
+                        .unwrap()
+                        .into_owned()
+                };
+                (dec(k), dec(v))
+            })
+            .collect();
+        assert_eq!(got["SecurityToken"], "token");
+        assert_eq!(got["AWSAccessKeyId"], "AKIDTEST");
+        assert_eq!(got["SignatureVersion"], "2");
+        assert_eq!(got["SignatureMethod"], "HmacSHA256");
+        assert_eq!(got["Version"], API_VERSION);
+        assert_eq!(got["Action"], "GetAttributes");
+        assert_eq!(got["ItemName"], "a&b=c");
+        assert!(!body.contains("secret"));
+        let signature = got.remove("Signature").unwrap();
+        // The host includes the port, as the Host header does.
+        assert_eq!(
+            signature,
+            sigv2::sign("secret", "POST", "127.0.0.1:8700", "/", &got)
+        );
+    }
+
+    #[test]
     fn regional_endpoints() {
         assert_eq!(regional_endpoint("us-east-1"), "https://sdb.amazonaws.com");
         assert_eq!(
