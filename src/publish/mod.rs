@@ -349,7 +349,7 @@ fn write_dist(
             plan.dist,
             tally.written(),
             tally.total,
-            format!("{e:#}").replace('\n', " ")
+            one_line(&e)
         )
     };
     let skipped = AtomicUsize::new(0);
@@ -464,6 +464,23 @@ fn parallel<T: Sync>(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// An error and its causes on one line, each cause once (store errors
+/// already quote their source in their own message).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// The sources.list lines for a published distribution. `key` is the file

@@ -149,9 +149,14 @@ impl GpgSigner {
     /// without gpg-connect-agent the cache stays as it is.
     fn forget_cached(&self, signer: &str) {
         let mut list = self.command();
-        list.args(["--list-secret-keys", "--with-keygrip", "--with-colons", "--"])
-            .arg(signer)
-            .stdin(Stdio::null());
+        list.args([
+            "--list-secret-keys",
+            "--with-keygrip",
+            "--with-colons",
+            "--",
+        ])
+        .arg(signer)
+        .stdin(Stdio::null());
         let Ok(out) = list.output() else { return };
         let listing = String::from_utf8_lossy(&out.stdout);
         for grip in listing
