@@ -653,3 +653,63 @@ fn completions_and_man_page_come_from_the_flag_definitions() {
     let man = r.ok(&["man"]);
     assert!(man.contains(".TH") && man.contains("repoman-cli"));
 }
+
+/// Builds a .deb whose control paragraph carries `depends` as its Depends.
+fn build_deb_with_depends(dir: &Path, name: &str, depends: &str) -> PathBuf {
+    let tree = dir.join(format!("build-{name}"));
+    std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    std::fs::write(
+        tree.join("DEBIAN/control"),
+        format!("Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: Tests <t@example.com>\nDepends: {depends}\nDescription: large control text ✓\n"),
+    )
+    .unwrap();
+    let out = dir.join(format!("{name}_1.0_all.deb"));
+    let st = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+#[test]
+fn large_control_text_is_packed_into_kilobyte_fragments() {
+    let r = Repo::new();
+    r.setup();
+    // Like Debian bookworm's librust-winapi-dev: ~76 KB of control text,
+    // 300 fragments of 256 characters, more than an item's 256 pairs.
+    let depends: Vec<String> = (0..2000)
+        .map(|i| format!("librust-winapi-{i:04}-dev (>= 0.3.9-~~)"))
+        .collect();
+    let deb = build_deb_with_depends(r.path(), "librust-big-dev", &depends.join(", "));
+    r.ok(&["add", "-d", "stable", "-c", "main", deb.to_str().unwrap()]);
+    let v = r.query_json(&[]);
+    let item = v["librust-big-dev"]["stable"]["main"]["all"][0]
+        .as_object()
+        .unwrap();
+    assert!(item.len() <= 256, "{} attributes", item.len());
+    let frags: Vec<&str> = item
+        .iter()
+        .filter(|(k, _)| k.starts_with("controltxt"))
+        .map(|(_, v)| v.as_str().unwrap())
+        .collect();
+    assert!(frags.len() > 1 && frags.iter().all(|f| f.len() <= 1024));
+    let text: String = frags.concat();
+    assert!(text.len() > 70_000 && text.contains("librust-winapi-1999-dev") && text.contains("✓"));
+
+    // Text that cannot fit even in 1 KB fragments is refused, nothing written.
+    let huge: Vec<String> = (0..9000)
+        .map(|i| format!("librust-huge-{i:05}-dev (>= 1.0.0-~~)"))
+        .collect();
+    let deb = build_deb_with_depends(r.path(), "librust-huge-dev", &huge.join(", "));
+    let before = r.snapshot();
+    let err = r.fail(&["add", "-d", "stable", "-c", "main", deb.to_str().unwrap()]);
+    assert!(
+        err.contains("librust-huge-dev") && err.contains("fragments"),
+        "{err}"
+    );
+    assert_eq!(r.snapshot(), before);
+}

@@ -6,7 +6,7 @@
 //! concurrent `repo add-distribution` calls both take effect.
 
 use anyhow::{bail, Context as _, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::Catalog;
 use crate::model::{RepoConfig, IMPLIED_ARCHS, META_ITEM};
@@ -106,15 +106,18 @@ pub fn plan_rm(
 }
 
 pub fn add_values(cat: &Catalog, kind: ListKind, names: &[String]) -> Result<()> {
-    change_values(cat, kind, names, "add")
+    let (changes, messages) = value_changes(kind, names, "add");
+    apply_and_announce(cat, &changes, messages)
 }
 
 pub fn rm_values(cat: &Catalog, kind: ListKind, names: &[String]) -> Result<()> {
-    change_values(cat, kind, names, "delete")
+    let (changes, messages) = value_changes(kind, names, "delete");
+    apply_and_announce(cat, &changes, messages)
 }
 
-fn change_values(cat: &Catalog, kind: ListKind, names: &[String], action: &str) -> Result<()> {
-    let changes: Vec<Change> = names
+/// One attribute value added or deleted per name, and the announcements.
+fn value_changes(kind: ListKind, names: &[String], action: &str) -> (Vec<Change>, Vec<Value>) {
+    let changes = names
         .iter()
         .map(|n| {
             let (item, attr, value) = (META_ITEM.to_string(), kind.attr().to_string(), n.clone());
@@ -125,15 +128,19 @@ fn change_values(cat: &Catalog, kind: ListKind, names: &[String], action: &str) 
             }
         })
         .collect();
-    cat.backend.meta.apply(&changes)?;
+    let messages = names
+        .iter()
+        .map(|n| json!({"action": action, "type": kind.attr(), "name": n}))
+        .collect();
+    (changes, messages)
+}
+
+/// Applies the changes in one batch, then announces with the configuration
+/// as it is afterwards.
+fn apply_and_announce(cat: &Catalog, changes: &[Change], messages: Vec<Value>) -> Result<()> {
+    cat.backend.meta.apply(changes)?;
     let config = cat.config()?;
-    cat.announce(
-        &config,
-        names
-            .iter()
-            .map(|n| json!({"action": action, "type": kind.attr(), "name": n}))
-            .collect(),
-    )
+    cat.announce(&config, messages)
 }
 
 /// The single-valued settings.
@@ -167,6 +174,18 @@ impl Single {
 /// a single-valued setting.
 pub fn set_single(cat: &Catalog, which: Single, value: Option<&str>) -> Result<()> {
     let before = cat.config()?;
+    let (change, message) = single_change(&before, which, value);
+    cat.backend.meta.apply(&[change])?;
+    // A topic being removed is still told that it was removed.
+    let announce_to = if which == Single::Topic {
+        before
+    } else {
+        cat.config()?
+    };
+    cat.announce(&announce_to, vec![message])
+}
+
+fn single_change(before: &RepoConfig, which: Single, value: Option<&str>) -> (Change, Value) {
     let old = match which {
         Single::Topic => before.topic_name.clone(),
         Single::Origin => before.origin.clone(),
@@ -174,24 +193,18 @@ pub fn set_single(cat: &Catalog, which: Single, value: Option<&str>) -> Result<(
     };
     let mut attrs = crate::model::Attrs::new();
     attrs.insert(which.attr().into(), vec![value.unwrap_or("").to_string()]);
-    cat.backend.meta.apply(&[Change::Put {
+    let change = Change::Put {
         item: META_ITEM.into(),
         attrs,
         remove: vec![],
-    }])?;
+    };
     let (action, name) = match value {
         Some(v) => ("add", v.to_string()),
         None => ("delete", old.unwrap_or_default()),
     };
-    // A topic being removed is still told that it was removed.
-    let announce_to = if which == Single::Topic {
-        before
-    } else {
-        cat.config()?
-    };
-    cat.announce(
-        &announce_to,
-        vec![json!({"action": action, "type": which.kind(), "name": name})],
+    (
+        change,
+        json!({"action": action, "type": which.kind(), "name": name}),
     )
 }
 
@@ -225,16 +238,17 @@ pub fn setup(cat: &Catalog, req: &SetupRequest) -> Result<()> {
         .blobs
         .setup(&req.bucket)
         .context("creating the bucket")?;
+    // The whole configuration in one write.
     let config = cat.config()?;
+    let (mut changes, mut messages) = (Vec::new(), Vec::new());
     for (kind, names) in [
         (ListKind::Dists, &req.dists),
         (ListKind::Comps, &req.comps),
         (ListKind::Archs, &req.archs),
     ] {
-        let new = plan_add(&config, kind, names)?;
-        if !new.is_empty() {
-            add_values(cat, kind, &new)?;
-        }
+        let (c, m) = value_changes(kind, &plan_add(&config, kind, names)?, "add");
+        changes.extend(c);
+        messages.extend(m);
     }
     for (which, value) in [
         (Single::Topic, &req.topic),
@@ -242,10 +256,12 @@ pub fn setup(cat: &Catalog, req: &SetupRequest) -> Result<()> {
         (Single::Label, &req.label),
     ] {
         if let Some(v) = value {
-            set_single(cat, which, Some(v))?;
+            let (c, m) = single_change(&config, which, Some(v));
+            changes.push(c);
+            messages.push(m);
         }
     }
-    Ok(())
+    apply_and_announce(cat, &changes, messages)
 }
 
 /// `checkup`: what works and what does not. Writes nothing unless
