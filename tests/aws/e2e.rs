@@ -838,3 +838,138 @@ fn e2e_with_simpledb_failing_a_fifth_of_requests_ends_in_the_same_state() {
         clean.sdb_requests
     );
 }
+
+/// Starts both commands, then waits on both: the two processes run at the
+/// same moment.
+fn race(cli: &Cli, domain: &str, a: &[&str], b: &[&str]) -> [Output; 2] {
+    let first = cli.spawn(domain, a);
+    let second = cli.spawn(domain, b);
+    [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ]
+}
+
+/// The stored item of one package, as `query -f jsonc` prints it.
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn stored_item(cli: &Cli, domain: &str, name: &str, version: &str) -> Value {
+    let out = cli.ok(domain, &["query", "-p", name, "-v", version, "-f", "jsonc"]);
+    let tree: Value = serde_json::from_str(&out).unwrap();
+    let list = tree[name]["stable"]["main"]["amd64"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(list.len(), 1, "{out}");
+    list[0].clone()
+}
+
+#[test]
+fn racing_adds_of_one_file_name_have_one_winner_and_identical_ones_both_succeed() {
+    let moto = support::moto();
+    let sdb = support::sdb_local(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::create_dir_all(w.join("home")).unwrap();
+    let cli = Cli {
+        moto_url: moto.url.clone(),
+        sdb_url: sdb.url.clone(),
+        home: w.join("home"),
+        bucket: support::bucket_name("race"),
+        key_file: None,
+    };
+    let domain = "race";
+    cli.ok(
+        domain,
+        &["setup", "-d", "stable", "-c", "main", "-a", "amd64"],
+    );
+    let bucket = S3Bucket::new(&context(&moto.url), &cli.bucket);
+    let add = |path: &Path| {
+        vec![
+            "add".to_string(),
+            "-d".into(),
+            "stable".into(),
+            "-c".into(),
+            "main".into(),
+            path.display().to_string(),
+        ]
+    };
+    let (mut at_upload, mut at_check) = (0, 0);
+    for round in 0..5 {
+        let version = format!("1.{round}-1");
+        let a = build_deb(
+            &w.join(format!("a{round}")),
+            "racer",
+            &version,
+            "amd64",
+            "A\n",
+        );
+        let b = build_deb(
+            &w.join(format!("b{round}")),
+            "racer",
+            &version,
+            "amd64",
+            "B\n",
+        );
+        let bytes = [std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()];
+        assert_ne!(bytes[0], bytes[1]);
+        let outs = race(&cli, domain, &strs(&add(&a)), &strs(&add(&b)));
+        let winners: Vec<usize> = (0..2).filter(|&i| outs[i].status.success()).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one add succeeds:\n{}\n---\n{}",
+            text(&outs[0]),
+            text(&outs[1])
+        );
+        let (win, lose) = (winners[0], 1 - winners[0]);
+        let key = format!("pool/stable/r/racer/racer_{version}_amd64.deb");
+        let loser = String::from_utf8_lossy(&outs[lose].stderr).to_string();
+        assert!(
+            loser.contains(&key) && loser.contains("different content"),
+            "round {round}: the loser names the conflict: {loser}"
+        );
+        if loser.contains("another writer") {
+            at_upload += 1;
+        } else {
+            at_check += 1;
+        }
+        assert!(
+            bucket.get(&key).unwrap().unwrap() == bytes[win],
+            "round {round}: the stored file is the winner's"
+        );
+        let item = stored_item(&cli, domain, "racer", &version);
+        assert_eq!(
+            item["sha256"],
+            json!(sha256_hex(&bytes[win])),
+            "round {round}"
+        );
+        assert_eq!(item["size"], json!(bytes[win].len().to_string()));
+    }
+    eprintln!(
+        "racing adds: {at_upload} lost at the create-only upload, {at_check} at the check before it"
+    );
+
+    // The same bytes twice at once: both succeed, one file, one item.
+    for round in 0..3 {
+        let version = format!("2.{round}-1");
+        let c = build_deb(
+            &w.join(format!("c{round}")),
+            "racer",
+            &version,
+            "amd64",
+            "C\n",
+        );
+        let outs = race(&cli, domain, &strs(&add(&c)), &strs(&add(&c)));
+        for o in &outs {
+            assert!(o.status.success(), "round {round}: {}", text(o));
+        }
+        let bytes = std::fs::read(&c).unwrap();
+        let key = format!("pool/stable/r/racer/racer_{version}_amd64.deb");
+        assert!(bucket.get(&key).unwrap().unwrap() == bytes);
+        let item = stored_item(&cli, domain, "racer", &version);
+        assert_eq!(item["sha256"], json!(sha256_hex(&bytes)));
+    }
+}
