@@ -973,3 +973,124 @@ fn racing_adds_of_one_file_name_have_one_winner_and_identical_ones_both_succeed(
         assert_eq!(item["sha256"], json!(sha256_hex(&bytes)));
     }
 }
+
+/// A backup of `binaries` binary packages (amd64 and all, alternating) and
+/// `sources` source packages in stable/main, with made-up checksums (a
+/// restore does not read the pool).
+fn generated_backup(binaries: usize, sources: usize) -> Value {
+    let mut packages = serde_json::Map::new();
+    let digest = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+    for i in 0..binaries {
+        let name = format!("pkg{i:04}");
+        let arch = if i % 2 == 0 { "amd64" } else { "all" };
+        let item = json!({
+            "name": name, "version": "1.0-1", "distribution": "stable",
+            "component": "main", "architecture": arch,
+            "filename": format!("{name}_1.0-1_{arch}.deb"),
+            "md5": &digest(&name)[..32], "sha1": &digest(&name)[..40], "sha256": digest(&name),
+            "size": (1000 + i).to_string(),
+            "controltxt0": format!(
+                "Package: {name}\nVersion: 1.0-1\nArchitecture: {arch}\n\
+                 Maintainer: Repoman Tests <tests@example.com>\n\
+                 Description: generated package {i}\n For counting requests.\n"
+            ),
+        });
+        packages.insert(name, json!({"stable": {"main": {arch: [item]}}}));
+    }
+    for i in 0..sources {
+        let name = format!("src{i:04}");
+        let item = json!({
+            "name": name, "version": "1.0-1", "distribution": "stable",
+            "component": "main", "architecture": "source",
+            "files": [format!("{name}_1.0-1.dsc"), format!("{name}_1.0.orig.tar.gz")],
+            "controltxt0": format!(
+                "Format: 3.0 (quilt)\nSource: {name}\nBinary: {name}\nArchitecture: all\n\
+                 Version: 1.0-1\nMaintainer: Repoman Tests <tests@example.com>\n"
+            ),
+        });
+        packages.insert(name, json!({"stable": {"main": {"source": [item]}}}));
+    }
+    json!({
+        "metadata": {"archs": ["amd64"], "comps": ["main"], "dists": ["stable"],
+                     "origin": ["Counting"], "label": ["Counting"]},
+        "packages": packages,
+    })
+}
+
+/// How many SimpleDB requests restore and publish send, from sdb-local's
+/// `/__stats`:
+///
+/// - restore of N new items: ceil(N/25) BatchPutAttributes (25 items per
+///   call, SimpleDB's maximum; these items are far below the 1 MB request
+///   limit) plus 1 PutAttributes for the configuration item, written alone
+///   and last so an interrupted restore is not mistaken for a finished one.
+///   (Items go to the store 2000 at a time; below 2000 there is no chunk
+///   boundary to leave a partial batch.)
+/// - publish of one distribution: one Select per index, i.e. per component
+///   (binary architectures + 1 for Sources), each reading pages of 2500
+///   items (SimpleDB's maximum `limit`): at most ceil(N/2500) + (archs + 1)
+///   Selects per dist/comp. (SimpleDB also ends a page at 1 MB of answer;
+///   these items are well under 1 MB per 2500.)
+#[test]
+fn simpledb_requests_grow_with_batches_and_pages_not_with_items() {
+    let moto = support::moto();
+    let sdb = support::sdb_local(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::create_dir_all(w.join("home")).unwrap();
+    let cli = Cli {
+        moto_url: moto.url.clone(),
+        sdb_url: sdb.url.clone(),
+        home: w.join("home"),
+        bucket: support::bucket_name("counts"),
+        key_file: None,
+    };
+    let domain = "counts";
+    // The bucket, for publish.
+    cli.ok(
+        "counts-setup",
+        &["setup", "-d", "stable", "-c", "main", "-a", "amd64"],
+    );
+
+    let (binaries, sources) = (280, 20);
+    let n = binaries + sources;
+    let backup = generated_backup(binaries, sources);
+    let file = w.join("generated.json");
+    std::fs::write(&file, serde_json::to_vec(&backup).unwrap()).unwrap();
+
+    sdb_stats_reset(&sdb.url);
+    cli.ok(domain, &["restore", &file.display().to_string(), "-y"]);
+    let stats = sdb_stats(&sdb.url);
+    let count = |op: &str| stats.get(op).copied().unwrap_or(0) as usize;
+    let writes = count("BatchPutAttributes") + count("PutAttributes");
+    let batches = n.div_ceil(25);
+    assert!(
+        (batches..=batches + 1).contains(&writes),
+        "restore of {n} items: {writes} put requests, expected {batches} batches + 1: {stats:?}"
+    );
+    let restored: Value = serde_json::from_str(&cli.ok(domain, &["backup"])).unwrap();
+    assert_eq!(restored, backup, "the restore wrote every item");
+
+    sdb_stats_reset(&sdb.url);
+    cli.ok(domain, &["publish"]);
+    let stats = sdb_stats(&sdb.url);
+    let selects = stats.get("Select").copied().unwrap_or(0) as usize;
+    let indices = 1 + 1; // binary-amd64, source
+    let bound = n.div_ceil(2500) + indices;
+    assert!(
+        (indices..=bound).contains(&selects),
+        "publish of {n} items in one dist/comp: {selects} Selects, at most {bound}: {stats:?}"
+    );
+    let bucket = S3Bucket::new(&context(&moto.url), &cli.bucket);
+    let index = |path: &str| {
+        stanzas(
+            &bucket
+                .get(&format!("dists/stable/main/{path}"))
+                .unwrap()
+                .unwrap(),
+        )
+        .len()
+    };
+    assert_eq!(index("binary-amd64/Packages"), binaries);
+    assert_eq!(index("source/Sources"), sources);
+}
