@@ -63,7 +63,9 @@ mod support {
             .port()
     }
 
-    fn start_moto() -> Moto {
+    /// A moto server of its own, for a test whose bucket and topic names
+    /// must not depend on what else runs (killed when dropped).
+    pub fn start_moto() -> Moto {
         let port = free_port().to_string();
         let venv = root().join(".venv/bin/moto_server");
         let mut cmd = if venv.exists() {
@@ -221,6 +223,9 @@ mod support {
 }
 
 use support::*;
+
+#[path = "aws/e2e.rs"]
+mod e2e;
 
 fn sha256_of(store: &dyn BlobStore, key: &str) -> String {
     struct H(Sha256);

@@ -821,10 +821,17 @@ impl MetaStore for SimpleDbMeta {
         // `limit` caps a page in SimpleDB, not the result; NextToken goes on
         // past it. The port promises a total, so count here.
         let wanted = query.limit.map(u64::from);
-        let mut page_query = query.clone();
-        page_query.limit = query.limit.map(|l| l.min(MAX_SELECT_LIMIT));
-        let expression = render(&self.domain, &page_query);
         let counting = matches!(query.output, Output::Count);
+        let mut page_query = query.clone();
+        // Without a limit SimpleDB pages by 100 items: ask for its maximum
+        // so a large index costs one request per 2500 items, not per 100.
+        // (A count without a limit already counts everything at once.)
+        page_query.limit = match query.limit {
+            Some(l) => Some(l.min(MAX_SELECT_LIMIT)),
+            None if counting => None,
+            None => Some(MAX_SELECT_LIMIT),
+        };
+        let expression = render(&self.domain, &page_query);
         let mut delivered: u64 = 0;
         let mut count: u64 = 0;
         let mut token: Option<String> = None;
