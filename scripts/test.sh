@@ -20,7 +20,7 @@ fi
 
 if [ ! -x .venv/bin/moto_server ] || ! .venv/bin/python -c 'import boto3, moto' 2>/dev/null; then
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5,<6' boto3
+    .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.2.5,<6' boto3
 fi
 export PATH="$PWD/.venv/bin:$PATH"
 

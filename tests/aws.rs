@@ -63,7 +63,9 @@ mod support {
             .port()
     }
 
-    fn start_moto() -> Moto {
+    /// A moto server of its own, for a test whose bucket and topic names
+    /// must not depend on what else runs (killed when dropped).
+    pub fn start_moto() -> Moto {
         let port = free_port().to_string();
         let venv = root().join(".venv/bin/moto_server");
         let mut cmd = if venv.exists() {
@@ -187,10 +189,22 @@ mod support {
         }
     }
 
+    /// sdb-local checking signatures with the test key pair.
     pub fn sdb_local(extra: &[&str]) -> SdbLocal {
+        let mut args = vec!["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY];
+        args.extend_from_slice(extra);
+        spawn_sdb_local(&args)
+    }
+
+    /// sdb-local accepting any credentials (e.g. assumed-role keys).
+    pub fn sdb_local_any_key() -> SdbLocal {
+        spawn_sdb_local(&[])
+    }
+
+    fn spawn_sdb_local(args: &[&str]) -> SdbLocal {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sdb-local"))
             .args(["--port", "0"])
-            .args(extra)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -209,6 +223,9 @@ mod support {
 }
 
 use support::*;
+
+#[path = "aws/e2e.rs"]
+mod e2e;
 
 fn sha256_of(store: &dyn BlobStore, key: &str) -> String {
     struct H(Sha256);
@@ -570,8 +587,12 @@ fn sns_announce_reaches_a_subscribed_queue_and_caller_is_the_sts_arn() {
         serde_json::json!({"action": "add", "type": "package", "name": "hello", "caller": "me"}),
         serde_json::json!({"action": "delete", "type": "dists", "name": "sid", "caller": "me"}),
     ];
-    n.announce(Some(&topic), &messages).unwrap();
+    n.announce(Some(&topic), &messages[..1]).unwrap();
     n.announce(None, &messages).unwrap();
+    // An ARN is used as it is, and reaches the same topic.
+    let arn = n.topic_arn(&topic).unwrap();
+    assert!(arn.starts_with("arn:aws:sns:us-east-1:") && arn.ends_with(&topic));
+    n.announce(Some(&arn), &messages[1..]).unwrap();
 
     let received = boto3(
         &moto.url,
@@ -599,10 +620,6 @@ fn sns_announce_reaches_a_subscribed_queue_and_caller_is_the_sts_arn() {
     assert!(got
         .iter()
         .all(|(_, m)| !m.contains(": ") && !m.contains('\n')));
-
-    // The ARN is used as is: announcing to it reaches the same queue.
-    let arn = n.topic_arn(&topic).unwrap();
-    assert!(arn.starts_with("arn:aws:sns:") && arn.ends_with(&topic));
 }
 
 #[test]
@@ -639,4 +656,572 @@ fn errors_never_carry_the_secret() {
     let dead = S3Bucket::new(&context("http://127.0.0.1:9"), "repoman-dead");
     let e = dead.head("k").unwrap_err().to_string();
     assert!(!e.contains(SECRET_KEY) && !e.contains('\n'), "{e}");
+    assert!(e.starts_with("S3 HeadObject s3://repoman-dead/k: "), "{e}");
+    assert!(e.len() < 600, "a short line, not a dump: {e}");
+}
+
+mod simpledb {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use repoman::aws::simpledb::RetryPolicy;
+    use repoman::aws::SimpleDbMeta;
+    use repoman::model::Attrs;
+    use repoman::select::{CmpOp, Expr, Operand, Output, Select};
+    use repoman::store::{Change, MetaStore};
+
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &[&str])]) -> Attrs {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    }
+
+    fn put(item: &str, a: Attrs) -> Change {
+        Change::Put {
+            item: item.into(),
+            attrs: a,
+            remove: vec![],
+        }
+    }
+
+    fn store(server: &SdbLocal, domain: &str) -> SimpleDbMeta {
+        let m = SimpleDbMeta::new(&context(&server.url), domain).unwrap();
+        m.create_domain().unwrap();
+        m
+    }
+
+    fn names(store: &dyn MetaStore, q: &Select) -> BTreeSet<String> {
+        store
+            .select_all(q)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect()
+    }
+
+    fn select(output: Output, filter: Option<Expr>, limit: Option<u32>) -> Select {
+        Select {
+            output,
+            filter,
+            order_by: None,
+            limit,
+        }
+    }
+
+    fn eq(attr: &str, v: &str) -> Expr {
+        Expr::Cmp(Operand::Attr(attr.into()), CmpOp::Eq, v.into())
+    }
+
+    #[test]
+    fn sdb_every_metastore_method() {
+        let server = sdb_local(&[]);
+        let m = SimpleDbMeta::new(&context(&server.url), "repo").unwrap();
+        assert_eq!(m.describe(), "simpledb:repo");
+        assert!(!m.domain_exists().unwrap());
+        m.create_domain().unwrap();
+        assert!(m.domain_exists().unwrap());
+        m.create_domain().unwrap();
+        assert!(m
+            .client()
+            .list_domains()
+            .unwrap()
+            .contains(&"repo".to_string()));
+
+        m.apply(&[
+            put(
+                "meta",
+                attrs(&[("dists", &["bookworm", "trixie"]), ("origin", &["o"])]),
+            ),
+            put(
+                "p1",
+                attrs(&[
+                    ("name", &["hello"]),
+                    ("distribution", &["bookworm"]),
+                    ("controltxt0", &["a"]),
+                    ("controltxt1", &["b"]),
+                ]),
+            ),
+            put(
+                "p2",
+                attrs(&[("name", &["world"]), ("distribution", &["trixie"])]),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            m.get("meta").unwrap().unwrap(),
+            attrs(&[("dists", &["bookworm", "trixie"]), ("origin", &["o"])])
+        );
+        assert_eq!(m.get("absent").unwrap(), None);
+
+        // Replace: listed attributes are replaced, `remove` names deleted.
+        m.apply(&[Change::Put {
+            item: "p1".into(),
+            attrs: attrs(&[("controltxt0", &["ab"])]),
+            remove: vec!["controltxt1".into()],
+        }])
+        .unwrap();
+        assert_eq!(
+            m.get("p1").unwrap().unwrap(),
+            attrs(&[
+                ("name", &["hello"]),
+                ("distribution", &["bookworm"]),
+                ("controltxt0", &["ab"]),
+            ])
+        );
+
+        let all = select(
+            Output::All,
+            Some(Expr::IsNotNull(Operand::Attr("name".into()))),
+            None,
+        );
+        let items = m.select_all(&all).unwrap();
+        assert_eq!(items.len(), 2);
+        let p2 = items.iter().find(|i| i.name == "p2").unwrap();
+        assert_eq!(p2.attrs["distribution"], vec!["trixie"]);
+        assert_eq!(
+            names(
+                &m,
+                &select(Output::ItemName, Some(eq("distribution", "bookworm")), None)
+            ),
+            BTreeSet::from(["p1".to_string()])
+        );
+        let count = m.select_all(&select(Output::Count, None, None)).unwrap();
+        assert_eq!(count.len(), 1);
+        assert_eq!(count[0].name, "Domain");
+        assert_eq!(count[0].attrs["Count"], vec!["3"]);
+        let some = m
+            .select_all(&select(
+                Output::Attrs(vec!["name".into()]),
+                Some(eq("name", "world")),
+                None,
+            ))
+            .unwrap();
+        assert_eq!(some.len(), 1);
+        assert_eq!(some[0].attrs, attrs(&[("name", &["world"])]));
+
+        // Values added and removed one at a time keep the others.
+        m.apply(&[Change::AddValue {
+            item: "meta".into(),
+            attr: "dists".into(),
+            value: "sid".into(),
+        }])
+        .unwrap();
+        m.apply(&[Change::DeleteValue {
+            item: "meta".into(),
+            attr: "dists".into(),
+            value: "bookworm".into(),
+        }])
+        .unwrap();
+        let mut dists = m.get("meta").unwrap().unwrap()["dists"].clone();
+        dists.sort();
+        assert_eq!(dists, vec!["sid", "trixie"]);
+
+        let meta = m.client().domain_metadata("repo").unwrap().unwrap();
+        assert_eq!(meta.item_count, 3);
+        assert_eq!(m.client().domain_metadata("nope").unwrap(), None);
+        m.apply(&[Change::Delete { item: "p2".into() }]).unwrap();
+        assert_eq!(m.get("p2").unwrap(), None);
+        // An error on the caller's side stops the stream and comes back.
+        let mut seen = 0;
+        let r = m.select(&all, &mut |_| {
+            seen += 1;
+            Err(StoreError::Backend("stop".into()))
+        });
+        assert!(matches!(r, Err(StoreError::Backend(ref s)) if s == "stop"));
+        assert_eq!(seen, 1);
+    }
+
+    #[test]
+    fn sdb_concurrent_add_value_both_take_effect() {
+        let server = sdb_local(&[]);
+        let ctx = context(&server.url);
+        let a = Arc::new(store(&server, "repo"));
+        let b = Arc::new(SimpleDbMeta::new(&ctx, "repo").unwrap());
+        a.apply(&[put("meta", attrs(&[("dists", &["base"])]))])
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = [(a.clone(), "one"), (b.clone(), "two")]
+            .into_iter()
+            .map(|(s, v)| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    for i in 0..10 {
+                        s.apply(&[Change::AddValue {
+                            item: "meta".into(),
+                            attr: "dists".into(),
+                            value: format!("{v}{i}"),
+                        }])
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+        let dists = &a.get("meta").unwrap().unwrap()["dists"];
+        assert_eq!(dists.len(), 21, "{dists:?}");
+    }
+
+    #[test]
+    fn sdb_select_pages_over_2500_items() {
+        let server = sdb_local(&[]);
+        let m = store(&server, "many");
+        let n = 2700;
+        let changes: Vec<Change> = (0..n)
+            .map(|i| {
+                put(
+                    &format!("item{i:05}"),
+                    attrs(&[("name", &["pkg"]), ("n", &[&i.to_string()])]),
+                )
+            })
+            .collect();
+        m.apply(&changes).unwrap();
+        let filter = Some(eq("name", "pkg"));
+        let all = m
+            .select_all(&select(Output::All, filter.clone(), None))
+            .unwrap();
+        assert_eq!(all.len(), n);
+        let distinct: BTreeSet<&str> = all.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(distinct.len(), n);
+        assert!(all.iter().all(|i| i.attrs["n"].len() == 1));
+        let count = m
+            .select_all(&select(Output::Count, filter.clone(), None))
+            .unwrap();
+        assert_eq!(count[0].attrs["Count"], vec![n.to_string()]);
+        // `limit` is a total, across pages.
+        assert_eq!(
+            m.select_all(&select(Output::ItemName, filter.clone(), Some(2600)))
+                .unwrap()
+                .len(),
+            2600
+        );
+        assert_eq!(
+            m.select_all(&select(Output::ItemName, filter, Some(10)))
+                .unwrap()
+                .len(),
+            10
+        );
+        // And they go in batches: deleting them all is one more apply.
+        let deletes: Vec<Change> = all
+            .iter()
+            .map(|i| Change::Delete {
+                item: i.name.clone(),
+            })
+            .collect();
+        m.apply(&deletes).unwrap();
+        let count = m.select_all(&select(Output::Count, None, None)).unwrap();
+        assert_eq!(count[0].attrs["Count"], vec!["0"]);
+    }
+
+    #[test]
+    fn sdb_hostile_values_match_only_themselves() {
+        let server = sdb_local(&[]);
+        let m = store(&server, "hostile");
+        let values = [
+            "'",
+            "''",
+            "`",
+            "%",
+            "\\",
+            "a'b",
+            "a%b",
+            "a\\b",
+            "ab",
+            "a_b",
+            "' or 1=1 or '",
+            "100%",
+            "\\%",
+            "x`y",
+            "plain",
+        ];
+        let changes: Vec<Change> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                put(
+                    &format!("i{i}"),
+                    attrs(&[("name", &[v]), ("we`ird'attr", &[v])]),
+                )
+            })
+            .collect();
+        m.apply(&changes).unwrap();
+        for (i, v) in values.iter().enumerate() {
+            let want = BTreeSet::from([format!("i{i}")]);
+            assert_eq!(
+                names(&m, &Select::all_where(eq("name", v))),
+                want,
+                "name = {v:?}"
+            );
+            assert_eq!(
+                names(&m, &Select::all_where(eq("we`ird'attr", v))),
+                want,
+                "odd attribute = {v:?}"
+            );
+            let prefixed: BTreeSet<String> = values
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.starts_with(v))
+                .map(|(j, _)| format!("i{j}"))
+                .collect();
+            assert_eq!(
+                names(&m, &Select::all_where(Expr::starts_with("name", v))),
+                prefixed,
+                "prefix {v:?}"
+            );
+        }
+        let got = m.get("i0").unwrap().unwrap();
+        assert_eq!(got["we`ird'attr"], vec!["'"]);
+    }
+
+    #[test]
+    fn sdb_retries_converge_when_the_server_fails_often() {
+        let server = sdb_local(&["--fail-rate", "0.3"]);
+        let ctx = context(&server.url);
+        let m = SimpleDbMeta::new(&ctx, "flaky")
+            .unwrap()
+            .with_retry(RetryPolicy {
+                max_attempts: 30,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(100),
+            });
+        m.create_domain().unwrap();
+        let changes: Vec<Change> = (0..300)
+            .map(|i| {
+                put(
+                    &format!("item{i:03}"),
+                    attrs(&[("name", &["pkg"]), ("i", &[&i.to_string()])]),
+                )
+            })
+            .collect();
+        m.apply(&changes).unwrap();
+        for i in (0..300).step_by(37) {
+            let a = m.get(&format!("item{i:03}")).unwrap().unwrap();
+            assert_eq!(a["i"], vec![i.to_string()]);
+        }
+        assert_eq!(
+            m.select_all(&select(Output::ItemName, Some(eq("name", "pkg")), None))
+                .unwrap()
+                .len(),
+            300
+        );
+    }
+
+    #[test]
+    fn sdb_errors_are_one_line_and_never_carry_the_secret() {
+        let server = sdb_local(&[]);
+        let m = SimpleDbMeta::new(&context(&server.url), "missing").unwrap();
+        let e = m.get("x").unwrap_err().to_string();
+        assert!(
+            e.starts_with("SimpleDB GetAttributes on domain missing: NoSuchDomain"),
+            "{e}"
+        );
+        let e = m
+            .select_all(&Select::all_where(eq("name", SECRET_KEY)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("SimpleDB Select on domain missing: "), "{e}");
+        let quick = RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
+        let dead = SimpleDbMeta::new(&context("http://127.0.0.1:9"), "d")
+            .unwrap()
+            .with_retry(quick);
+        let e2 = dead.create_domain().unwrap_err().to_string();
+        assert!(
+            e2.starts_with("SimpleDB CreateDomain on domain d: ConnectionError: ")
+                && e2.to_lowercase().contains("refused"),
+            "{e2}"
+        );
+        // A wrong secret: the server refuses the signature, and neither
+        // secret shows in the message.
+        let settings = AwsSettings {
+            region: Some("us-east-1".into()),
+            ..AwsSettings::default()
+        };
+        let wrong = Overrides {
+            simpledb_endpoint: Some(server.url.clone()),
+            credentials: Some(StaticKeys {
+                secret_access_key: "wrong-secret-0b5e".into(),
+                ..keys()
+            }),
+            ..Overrides::default()
+        };
+        let bad = SimpleDbMeta::new(&AwsContext::new(&settings, &wrong).unwrap(), "d").unwrap();
+        let e3 = bad.create_domain().unwrap_err().to_string();
+        assert!(
+            e3.starts_with("SimpleDB CreateDomain on domain d: SignatureDoesNotMatch"),
+            "{e3}"
+        );
+        assert!(!e3.contains("wrong-secret-0b5e"), "{e3}");
+        for text in [&e, &e2, &e3] {
+            assert!(!text.contains(SECRET_KEY), "{text}");
+            assert!(!text.contains('\n'), "{text}");
+            assert!(!text.contains("Signature="), "{text}");
+        }
+    }
+}
+
+/// The whole stack as a user runs it: repoman-cli configured only through
+/// the standard `AWS_ENDPOINT_URL_*` variables, SimpleDB on sdb-local, S3,
+/// SNS and STS on moto, and apt reading the published bucket over HTTP.
+#[test]
+fn cli_through_standard_endpoint_variables_serves_apt_from_the_bucket() {
+    use std::process::Command;
+
+    let moto = moto();
+    let sdb = sdb_local(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let bucket = bucket_name("cli");
+    let topic = format!("repoman-cli-news-{}", std::process::id());
+    let queue_url = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         sns=boto3.client('sns'); sqs=boto3.client('sqs')\n\
+         t=sns.create_topic(Name=sys.argv[1])['TopicArn']\n\
+         q=sqs.create_queue(QueueName=sys.argv[1])['QueueUrl']\n\
+         a=sqs.get_queue_attributes(QueueUrl=q,AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         sns.subscribe(TopicArn=t,Protocol='sqs',Endpoint=a,Attributes={'RawMessageDelivery':'true'})\n\
+         print(q)",
+        &[&topic],
+    );
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
+            .args(["--simpledb-domain", "clidomain", "--s3-bucket", &bucket])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_ENDPOINT_URL_S3", &moto.url)
+            .env("AWS_ENDPOINT_URL_SNS", &moto.url)
+            .env("AWS_ENDPOINT_URL_STS", &moto.url)
+            .env("AWS_ENDPOINT_URL_SIMPLEDB", &sdb.url)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "repoman-cli {args:?}: {text}");
+        assert!(!text.contains(SECRET_KEY));
+        text
+    };
+    cli(&[
+        "setup",
+        "-d",
+        "bookworm",
+        "-c",
+        "main",
+        "-a",
+        "amd64",
+        "--sns-topic",
+        &topic,
+        "--enable-website",
+    ]);
+    let deb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/debian/hello_2.10-3_amd64.deb");
+    cli(&[
+        "add",
+        "-d",
+        "bookworm",
+        "-c",
+        "main",
+        "--publish",
+        deb.to_str().unwrap(),
+    ]);
+
+    // apt, anonymous, against the bucket's URL.
+    let t = home.path();
+    std::fs::create_dir_all(t.join("lists/partial")).unwrap();
+    std::fs::create_dir_all(t.join("cache/archives/partial")).unwrap();
+    std::fs::write(
+        t.join("sources.list"),
+        format!("deb [trusted=yes] {}/{bucket} bookworm main\n", moto.url),
+    )
+    .unwrap();
+    let apt = |args: &[&str]| {
+        let out = Command::new("apt-get")
+            .args([
+                format!(
+                    "-o=Dir::Etc::SourceList={}",
+                    t.join("sources.list").display()
+                ),
+                "-o=Dir::Etc::SourceParts=/dev/null".into(),
+                format!("-o=Dir::State::Lists={}", t.join("lists").display()),
+                format!("-o=Dir::Cache={}", t.join("cache").display()),
+                "-o=Debug::NoLocking=1".into(),
+                "-o=APT::Sandbox::User=root".into(),
+            ])
+            .args(args)
+            .current_dir(t)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "apt-get {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    apt(&["update"]);
+    apt(&["download", "hello"]);
+    assert_eq!(
+        std::fs::read(t.join("hello_2.10-3_amd64.deb")).unwrap(),
+        std::fs::read(&deb).unwrap()
+    );
+
+    // The announcements arrived, with the STS caller.
+    let received = boto3(
+        &moto.url,
+        "import boto3,sys,json\n\
+         sqs=boto3.client('sqs'); out=[]\n\
+         for _ in range(5):\n\
+         \x20   r=sqs.receive_message(QueueUrl=sys.argv[1],MaxNumberOfMessages=10,WaitTimeSeconds=1)\n\
+         \x20   out += [json.loads(m['Body']) for m in r.get('Messages',[])]\n\
+         print(json.dumps(out))",
+        &[queue_url.trim()],
+    );
+    let messages: Vec<serde_json::Value> = serde_json::from_str(received.trim()).unwrap();
+    let add = messages
+        .iter()
+        .find(|m| m["action"] == "add" && m["type"] == "package")
+        .unwrap_or_else(|| panic!("no package announcement in {received}"));
+    assert_eq!(add["name"], "hello");
+    assert_eq!(add["caller"], "arn:aws:sts::123456789012:user/moto");
+}
+
+#[test]
+fn an_assumed_role_signs_for_sts_and_simpledb() {
+    let moto = moto();
+    let sdb = sdb_local_any_key();
+    let settings = AwsSettings {
+        region: Some("us-east-1".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/repoman-deployer".into()),
+        ..AwsSettings::default()
+    };
+    let o = Overrides {
+        s3_endpoint: Some(moto.url.clone()),
+        sns_endpoint: Some(moto.url.clone()),
+        sts_endpoint: Some(moto.url.clone()),
+        simpledb_endpoint: Some(sdb.url.clone()),
+        credentials: Some(keys()),
+        ..Overrides::default()
+    };
+    let ctx = AwsContext::new(&settings, &o).unwrap();
+    let caller = SnsNotifier::new(&ctx).caller().unwrap();
+    assert!(
+        caller.starts_with("arn:aws:sts::123456789012:assumed-role/repoman-deployer/repoman-"),
+        "{caller}"
+    );
+    let m = repoman::aws::SimpleDbMeta::new(&ctx, "roles").unwrap();
+    use repoman::store::MetaStore;
+    m.create_domain().unwrap();
+    assert!(m.domain_exists().unwrap());
 }

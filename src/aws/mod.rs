@@ -289,9 +289,7 @@ pub fn iam_policy(
     // Substituting inside the parsed strings (not the text) keeps any
     // character in a name from changing the policy's structure.
     fill(&mut doc, &vars);
-    let mut out = serde_json::to_string_pretty(&doc).expect("a JSON value serialises");
-    out.push('\n');
-    out
+    serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
 }
 
 fn fill(v: &mut serde_json::Value, vars: &[(&str, &str)]) {
@@ -307,6 +305,22 @@ fn fill(v: &mut serde_json::Value, vars: &[(&str, &str)]) {
         serde_json::Value::Object(o) => o.values_mut().for_each(|x| fill(x, vars)),
         _ => {}
     }
+}
+
+/// An error and its causes on one line (`a: b: c`), without the debug dump
+/// the SDK's own `DisplayErrorContext` appends. Repeated texts (a wrapper
+/// that displays its source) appear once.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ").replace(['\n', '\r'], " ")
 }
 
 /// Removes every secret we hold from a message before it reaches an error
@@ -364,6 +378,27 @@ mod tests {
             v["Statement"].as_array().unwrap().len(),
             w["Statement"].as_array().unwrap().len()
         );
+    }
+
+    #[test]
+    fn error_chain_is_one_line_of_distinct_causes() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "dispatch failure")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection\nrefused",
+        ));
+        assert_eq!(error_chain(&e), "dispatch failure: connection refused");
     }
 
     #[test]

@@ -10,7 +10,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::upload_part::UploadPartError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketCannedAcl, BucketLocationConstraint, BucketVersioningStatus, ChecksumAlgorithm,
@@ -21,7 +22,7 @@ use aws_sdk_s3::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 
-use super::AwsContext;
+use super::{error_chain, AwsContext};
 use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
 
 const MIB: u64 = 1024 * 1024;
@@ -31,6 +32,8 @@ pub const MULTIPART_THRESHOLD: u64 = 64 * MIB;
 pub const PART_SIZE: u64 = 16 * MIB;
 const MIN_PART_SIZE: u64 = 5 * MIB;
 const MAX_PARTS: u64 = 10_000;
+/// Parts uploaded at the same time.
+const PARALLEL_PARTS: usize = 4;
 
 /// Where `checkup` writes (and at once deletes) its probe object: under
 /// `backups/`, the only prefix the IAM policy lets the tool delete in.
@@ -108,9 +111,15 @@ impl S3Bucket {
         let detail = match (e.code(), e.message()) {
             (Some(c), Some(m)) => format!("{c}: {m}"),
             (Some(c), None) => c.to_string(),
-            _ => match status(e) {
-                Some(s) => format!("HTTP {s}: {}", DisplayErrorContext(e)),
-                None => DisplayErrorContext(e).to_string(),
+            // No error code: name the status and the cause, not the whole
+            // raw response the SDK error carries.
+            _ => match e {
+                SdkError::ServiceError(se) => format!(
+                    "HTTP {}: {}",
+                    se.raw().status().as_u16(),
+                    error_chain(se.err())
+                ),
+                other => error_chain(other),
             },
         };
         StoreError::Backend(one_line(&format!("S3 {op} {}: {detail}", self.url(key))))
@@ -222,35 +231,51 @@ impl S3Bucket {
         let part_size = self.part_size.max(size.div_ceil(MAX_PARTS));
         let read_err = |e| StoreError::io(format!("reading {}", path.display()), e);
         let mut file = tokio::fs::File::open(path).await.map_err(read_err)?;
+        // A few parts in flight at once: faster on a long link, and memory
+        // stays bounded at PARALLEL_PARTS part buffers. Dropping the set on
+        // an error cancels the other parts.
+        let mut in_flight = tokio::task::JoinSet::new();
         let mut parts = Vec::new();
         let mut offset = 0u64;
         let mut number = 1i32;
-        while offset < size {
-            let len = part_size.min(size - offset);
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact(&mut buf).await.map_err(read_err)?;
-            let out = self
-                .client
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .checksum_algorithm(ChecksumAlgorithm::Crc32)
-                .body(ByteStream::from(buf))
-                .send()
-                .await
-                .map_err(|e| self.fail("UploadPart", key, &e))?;
-            parts.push(
-                CompletedPart::builder()
+        while offset < size || !in_flight.is_empty() {
+            while offset < size && in_flight.len() < PARALLEL_PARTS {
+                let len = part_size.min(size - offset);
+                let mut buf = vec![0u8; len as usize];
+                file.read_exact(&mut buf).await.map_err(read_err)?;
+                let request = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
                     .part_number(number)
-                    .set_e_tag(out.e_tag().map(str::to_string))
-                    .set_checksum_crc32(out.checksum_crc32().map(str::to_string))
-                    .build(),
-            );
-            offset += len;
-            number += 1;
+                    .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                    .body(ByteStream::from(buf));
+                let n = number;
+                in_flight.spawn(async move {
+                    let out = request.send().await?;
+                    Ok::<_, SdkError<UploadPartError, HttpResponse>>(
+                        CompletedPart::builder()
+                            .part_number(n)
+                            .set_e_tag(out.e_tag().map(str::to_string))
+                            .set_checksum_crc32(out.checksum_crc32().map(str::to_string))
+                            .build(),
+                    )
+                });
+                offset += len;
+                number += 1;
+            }
+            if let Some(done) = in_flight.join_next().await {
+                let part = done
+                    .map_err(|e| {
+                        StoreError::Backend(format!("S3 UploadPart {}: {e}", self.url(key)))
+                    })?
+                    .map_err(|e| self.fail("UploadPart", key, &e))?;
+                parts.push(part);
+            }
         }
+        parts.sort_by_key(|p| p.part_number());
         let mut req = self
             .client
             .complete_multipart_upload()
@@ -320,7 +345,7 @@ impl S3Bucket {
             StoreError::Backend(one_line(&format!(
                 "S3 GetObject {}: reading the body: {}",
                 self.url(key),
-                DisplayErrorContext(&e)
+                error_chain(&e)
             )))
         })? {
             out.write_all(&chunk)

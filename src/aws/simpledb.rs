@@ -17,7 +17,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use base64::Engine;
 
-use super::{backoff, redact, AwsContext};
+use super::{backoff, error_chain, redact, AwsContext};
 use crate::model::{Attrs, Item};
 use crate::sdb::sigv2;
 use crate::select::{render, Output, Select};
@@ -438,10 +438,7 @@ impl SimpleDb {
             .await
             .map_err(|e| CallError {
                 code: "NoCredentials".to_string(),
-                message: format!(
-                    "could not load AWS credentials: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                ),
+                message: format!("could not load AWS credentials: {}", error_chain(&e)),
                 retryable: false,
             })?;
         *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some(creds.clone());
@@ -476,9 +473,19 @@ fn transport_error(e: reqwest::Error) -> CallError {
     } else {
         "TransportError"
     };
+    // The causes say what actually failed ("connection refused"); the URL
+    // is left out (it is the endpoint, which the caller knows).
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
     CallError {
         code: kind.to_string(),
-        message: e.without_url().to_string(),
+        message,
         retryable: true,
     }
 }
@@ -684,9 +691,11 @@ impl PutBatcher {
                 item: item.to_string(),
                 pairs: first,
             });
-            self.names.insert(item.to_string());
             self.bytes += first_size;
         }
+        // Named even without pairs: its removals wait for this batch, so a
+        // later write of the item must not join the batch and precede them.
+        self.names.insert(item.to_string());
         for rest in chunks {
             self.after.push(Op::Put(PutItem {
                 item: item.to_string(),
@@ -702,6 +711,7 @@ impl PutBatcher {
         if !self.after.is_empty() && self.batch.is_empty() {
             // Removals only: nothing to batch, keep the order.
             ops.append(&mut self.after);
+            self.names.clear();
         }
     }
 
@@ -811,10 +821,17 @@ impl MetaStore for SimpleDbMeta {
         // `limit` caps a page in SimpleDB, not the result; NextToken goes on
         // past it. The port promises a total, so count here.
         let wanted = query.limit.map(u64::from);
-        let mut page_query = query.clone();
-        page_query.limit = query.limit.map(|l| l.min(MAX_SELECT_LIMIT));
-        let expression = render(&self.domain, &page_query);
         let counting = matches!(query.output, Output::Count);
+        let mut page_query = query.clone();
+        // Without a limit SimpleDB pages by 100 items: ask for its maximum
+        // so a large index costs one request per 2500 items, not per 100.
+        // (A count without a limit already counts everything at once.)
+        page_query.limit = match query.limit {
+            Some(l) => Some(l.min(MAX_SELECT_LIMIT)),
+            None if counting => None,
+            None => Some(MAX_SELECT_LIMIT),
+        };
+        let expression = render(&self.domain, &page_query);
         let mut delivered: u64 = 0;
         let mut count: u64 = 0;
         let mut token: Option<String> = None;
@@ -1041,6 +1058,206 @@ mod tests {
         .unwrap();
         let a = elements(doc.root_element(), "Attribute").next().unwrap();
         assert_eq!(attribute_pair(a), ("n".to_string(), "\u{1}b".to_string()));
+    }
+
+    #[test]
+    fn the_signature_covers_every_parameter_and_the_session_token() {
+        use crate::aws::{AwsSettings, Overrides, StaticKeys};
+        let o = Overrides {
+            simpledb_endpoint: Some("http://127.0.0.1:8700/".into()),
+            credentials: Some(StaticKeys {
+                access_key_id: "AKIDTEST".into(),
+                secret_access_key: "secret".into(),
+                session_token: Some("token".into()),
+            }),
+            ..Overrides::default()
+        };
+        let ctx = AwsContext::new(&AwsSettings::default(), &o).unwrap();
+        let client = SimpleDb::new(&ctx).unwrap();
+        let creds = Credentials::new("AKIDTEST", "secret", Some("token".into()), None, "t");
+        let mut params = domain_params("d o'm");
+        params.insert("ItemName".into(), "a&b=c".into());
+        let body = client.signed_body("GetAttributes", &params, &creds);
+        let mut got: BTreeMap<String, String> = body
+            .split('&')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                let dec = |s: &str| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8()
+                        .unwrap()
+                        .into_owned()
+                };
+                (dec(k), dec(v))
+            })
+            .collect();
+        assert_eq!(got["SecurityToken"], "token");
+        assert_eq!(got["AWSAccessKeyId"], "AKIDTEST");
+        assert_eq!(got["SignatureVersion"], "2");
+        assert_eq!(got["SignatureMethod"], "HmacSHA256");
+        assert_eq!(got["Version"], API_VERSION);
+        assert_eq!(got["Action"], "GetAttributes");
+        assert_eq!(got["ItemName"], "a&b=c");
+        assert!(!body.contains("secret"));
+        let signature = got.remove("Signature").unwrap();
+        // The host includes the port, as the Host header does.
+        assert_eq!(
+            signature,
+            sigv2::sign("secret", "POST", "127.0.0.1:8700", "/", &got)
+        );
+    }
+
+    mod plan_model {
+        //! `plan` must do what the changes say: applying its calls with
+        //! SimpleDB's semantics gives the state that applying the changes
+        //! one by one gives, and every call is within SimpleDB's limits.
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        type State = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
+
+        fn tidy(state: &mut State) {
+            for attrs in state.values_mut() {
+                attrs.retain(|_, v| !v.is_empty());
+            }
+            state.retain(|_, a| !a.is_empty());
+        }
+
+        fn by_changes(changes: &[Change]) -> State {
+            let mut s = State::new();
+            for c in changes {
+                match c {
+                    Change::Put {
+                        item,
+                        attrs,
+                        remove,
+                    } => {
+                        let e = s.entry(item.clone()).or_default();
+                        for (k, vs) in attrs {
+                            e.insert(k.clone(), vs.iter().cloned().collect());
+                        }
+                        for r in remove {
+                            if attrs.get(r).map_or(true, Vec::is_empty) {
+                                e.remove(r);
+                            }
+                        }
+                    }
+                    Change::Delete { item } => {
+                        s.remove(item);
+                    }
+                    Change::AddValue { item, attr, value } => {
+                        s.entry(item.clone())
+                            .or_default()
+                            .entry(attr.clone())
+                            .or_default()
+                            .insert(value.clone());
+                    }
+                    Change::DeleteValue { item, attr, value } => {
+                        if let Some(v) = s.get_mut(item).and_then(|a| a.get_mut(attr)) {
+                            v.remove(value);
+                        }
+                    }
+                }
+                tidy(&mut s);
+            }
+            s
+        }
+
+        fn put(s: &mut State, p: &PutItem) {
+            let e = s.entry(p.item.clone()).or_default();
+            for pair in p.pairs.iter().filter(|p| p.replace) {
+                e.remove(&pair.name);
+            }
+            for pair in &p.pairs {
+                e.entry(pair.name.clone())
+                    .or_default()
+                    .insert(pair.value.clone());
+            }
+        }
+
+        fn by_ops(ops: &[Op]) -> State {
+            let mut s = State::new();
+            for op in ops {
+                match op {
+                    Op::BatchPut(items) => {
+                        assert!(items.len() <= MAX_BATCH_ITEMS);
+                        let names: BTreeSet<&str> = items.iter().map(|i| i.item.as_str()).collect();
+                        assert_eq!(names.len(), items.len(), "duplicate item in a batch");
+                        for i in items {
+                            assert!(!i.pairs.is_empty() && i.pairs.len() <= MAX_PAIRS_PER_CALL);
+                            put(&mut s, i);
+                        }
+                    }
+                    Op::Put(i) => {
+                        assert!(!i.pairs.is_empty() && i.pairs.len() <= MAX_PAIRS_PER_CALL);
+                        put(&mut s, i);
+                    }
+                    Op::DeleteAttrs { item, pairs } => {
+                        assert!(!pairs.is_empty() && pairs.len() <= MAX_PAIRS_PER_CALL);
+                        if let Some(a) = s.get_mut(item) {
+                            for (name, value) in pairs {
+                                match value {
+                                    None => {
+                                        a.remove(name);
+                                    }
+                                    Some(v) => {
+                                        if let Some(vs) = a.get_mut(name) {
+                                            vs.remove(v);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Op::BatchDelete(items) => {
+                        assert!(!items.is_empty() && items.len() <= MAX_BATCH_ITEMS);
+                        let names: BTreeSet<&String> = items.iter().collect();
+                        assert_eq!(names.len(), items.len());
+                        for i in items {
+                            s.remove(i);
+                        }
+                    }
+                }
+                tidy(&mut s);
+            }
+            s
+        }
+
+        fn name(pool: usize) -> impl Strategy<Value = String> {
+            (0..pool).prop_map(|i| format!("i{i}"))
+        }
+
+        fn attr() -> impl Strategy<Value = String> {
+            prop::sample::select(vec!["x", "y", "z", "w"]).prop_map(String::from)
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            prop::sample::select(vec!["1", "2", "3", "'", "%"]).prop_map(String::from)
+        }
+
+        fn change() -> impl Strategy<Value = Change> {
+            let attrs =
+                prop::collection::btree_map(attr(), prop::collection::vec(value(), 0..4), 0..4);
+            prop_oneof![
+                4 => (name(30), attrs, prop::collection::vec(attr(), 0..3))
+                    .prop_map(|(item, attrs, remove)| Change::Put { item, attrs, remove }),
+                1 => name(30).prop_map(|item| Change::Delete { item }),
+                1 => (name(30), attr(), value())
+                    .prop_map(|(item, attr, value)| Change::AddValue { item, attr, value }),
+                1 => (name(30), attr(), value())
+                    .prop_map(|(item, attr, value)| Change::DeleteValue { item, attr, value }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn plan_matches_the_changes(changes in prop::collection::vec(change(), 0..120)) {
+                prop_assert_eq!(by_ops(&plan(&changes)), by_changes(&changes));
+            }
+        }
     }
 
     #[test]

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 
-use super::{backoff, AwsContext};
+use super::{backoff, error_chain, AwsContext};
 use crate::store::{Notifier, StoreError, StoreResult};
 
 /// The subject of every announcement, as the original's.
@@ -180,18 +180,21 @@ fn retryable<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     }
 }
 
-fn detail<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+fn detail<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug + 'static>(
     e: &SdkError<E, R>,
 ) -> String {
     let s = match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_string(),
-        _ => DisplayErrorContext(e).to_string(),
+        _ => match e {
+            SdkError::ServiceError(se) => error_chain(se.err()),
+            other => error_chain(other),
+        },
     };
     s.replace(['\n', '\r'], " ")
 }
 
-fn fail<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+fn fail<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug + 'static>(
     op: &str,
     topic: &str,
     e: &SdkError<E, R>,

@@ -254,16 +254,14 @@ pub fn add(
     for a in actions {
         if let PoolAction::Upload { key, path, mode } = a {
             progress(&format!("uploading {key}"));
-            cat.backend
-                .blobs
-                .put_file(&key, &path, mode)
-                .map_err(|e| match e {
-                    StoreError::Exists(k) => anyhow::anyhow!(
-                    "{k}: another writer created it first; re-run to compare its bytes with yours"
-                ),
-                    e => anyhow::anyhow!("uploading {}: {e}", path.display()),
-                })?;
-            report.uploaded.push(key);
+            match cat.backend.blobs.put_file(&key, &path, mode) {
+                Ok(()) => report.uploaded.push(key),
+                // Someone created the key between our check and our
+                // upload: the same bytes are what we wanted anyway (two CI
+                // jobs adding one file at once both succeed).
+                Err(StoreError::Exists(_)) => created_meanwhile(cat, &key, &path)?,
+                Err(e) => bail!("uploading {}: {e}", path.display()),
+            }
         }
     }
     cat.backend.meta.apply(&changes).context("writing items")?;
@@ -318,6 +316,20 @@ fn pool_action(
     }
     bail!(
         "{}: {key} already exists with different content (stored sha256 {stored}, this file {local}); pass --overwrite to replace it",
+        path.display()
+    )
+}
+
+/// A create-only upload found `key` already there: fine when it holds our
+/// bytes, a conflict otherwise (nothing of ours was written).
+fn created_meanwhile(cat: &Catalog, key: &str, path: &Path) -> Result<()> {
+    let local = sha256_file(path)?;
+    let stored = object_sha256(cat.backend.blobs.as_ref(), key)?;
+    if stored == local {
+        return Ok(());
+    }
+    bail!(
+        "{}: another writer created {key} first, with different content (stored sha256 {stored}, this file {local}); pass --overwrite to replace it",
         path.display()
     )
 }

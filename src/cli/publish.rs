@@ -19,11 +19,6 @@ pub struct PublishArgs {
 
 pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
     let signer = signer(ctx)?;
-    if signer.is_none() {
-        eprintln!(
-            "repoman-cli: no --gpg-signer or --gpg-key-file: publishing unsigned Release files (apt needs [trusted=yes])"
-        );
-    }
     let bar = ctx.ui.progress(0, "publish");
     let progress = |step: Step| match step {
         Step::Build { dist, path } => bar.set_message(format!("{dist}: building {path}")),
@@ -50,6 +45,11 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
         for line in sources_list_lines(&url, p, Some(key)) {
             println!("{line}");
         }
+    }
+    if signer.is_none() && !published.is_empty() {
+        eprintln!(
+            "the Release files are not signed (no --gpg-signer or --gpg-key-file): apt reads them only with [trusted=yes]"
+        );
     }
     if let Some(s) = &signer {
         eprintln!(

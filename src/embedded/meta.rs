@@ -1,6 +1,9 @@
 //! The embedded metadata store: one SimpleDB-style domain in a SQLite file,
 //! on the same engine `sdb-local` serves, so embedded mode and SimpleDB
 //! answer the same queries the same way.
+//!
+//! `select` follows every page, as a SimpleDB client following NextToken
+//! does: a query's `limit` sets the page size, not a cap on the results.
 
 use std::path::{Path, PathBuf};
 
@@ -171,6 +174,20 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("a b"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.sqlite");
+        std::fs::write(&path, "this is not a database, just some text".repeat(200)).unwrap();
+        let e = SqliteMeta::open(&path, "repo").err().unwrap();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("junk.sqlite") && msg.contains("not a database"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'), "{msg}");
     }
 
     #[test]

@@ -171,11 +171,17 @@ impl Engine {
     /// Opens (creating if needed) the SQLite file at `path`, in WAL mode so
     /// readers do not block the writer.
     pub fn open(path: &Path) -> SdbResult<Engine> {
-        let conn = Connection::open(path)
-            .map_err(|e| SdbError::internal(format!("cannot open {}: {e}", path.display())))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Engine::setup(conn, Some(path.to_path_buf()))
+        let opened = Connection::open(path)
+            .map_err(SdbError::from)
+            .and_then(|conn| {
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                Engine::setup(conn, Some(path.to_path_buf()))
+            });
+        opened.map_err(|e| SdbError {
+            message: format!("cannot open {}: {}", path.display(), e.message),
+            ..e
+        })
     }
 
     /// A private database in memory (sdb-local's default, and tests).
@@ -486,15 +492,37 @@ fn validate_text(what: &str, s: &str, allow_empty: bool) -> SdbResult<()> {
             s.len()
         )));
     }
-    // XML cannot carry these, so SimpleDB refuses them.
-    if s.chars().any(|c| {
-        matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
-    }) {
+    if has_non_xml_char(s) {
         return Err(SdbError::invalid_parameter(format!(
             "Value for parameter {what} is invalid: it contains a character XML cannot carry"
         )));
     }
     Ok(())
+}
+
+/// Whether `s` holds a character XML 1.0 cannot carry (SimpleDB refuses
+/// them): a control character other than tab, newline and carriage return,
+/// or U+FFFE / U+FFFF. One plain pass over the bytes, as this runs on every
+/// value of a bulk load.
+fn has_non_xml_char(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x20 && c != b'\t' && c != b'\n' && c != b'\r' {
+            return true;
+        }
+        // U+FFFE and U+FFFF are EF BF BE and EF BF BF.
+        if c == 0xEF
+            && i + 2 < b.len()
+            && b[i + 1] == 0xBF
+            && (b[i + 2] == 0xBE || b[i + 2] == 0xBF)
+        {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 fn validate_item_name(item: &str) -> SdbResult<()> {
@@ -646,6 +674,9 @@ struct Writer<'c> {
     /// Items created in this transaction that have no values yet (nothing
     /// to delete in them).
     fresh: HashSet<i64>,
+    /// Items created in this transaction that only ever had values added,
+    /// with how many: their pair count needs no query at the end.
+    added_only: HashMap<i64, usize>,
 }
 
 impl<'c> Writer<'c> {
@@ -663,6 +694,7 @@ impl<'c> Writer<'c> {
                 .prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2 AND value = ?3")?,
             touched: HashMap::new(),
             fresh: HashSet::new(),
+            added_only: HashMap::new(),
         })
     }
 
@@ -684,6 +716,7 @@ impl<'c> Writer<'c> {
         self.insert_item.execute(params![self.domain, item])?;
         let id = self.c.last_insert_rowid();
         self.fresh.insert(id);
+        self.added_only.insert(id, 0);
         self.touched.insert(id, item.to_string());
         Ok(id)
     }
@@ -693,17 +726,23 @@ impl<'c> Writer<'c> {
             .execute(params![id, name, value, self.domain])?;
         // From now on the item has values a later change may need to delete.
         self.fresh.remove(&id);
+        if let Some(n) = self.added_only.get_mut(&id) {
+            // An upper bound: a repeated pair is stored once.
+            *n += 1;
+        }
         Ok(())
     }
 
     fn delete_name(&mut self, id: i64, name: &str) -> SdbResult<()> {
         if !self.fresh.contains(&id) {
             self.delete_name_st.execute(params![id, name])?;
+            self.added_only.remove(&id);
         }
         Ok(())
     }
 
     fn delete_value(&mut self, id: i64, name: &str, value: &str) -> SdbResult<()> {
+        self.added_only.remove(&id);
         self.delete_value_st.execute(params![id, name, value])?;
         Ok(())
     }
@@ -717,6 +756,7 @@ impl<'c> Writer<'c> {
             .execute(params![id])?;
         self.touched.remove(&id);
         self.fresh.remove(&id);
+        self.added_only.remove(&id);
         Ok(())
     }
 
@@ -803,6 +843,11 @@ impl<'c> Writer<'c> {
             .prepare_cached("SELECT count(*) FROM attrs WHERE item_id = ?1")?;
         let mut drop_item = self.c.prepare_cached("DELETE FROM items WHERE id = ?1")?;
         for (id, name) in &self.touched {
+            if let Some(&added) = self.added_only.get(id) {
+                if (1..=MAX_PAIRS_PER_ITEM).contains(&added) {
+                    continue;
+                }
+            }
             let n: i64 = count.query_row(params![id], |r| r.get(0))?;
             if n == 0 {
                 drop_item.execute(params![id])?;
@@ -837,8 +882,11 @@ struct Plan<'q> {
     /// `WHERE` text over `items i` and its parameters (?1 is the domain).
     filter: String,
     params: Vec<Value>,
-    /// SQL of the sort value with `order by` an attribute, and the order.
-    sort: Option<(String, Order)>,
+    /// The direction pages run in.
+    order: Order,
+    /// With `order by` an attribute: SQL of an item's sort value (ties, and
+    /// every other query, go by item name).
+    key: Option<String>,
     hash: String,
 }
 
@@ -865,9 +913,9 @@ impl<'q> Plan<'q> {
                 filter.push_str(&sql.prefilter(&pre));
             }
         }
-        let sort = match &query.order_by {
-            None | Some((Operand::ItemName, Order::Asc)) => None,
-            Some((Operand::ItemName, Order::Desc)) => Some(("i.name".to_string(), Order::Desc)),
+        let (key, order) = match &query.order_by {
+            None => (None, Order::Asc),
+            Some((Operand::ItemName, order)) => (None, *order),
             Some((Operand::Every(_), _)) => {
                 return Err(SdbError::new(
                     "InvalidSortExpression",
@@ -889,7 +937,7 @@ impl<'q> Plan<'q> {
                     "(SELECT {agg}(s.value) FROM attrs s WHERE s.item_id = i.id AND s.name = {p})"
                 );
                 filter.push_str(&format!(" AND {key} IS NOT NULL"));
-                Some((key, *order))
+                (Some(key), *order)
             }
         };
         let mut for_hash = query.clone();
@@ -902,7 +950,8 @@ impl<'q> Plan<'q> {
             max_bytes: page.max_bytes,
             filter,
             params: sql.params,
-            sort,
+            order,
+            key,
             hash: hex::encode(&digest[..12]),
         })
     }
@@ -913,7 +962,7 @@ impl<'q> Plan<'q> {
             .map_err(|_| SdbError::invalid_next_token())?;
         let cursor: Cursor =
             serde_json::from_slice(&bytes).map_err(|_| SdbError::invalid_next_token())?;
-        if cursor.h != self.hash || cursor.k.is_some() != self.has_key() {
+        if cursor.h != self.hash || cursor.k.is_some() != self.key.is_some() {
             return Err(SdbError::invalid_next_token());
         }
         Ok(cursor)
@@ -929,18 +978,10 @@ impl<'q> Plan<'q> {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
-    /// The sort key is stored in tokens only when it is an attribute value.
-    fn has_key(&self) -> bool {
-        matches!(self.sort, Some((ref k, _)) if k != "i.name")
-    }
-
     /// The full SQL of a page: item ids, names, and sort values, in order.
     fn page_sql(&self, after: Option<&Cursor>, params: &mut Vec<Value>) -> String {
-        let key = match &self.sort {
-            Some((k, _)) if self.has_key() => k.clone(),
-            _ => "NULL".to_string(),
-        };
-        let desc = matches!(self.sort, Some((_, Order::Desc)));
+        let key = self.key.as_deref().unwrap_or("NULL");
+        let desc = self.order == Order::Desc;
         let mut sql = format!(
             "SELECT i.id, i.name, {key} FROM items i WHERE {}",
             self.filter
@@ -950,7 +991,7 @@ impl<'q> Plan<'q> {
             params.push(Value::Text(c.n.clone()));
             let pn = format!("?{}", params.len());
             match &c.k {
-                Some(k) if self.has_key() => {
+                Some(k) => {
                     params.push(Value::Text(k.clone()));
                     let pk = format!("?{}", params.len());
                     sql.push_str(&format!(" AND ({key}, i.name) {cmp} ({pk}, {pn})"));
@@ -959,7 +1000,7 @@ impl<'q> Plan<'q> {
             }
         }
         let dir = if desc { "DESC" } else { "ASC" };
-        if self.has_key() {
+        if self.key.is_some() {
             sql.push_str(&format!(" ORDER BY 3 {dir}, 2 {dir}"));
         } else {
             sql.push_str(&format!(" ORDER BY 2 {dir}"));
@@ -1777,6 +1818,18 @@ mod tests {
 
         let p = pages(
             &e,
+            "select itemName() from dom order by itemName() desc limit 1000",
+            PageLimit::SIMPLEDB,
+        );
+        assert_eq!(
+            p.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1000, 1000, 600]
+        );
+        assert_eq!((p[0][0].as_str(), p[2][599].as_str()), ("i02599", "i00000"));
+        assert!(p.concat().windows(2).all(|w| w[0] > w[1]));
+
+        let p = pages(
+            &e,
             "select count(*) from dom where odd = '0' limit 500",
             PageLimit::SIMPLEDB,
         );
@@ -2111,10 +2164,265 @@ mod tests {
     }
 
     #[test]
+    fn characters_xml_cannot_carry_are_refused() {
+        for bad in ["a\u{0}b", "\u{1}", "x\u{1f}", "\u{fffe}", "end\u{ffff}"] {
+            assert!(has_non_xml_char(bad), "{bad:?}");
+            let e = engine()
+                .put_attributes("dom", "i", &[pa("a", bad, false)], None)
+                .unwrap_err();
+            assert_eq!(e.code, "InvalidParameterValue");
+        }
+        for good in ["", "tab\there\r\n", "\u{fffd}\u{10000}é", "\u{efbf}"] {
+            assert!(!has_non_xml_char(good), "{good:?}");
+        }
+    }
+
+    #[test]
     fn like_translation() {
         assert_eq!(like_to_glob("a%b"), "a*b");
         assert_eq!(like_to_glob("a\\%b*?["), "a%b[*][?][[]");
         assert_eq!(like_to_glob("\\\\%"), "\\*");
         assert_eq!(like_to_glob("end\\"), "end\\");
+    }
+}
+
+/// The engine against a direct, naive evaluation of the same semantics on
+/// random items and random queries.
+#[cfg(test)]
+mod model_tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NAMES: [&str; 3] = ["a", "b", "c"];
+    const VALUES: [&str; 9] = ["", "x", "xy", "y%", "Y", "é", "a\\b", "*", "x*y"];
+
+    /// `like` by hand: `%` any run, `\` escapes, everything else literal.
+    fn like(v: &str, pattern: &str) -> bool {
+        let mut pieces: Vec<String> = vec![String::new()];
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '%' => pieces.push(String::new()),
+                '\\' => pieces
+                    .last_mut()
+                    .unwrap()
+                    .push(chars.next().unwrap_or('\\')),
+                c => pieces.last_mut().unwrap().push(c),
+            }
+        }
+        if pieces.len() == 1 {
+            return v == pieces[0];
+        }
+        let (first, last) = (&pieces[0], &pieces[pieces.len() - 1]);
+        if !v.starts_with(first.as_str()) {
+            return false;
+        }
+        let mut rest = &v[first.len()..];
+        for middle in &pieces[1..pieces.len() - 1] {
+            match rest.find(middle.as_str()) {
+                Some(at) => rest = &rest[at + middle.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last.as_str())
+    }
+
+    fn cmp(v: &str, op: CmpOp, x: &str) -> bool {
+        match op {
+            CmpOp::Eq => v == x,
+            CmpOp::Ne => v != x,
+            CmpOp::Lt => v < x,
+            CmpOp::Le => v <= x,
+            CmpOp::Gt => v > x,
+            CmpOp::Ge => v >= x,
+            CmpOp::Like => like(v, x),
+            CmpOp::NotLike => !like(v, x),
+        }
+    }
+
+    /// A condition on one value.
+    fn holds(e: &Expr, v: &str) -> bool {
+        match e {
+            Expr::Cmp(_, op, x) => cmp(v, *op, x),
+            Expr::Between(_, lo, hi) => v >= lo.as_str() && v <= hi.as_str(),
+            Expr::In(_, xs) => xs.iter().any(|x| x == v),
+            _ => unreachable!("only value conditions"),
+        }
+    }
+
+    fn matches(item: &Item, e: &Expr) -> bool {
+        if let Expr::Intersection(a, b) = e {
+            return matches(item, a) && matches(item, b);
+        }
+        let mut names = Vec::new();
+        scope_attrs(e, &mut names);
+        // Every choice of one value (or none) per attribute.
+        let mut choices: Vec<BTreeMap<String, Option<String>>> = vec![BTreeMap::new()];
+        for n in &names {
+            let values: Vec<Option<String>> = match item.attrs.get(n) {
+                Some(vs) if !vs.is_empty() => vs.iter().cloned().map(Some).collect(),
+                _ => vec![None],
+            };
+            choices = choices
+                .into_iter()
+                .flat_map(|c| {
+                    values.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.insert(n.clone(), v.clone());
+                        c
+                    })
+                })
+                .collect();
+        }
+        choices.iter().any(|c| eval(item, e, c) == Some(true))
+    }
+
+    /// SQL's three-valued logic: `None` is unknown.
+    fn eval(item: &Item, e: &Expr, binding: &BTreeMap<String, Option<String>>) -> Option<bool> {
+        let operand = |o: &Operand| -> Option<bool> {
+            match o {
+                Operand::ItemName => Some(holds(e, &item.name)),
+                Operand::Attr(a) => binding[a].as_deref().map(|v| holds(e, v)),
+                Operand::Every(a) => {
+                    let vs = item.attrs.get(a).cloned().unwrap_or_default();
+                    Some(!vs.is_empty() && vs.iter().all(|v| holds(e, v)))
+                }
+            }
+        };
+        match e {
+            Expr::Cmp(o, _, _) | Expr::Between(o, _, _) | Expr::In(o, _) => operand(o),
+            Expr::IsNull(o) | Expr::IsNotNull(o) => {
+                let absent = match o {
+                    Operand::ItemName => false,
+                    Operand::Attr(a) => binding[a].is_none(),
+                    Operand::Every(a) => item.attrs.get(a).map_or(true, |v| v.is_empty()),
+                };
+                Some(absent == matches!(e, Expr::IsNull(_)))
+            }
+            Expr::Not(x) => eval(item, x, binding).map(|b| !b),
+            Expr::And(x, y) => match (eval(item, x, binding), eval(item, y, binding)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            Expr::Or(x, y) => match (eval(item, x, binding), eval(item, y, binding)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+            Expr::Intersection(..) => Some(matches(item, e)),
+        }
+    }
+
+    fn items() -> impl Strategy<Value = Vec<Item>> {
+        let attrs = prop::collection::btree_map(
+            prop::sample::select(NAMES.to_vec()).prop_map(str::to_string),
+            prop::collection::btree_set(prop::sample::select(VALUES.to_vec()), 1..4)
+                .prop_map(|s| s.into_iter().map(str::to_string).collect::<Vec<_>>()),
+            1..4,
+        );
+        prop::collection::vec(attrs, 1..12).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, attrs)| Item {
+                    name: format!("{}{i}", ["p", "q", "x*"][i % 3]),
+                    attrs,
+                })
+                .collect()
+        })
+    }
+
+    fn expr() -> impl Strategy<Value = Expr> {
+        let name = prop::sample::select(NAMES.to_vec()).prop_map(str::to_string);
+        let value = prop::sample::select(
+            VALUES
+                .iter()
+                .chain(["x%", "%y", "%", "%\\%", "\\\\%", "*%", "q%"].iter())
+                .copied()
+                .collect::<Vec<_>>(),
+        )
+        .prop_map(str::to_string);
+        let operand = prop_oneof![
+            4 => name.clone().prop_map(Operand::Attr),
+            2 => name.prop_map(Operand::Every),
+            1 => Just(Operand::ItemName),
+        ];
+        let op = prop::sample::select(vec![
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Lt,
+            CmpOp::Le,
+            CmpOp::Gt,
+            CmpOp::Ge,
+            CmpOp::Like,
+            CmpOp::NotLike,
+        ]);
+        let leaf = prop_oneof![
+            (operand.clone(), op, value.clone()).prop_map(|(o, op, v)| Expr::Cmp(o, op, v)),
+            (operand.clone(), value.clone(), value.clone())
+                .prop_map(|(o, a, b)| Expr::Between(o, a, b)),
+            (operand.clone(), prop::collection::vec(value, 1..3)).prop_map(|(o, v)| Expr::In(o, v)),
+            operand.clone().prop_map(Expr::IsNull),
+            operand.prop_map(Expr::IsNotNull),
+        ];
+        leaf.prop_recursive(3, 12, 2, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|e| Expr::Not(Box::new(e))),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| a.and(b)),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| a.or(b)),
+                (inner.clone(), inner)
+                    .prop_map(|(a, b)| Expr::Intersection(Box::new(a), Box::new(b))),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn engine_agrees_with_the_naive_evaluation(items in items(), e in expr()) {
+            let engine = Engine::open_in_memory().unwrap();
+            engine.create_domain("dom").unwrap();
+            let changes: Vec<Change> = items
+                .iter()
+                .map(|i| Change::Put { item: i.name.clone(), attrs: i.attrs.clone(), remove: vec![] })
+                .collect();
+            engine.apply("dom", &changes).unwrap();
+            let q = Select::all_where(e.clone());
+            let mut got = Vec::new();
+            engine.select_each("dom", &q, &mut |i| { got.push(i); Ok(()) }).unwrap();
+            let want: Vec<&Item> = {
+                let mut w: Vec<&Item> = items.iter().filter(|i| matches(i, &e)).collect();
+                w.sort_by(|a, b| a.name.cmp(&b.name));
+                w
+            };
+            prop_assert_eq!(
+                got.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+                want.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+                "{}", crate::select::render("dom", &q)
+            );
+            // Items come back whole.
+            for (g, w) in got.iter().zip(want) {
+                prop_assert_eq!(&g.attrs, &w.attrs);
+            }
+            let names: BTreeSet<&str> = items.iter().map(|i| i.name.as_str()).collect();
+            prop_assert_eq!(names.len(), items.len());
+        }
+    }
+
+    #[test]
+    fn the_naive_like_is_right() {
+        assert!(like("x*y", "x*y"));
+        assert!(like("x*y", "x%"));
+        assert!(!like("xy", "x\\%"));
+        assert!(like("x%", "x\\%"));
+        assert!(like("a\\b", "a\\\\b"));
+        assert!(like("", "%"));
+        assert!(!like("ab", "%a"));
+        assert!(like("aba", "%a"));
+        assert!(like("aXbXc", "a%b%c"));
+        assert!(!like("ab", "a%b%b"));
     }
 }

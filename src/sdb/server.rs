@@ -88,8 +88,14 @@ impl Server {
             None => Engine::open_in_memory(),
         }
         .map_err(|e| e.message)?;
-        let http = tiny_http::Server::http((config.bind.as_str(), config.port))
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.bind, config.port))?;
+        let listen_error = |e: &dyn std::fmt::Display| {
+            format!("cannot listen on {}:{}: {e}", config.bind, config.port)
+        };
+        let listener = std::net::TcpListener::bind((config.bind.as_str(), config.port))
+            .map_err(|e| listen_error(&e))?;
+        set_nodelay(&listener).map_err(|e| listen_error(&e))?;
+        let http =
+            tiny_http::Server::from_listener(listener, None).map_err(|e| listen_error(&e))?;
         let addr = http
             .server_addr()
             .to_ip()
@@ -124,6 +130,27 @@ impl Server {
             })
             .collect()
     }
+}
+
+/// Turns Nagle's algorithm off for the connections `listener` accepts
+/// (Linux copies the option to them). tiny_http writes a response in
+/// pieces; with Nagle on, a client's delayed ACK stalls every response
+/// that spans several pieces by 40 ms.
+#[cfg(unix)]
+fn set_nodelay(listener: &std::net::TcpListener) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: the descriptor is the listener's open TCP socket; the
+    // temporary stream only sets an option on it and, being ManuallyDrop,
+    // never closes it.
+    let socket = std::mem::ManuallyDrop::new(unsafe {
+        std::net::TcpStream::from_raw_fd(listener.as_raw_fd())
+    });
+    socket.set_nodelay(true)
+}
+
+#[cfg(not(unix))]
+fn set_nodelay(_listener: &std::net::TcpListener) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn handle(state: &State, mut request: Request) {

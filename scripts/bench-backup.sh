@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Backup and restore throughput on the embedded backend (SQLite + a local
+# directory), release build. Generates a backup file of N package items with
+# python3 (binary packages with ~700 characters of control text in three
+# fragments, one source package in ten), then times:
+#   restore   into an empty repository (every item new)
+#   restore   again (every item unchanged: planning only, nothing written)
+#   backup    to a file (-o)
+# and checks that a second repository restored from our own backup backs up
+# to the same bytes.
+# Usage: scripts/bench-backup.sh [N...]   (default: 10000 60000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(10000 60000)
+
+cargo build --release --no-default-features --bin repoman-cli >&2
+bin="$PWD/target/release/repoman-cli"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+gen() {
+python3 - "$1" <<'PY'
+import hashlib, json, sys
+n = int(sys.argv[1])
+dists, comps, archs = ["stable", "testing"], ["main", "contrib"], ["amd64", "i386", "all"]
+packages = {}
+desc = " ".join(["Lorem ipsum dolor sit amet, ünïcödé ✓"] * 14)
+for i in range(n):
+    name = "pkg%05d" % (i // 4)
+    dist, comp = dists[i % 2], comps[(i // 2) % 2]
+    version = "1.%d-1" % (i % 4)
+    h = hashlib.sha256(str(i).encode()).hexdigest()
+    if i % 10 == 9:
+        arch = "source"
+        text = "Format: 3.0 (quilt)\nSource: %s\nVersion: %s\nFiles: %s 100 %s_%s.orig.tar.gz\n" % (name, version, h[:32], name, version)
+        item = {"files": ["%s_%s.dsc" % (name, version), "%s_%s.orig.tar.gz" % (name, version)]}
+    else:
+        arch = archs[i % 3]
+        text = "Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: Bench <b@example.com>\nDescription: %s\n %s\n" % (name, version, arch, name, desc)
+        item = {"filename": "%s_%s_%s.deb" % (name, version, arch), "md5": h[:32], "sha1": h[:40], "sha256": h, "size": str(1000 + i)}
+    item.update({"name": name, "version": version, "distribution": dist, "component": comp, "architecture": arch})
+    frags = [text[j:j + 256] for j in range(0, len(text), 256)]
+    w = len(str(len(frags)))
+    for j, f in enumerate(frags):
+        item["controltxt" + str(j).zfill(w)] = f
+    packages.setdefault(name, {}).setdefault(dist, {}).setdefault(comp, {}).setdefault(arch, []).append(item)
+meta = {"dists": dists, "comps": comps, "archs": ["amd64", "i386"], "origin": ["bench"], "label": ["bench"]}
+json.dump({"metadata": meta, "packages": packages}, sys.stdout)
+PY
+}
+
+secs() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$@"; }
+rate() { python3 -c "import sys; print('%d' % (int(sys.argv[1]) / max(float(sys.argv[2]), 0.001)))" "$@"; }
+now() { date +%s.%N; }
+
+printf '| items | restore (new) | restore (unchanged) | backup -o | backup size |\n'
+printf '|---|---|---|---|---|\n'
+for n in "${sizes[@]}"; do
+    gen "$n" > "$work/in-$n.json"
+    repo="$work/repo-$n"
+    t0=$(now); "$bin" --local-dir "$repo" restore "$work/in-$n.json" 2>/dev/null; t1=$(now)
+    "$bin" --local-dir "$repo" restore "$work/in-$n.json" 2>/dev/null; t2=$(now)
+    "$bin" --local-dir "$repo" backup -o "$work/out-$n.json"; t3=$(now)
+    # Our own backup round-trips to identical bytes.
+    "$bin" --local-dir "$work/again-$n" restore "$work/out-$n.json" 2>/dev/null
+    "$bin" --local-dir "$work/again-$n" backup -o "$work/again-$n.json"
+    cmp -s "$work/out-$n.json" "$work/again-$n.json" || { echo "round trip differs for $n items" >&2; exit 1; }
+    r1=$(secs "$t0" "$t1"); r2=$(secs "$t1" "$t2"); b=$(secs "$t2" "$t3")
+    size=$(stat -c %s "$work/out-$n.json")
+    printf '| %d | %ss (%s items/s) | %ss (%s items/s) | %ss (%s items/s) | %d MB |\n' \
+        "$n" "$r1" "$(rate "$n" "$r1")" "$r2" "$(rate "$n" "$r2")" "$b" "$(rate "$n" "$b")" $((size / 1000000))
+done

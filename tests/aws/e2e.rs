@@ -1,0 +1,1096 @@
+//! The life of a repository through the `repoman-cli` binary, on moto (S3,
+//! SNS, SQS, STS) and sdb-local (SimpleDB), configured only with the
+//! standard settings: `AWS_ENDPOINT_URL_S3/_SNS/_STS/_SIMPLEDB`,
+//! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+//! `--simpledb-domain` and `--s3-bucket`. apt reads what was published
+//! anonymously over HTTP, every announcement is read back from an SQS queue
+//! subscribed to the topic, and sdb-local's `/__stats` counts requests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use repoman::aws::S3Bucket;
+use repoman::store::BlobStore;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::support::{self, boto3, context, ACCESS_KEY, SECRET_KEY};
+
+/// What moto's STS answers to GetCallerIdentity for any key.
+const CALLER: &str = "arn:aws:sts::123456789012:user/moto";
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    manifest().join("fixtures/debian").join(name)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// repoman-cli as a user runs it: an empty environment but for `PATH`, a
+/// `HOME` of its own (no `~/.repoman`, no `~/.aws`) and the standard AWS
+/// settings.
+struct Cli {
+    moto_url: String,
+    sdb_url: String,
+    home: PathBuf,
+    bucket: String,
+    /// `--gpg-key-file` for publish.
+    key_file: Option<PathBuf>,
+}
+
+impl Cli {
+    fn command(&self, domain: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_repoman-cli"));
+        c.args(["--simpledb-domain", domain, "--s3-bucket", &self.bucket]);
+        if let Some(k) = &self.key_file {
+            c.arg("--gpg-key-file").arg(k);
+        }
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("AWS_ENDPOINT_URL_S3", &self.moto_url)
+            .env("AWS_ENDPOINT_URL_SNS", &self.moto_url)
+            .env("AWS_ENDPOINT_URL_STS", &self.moto_url)
+            .env("AWS_ENDPOINT_URL_SIMPLEDB", &self.sdb_url)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, domain: &str, args: &[&str]) -> Output {
+        let out = self.command(domain, args).output().unwrap();
+        assert!(
+            !text(&out).contains(SECRET_KEY),
+            "the secret key reached the output of {args:?}"
+        );
+        out
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    fn ok(&self, domain: &str, args: &[&str]) -> String {
+        let out = self.run(domain, args);
+        assert!(
+            out.status.success(),
+            "repoman-cli {args:?} failed: {}",
+            text(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn spawn(&self, domain: &str, args: &[&str]) -> Child {
+        self.command(domain, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// An SQS queue subscribed (raw delivery) to an SNS topic on moto.
+struct Queue {
+    moto_url: String,
+    url: String,
+}
+
+impl Queue {
+    fn subscribe(moto_url: &str, topic: &str) -> Queue {
+        let url = boto3(
+            moto_url,
+            "import boto3,sys\n\
+             sns=boto3.client('sns'); sqs=boto3.client('sqs')\n\
+             t=sns.create_topic(Name=sys.argv[1])['TopicArn']\n\
+             q=sqs.create_queue(QueueName=sys.argv[1])['QueueUrl']\n\
+             a=sqs.get_queue_attributes(QueueUrl=q,AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+             sns.subscribe(TopicArn=t,Protocol='sqs',Endpoint=a,Attributes={'RawMessageDelivery':'true'})\n\
+             print(q)",
+            &[topic],
+        );
+        Queue {
+            moto_url: moto_url.into(),
+            url: url.trim().into(),
+        }
+    }
+
+    /// Every message delivered so far, in the order sent, taken off the
+    /// queue. (moto delivers SNS to SQS within the Publish call, so
+    /// everything a finished command announced is there.)
+    fn drain(&self) -> Vec<Value> {
+        let out = boto3(
+            &self.moto_url,
+            "import boto3,sys,json\n\
+             sqs=boto3.client('sqs'); out=[]\n\
+             while True:\n\
+             \x20   r=sqs.receive_message(QueueUrl=sys.argv[1],MaxNumberOfMessages=10,WaitTimeSeconds=0).get('Messages',[])\n\
+             \x20   if not r: break\n\
+             \x20   out += [json.loads(m['Body']) for m in r]\n\
+             \x20   sqs.delete_message_batch(QueueUrl=sys.argv[1],Entries=[{'Id':str(i),'ReceiptHandle':m['ReceiptHandle']} for i,m in enumerate(r)])\n\
+             print(json.dumps(out))",
+            &[&self.url],
+        );
+        serde_json::from_str(out.trim()).unwrap()
+    }
+}
+
+/// Compares announcements one by one, so a failure names the first
+/// difference rather than dumping two long lists.
+fn assert_messages(got: &[Value], want: &[Value]) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g, w, "announcement #{i} differs");
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "announcement count; got {got:#?}\nwanted {want:#?}"
+    );
+}
+
+/// A message as the CLI sends it: `fields` plus `caller`.
+fn msg(mut fields: Value) -> Value {
+    fields["caller"] = json!(CALLER);
+    fields
+}
+
+/// A throwaway OpenPGP signing key: the armored secret for
+/// `--gpg-key-file`, the binary public key for apt's `signed-by`.
+struct SigningKey {
+    home: PathBuf,
+    secret: PathBuf,
+    public: PathBuf,
+}
+
+impl SigningKey {
+    fn new(dir: &Path) -> SigningKey {
+        let home = dir.join("gnupg");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let gpg = |args: &[&str]| {
+            let out = Command::new("gpg")
+                .arg("--homedir")
+                .arg(&home)
+                .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "gpg {args:?}: {}", text(&out));
+            out.stdout
+        };
+        gpg(&[
+            "--quick-gen-key",
+            "Repoman E2E <e2e@example.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ]);
+        let key = SigningKey {
+            secret: dir.join("signing-key.asc"),
+            public: dir.join("signing-key.gpg"),
+            home: home.clone(),
+        };
+        std::fs::write(&key.secret, gpg(&["--armor", "--export-secret-keys"])).unwrap();
+        std::fs::write(&key.public, gpg(&["--export"])).unwrap();
+        key
+    }
+}
+
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.home)
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+/// Builds a .deb with the real dpkg-deb from fixed content and a fixed
+/// `SOURCE_DATE_EPOCH`, so the same arguments always give the same bytes
+/// (two runs of a scenario can then be compared byte for byte).
+fn build_deb(dir: &Path, name: &str, version: &str, arch: &str, payload: &str) -> PathBuf {
+    let tree = tempfile::tempdir().unwrap();
+    let t = tree.path();
+    std::fs::create_dir_all(t.join("DEBIAN")).unwrap();
+    let doc = t.join("usr/share/doc").join(name);
+    std::fs::create_dir_all(&doc).unwrap();
+    std::fs::write(doc.join("payload"), payload).unwrap();
+    std::fs::write(
+        t.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\n\
+             Maintainer: Repoman Tests <tests@example.com>\nSection: misc\nPriority: optional\n\
+             Description: {name}, built for the end-to-end test\n A package with one file.\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let out_file = dir.join(format!("{name}_{version}_{arch}.deb"));
+    let out = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-Zgzip", "--build"])
+        .arg(t)
+        .arg(&out_file)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dpkg-deb: {}", text(&out));
+    out_file
+}
+
+/// An apt client with its own state (nothing of the machine's apt is read
+/// or written), reading `sources` lines.
+struct Apt {
+    dir: PathBuf,
+}
+
+impl Apt {
+    fn new(dir: PathBuf, sources: &[String]) -> Apt {
+        for sub in ["lists/partial", "cache/archives/partial", "download"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::write(dir.join("sources.list"), sources.join("\n") + "\n").unwrap();
+        Apt { dir }
+    }
+
+    fn download_dir(&self) -> PathBuf {
+        self.dir.join("download")
+    }
+
+    /// Runs apt-get, which must succeed without any warning or error line.
+    fn run(&self, args: &[&str]) -> String {
+        let d = &self.dir;
+        let out = Command::new("apt-get")
+            .args([
+                format!(
+                    "-o=Dir::Etc::SourceList={}",
+                    d.join("sources.list").display()
+                ),
+                "-o=Dir::Etc::SourceParts=/dev/null".into(),
+                format!("-o=Dir::State::Lists={}", d.join("lists").display()),
+                format!("-o=Dir::Cache={}", d.join("cache").display()),
+                "-o=Debug::NoLocking=1".into(),
+                "-o=APT::Sandbox::User=root".into(),
+                "-o=APT::Architecture=amd64".into(),
+                "-o=APT::Architectures::=amd64".into(),
+            ])
+            .args(args)
+            .current_dir(self.download_dir())
+            .output()
+            .unwrap();
+        let all = text(&out);
+        assert!(out.status.success(), "apt-get {args:?}: {all}");
+        let bad: Vec<&str> = all
+            .lines()
+            .filter(|l| l.starts_with("W:") || l.starts_with("E:") || l.starts_with("Err:"))
+            .collect();
+        assert!(bad.is_empty(), "apt-get {args:?} complained: {bad:#?}");
+        all
+    }
+}
+
+/// Every object under `dists/`, by key.
+fn dists_tree(bucket: &S3Bucket) -> BTreeMap<String, Vec<u8>> {
+    bucket
+        .list("dists/")
+        .unwrap()
+        .into_iter()
+        .map(|o| {
+            let bytes = bucket.get(&o.key).unwrap().unwrap();
+            (o.key, bytes)
+        })
+        .collect()
+}
+
+/// The tree without what must differ between two publishes of the same
+/// state: signatures (`Release.gpg`, `InRelease`) and the Release `Date`.
+fn comparable(tree: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    tree.iter()
+        .filter(|(k, _)| !k.ends_with("/Release.gpg") && !k.ends_with("/InRelease"))
+        .map(|(k, v)| {
+            let v = if k.matches('/').count() == 2 && k.ends_with("/Release") {
+                let t = String::from_utf8(v.clone()).unwrap();
+                assert_eq!(
+                    t.lines().filter(|l| l.starts_with("Date: ")).count(),
+                    1,
+                    "{k} has one Date"
+                );
+                t.lines()
+                    .filter(|l| !l.starts_with("Date: "))
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>()
+                    .into_bytes()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn assert_same_tree(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>, what: &str) {
+    let (ka, kb): (BTreeSet<&String>, BTreeSet<&String>) = (a.keys().collect(), b.keys().collect());
+    assert_eq!(ka, kb, "{what}: the same files");
+    for (k, v) in a {
+        assert!(
+            v == &b[k],
+            "{what}: {k} differs:\n{}\n---\n{}",
+            String::from_utf8_lossy(v),
+            String::from_utf8_lossy(&b[k])
+        );
+    }
+}
+
+/// `(Package, Version)` of every stanza of an index.
+fn stanzas(index: &[u8]) -> BTreeSet<(String, String)> {
+    String::from_utf8_lossy(index)
+        .split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let field = |f: &str| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{f}: ")))
+                    .unwrap_or_else(|| panic!("no {f} in stanza {s}"))
+                    .to_string()
+            };
+            (field("Package"), field("Version"))
+        })
+        .collect()
+}
+
+/// A binary package of the scenario and where its bytes came from.
+#[derive(Debug, Clone)]
+struct Deb {
+    name: String,
+    version: String,
+    arch: String,
+    path: PathBuf,
+}
+
+impl Deb {
+    fn new(name: &str, version: &str, arch: &str, path: PathBuf) -> Deb {
+        Deb {
+            name: name.into(),
+            version: version.into(),
+            arch: arch.into(),
+            path,
+        }
+    }
+
+    fn file_name(&self) -> String {
+        format!("{}_{}_{}.deb", self.name, self.version, self.arch)
+    }
+}
+
+/// What one run of the scenario leaves behind, for comparing runs.
+struct Outcome {
+    /// `backup -f jsonc` of the original domain.
+    backup: Vec<u8>,
+    /// `dists/` after publishing from the restored domain, as
+    /// [`comparable`] gives it.
+    dists: BTreeMap<String, Vec<u8>>,
+    /// SimpleDB requests sent, retries included.
+    sdb_requests: u64,
+}
+
+/// The whole scenario on a moto of its own and an sdb-local started with
+/// `sdb_args`. Names (bucket, topic, domains) are fixed so that two runs
+/// give byte-identical results.
+fn scenario(sdb_args: &[&str]) -> Outcome {
+    let moto = support::start_moto();
+    let sdb = support::sdb_local(sdb_args);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let key = SigningKey::new(w);
+    std::fs::create_dir_all(w.join("home")).unwrap();
+    let cli = Cli {
+        moto_url: moto.url.clone(),
+        sdb_url: sdb.url.clone(),
+        home: w.join("home"),
+        bucket: "repoman-e2e".into(),
+        key_file: Some(key.secret.clone()),
+    };
+    let bucket = S3Bucket::new(&context(&moto.url), &cli.bucket);
+    let topic = "repoman-e2e-news";
+    let queue = Queue::subscribe(&moto.url, topic);
+    let mut want: Vec<Value> = Vec::new();
+    let d1 = "repoman-e2e";
+
+    // setup
+    cli.ok(
+        d1,
+        &[
+            "setup",
+            "-d",
+            "testing",
+            "-d",
+            "stable",
+            "-c",
+            "main",
+            "-c",
+            "contrib",
+            "-a",
+            "amd64",
+            "--sns-topic",
+            topic,
+            "--origin",
+            "Repoman E2E",
+            "--label",
+            "E2E",
+            "--enable-website",
+        ],
+    );
+    for (kind, name) in [
+        ("dists", "testing"),
+        ("dists", "stable"),
+        ("comps", "main"),
+        ("comps", "contrib"),
+        ("archs", "amd64"),
+        ("sns_topic", topic),
+        ("origin", "Repoman E2E"),
+        ("label", "E2E"),
+    ] {
+        want.push(msg(json!({"action": "add", "type": kind, "name": name})));
+    }
+
+    // add: real Debian packages, packages built here, a source package.
+    let built = w.join("built");
+    let hello = Deb::new(
+        "hello",
+        "2.10-3",
+        "amd64",
+        fixture("hello_2.10-3_amd64.deb"),
+    );
+    let sensible = Deb::new(
+        "sensible-utils",
+        "0.0.17+nmu1",
+        "all",
+        fixture("sensible-utils_0.0.17+nmu1_all.deb"),
+    );
+    let zstd = Deb::new(
+        "libzstd1",
+        "1.5.4+dfsg2-5",
+        "amd64",
+        fixture("libzstd1_1.5.4+dfsg2-5_amd64.deb"),
+    );
+    let mk = |name: &str, version: &str, arch: &str| {
+        let path = build_deb(&built, name, version, arch, &format!("{name} {version}\n"));
+        Deb::new(name, version, arch, path)
+    };
+    let tool1 = mk("e2e-tool", "1.0-1", "amd64");
+    let tool2 = mk("e2e-tool", "1.1-1", "amd64");
+    let gone = mk("e2e-gone", "1.0-1", "all");
+    let data = mk("e2e-data", "2:2.0-1", "all");
+    let dsc = fixture("hello_2.10-3.dsc");
+    let main_debs = [&hello, &sensible, &zstd, &tool1, &tool2, &gone];
+    let mut args: Vec<&str> = vec!["add", "-d", "testing", "-c", "main"];
+    let paths: Vec<String> = main_debs
+        .iter()
+        .map(|d| d.path.display().to_string())
+        .collect();
+    args.extend(paths.iter().map(String::as_str));
+    let dsc_arg = dsc.display().to_string();
+    args.push(&dsc_arg);
+    cli.ok(d1, &args);
+    for d in main_debs {
+        want.push(msg(
+            json!({"action": "add", "type": "package", "name": d.name,
+            "version": d.version, "distribution": "testing", "component": "main"}),
+        ));
+    }
+    want.push(msg(
+        json!({"action": "add", "type": "source", "name": "hello",
+        "version": "2.10-3", "distribution": "testing", "component": "main"}),
+    ));
+    let data_arg = data.path.display().to_string();
+    cli.ok(
+        d1,
+        &[
+            "add", "-d", "testing", "-d", "stable", "-c", "contrib", &data_arg,
+        ],
+    );
+    for dist in ["testing", "stable"] {
+        want.push(msg(
+            json!({"action": "add", "type": "package", "name": "e2e-data",
+            "version": "2:2.0-1", "distribution": dist, "component": "contrib"}),
+        ));
+    }
+
+    // cp testing/main -> stable/main, for three names.
+    cli.ok(
+        d1,
+        &[
+            "cp",
+            "--src-distribution",
+            "testing",
+            "--src-component",
+            "main",
+            "--dst-distribution",
+            "stable",
+            "-p",
+            "hello",
+            "-p",
+            "e2e-tool",
+            "-p",
+            "e2e-gone",
+            "-y",
+        ],
+    );
+    // In listing order: name, architecture, version.
+    for (name, version) in [
+        ("e2e-gone", "1.0-1"),
+        ("e2e-tool", "1.0-1"),
+        ("e2e-tool", "1.1-1"),
+        ("hello", "2.10-3"),
+        ("hello", "2.10-3"),
+    ] {
+        want.push(msg(
+            json!({"action": "copy", "type": "package", "name": name,
+            "version": version, "src_distribution": "testing", "src_component": "main",
+            "dst_distribution": "stable", "dst_component": "main"}),
+        ));
+    }
+
+    // rm: a package from one distribution only, one version of another.
+    cli.ok(d1, &["rm", "-d", "testing", "-p", "e2e-gone", "-y"]);
+    cli.ok(
+        d1,
+        &["rm", "-d", "stable", "-p", "e2e-tool", "-v", "1.0-1", "-y"],
+    );
+    for (name, version, dist) in [
+        ("e2e-gone", "1.0-1", "testing"),
+        ("e2e-tool", "1.0-1", "stable"),
+    ] {
+        want.push(msg(
+            json!({"action": "delete", "type": "package", "name": name,
+            "version": version, "distribution": dist, "component": "main"}),
+        ));
+    }
+
+    // What each distribution serves now.
+    let serves: BTreeMap<&str, Vec<(&str, &Deb)>> = BTreeMap::from([
+        (
+            "testing",
+            vec![
+                ("main", &hello),
+                ("main", &sensible),
+                ("main", &zstd),
+                ("main", &tool1),
+                ("main", &tool2),
+                ("contrib", &data),
+            ],
+        ),
+        (
+            "stable",
+            vec![
+                ("main", &hello),
+                ("main", &tool2),
+                ("main", &gone),
+                ("contrib", &data),
+            ],
+        ),
+    ]);
+    // hello's source package is in main of both.
+    let sources_in = |comp: &str| usize::from(comp == "main");
+    let items: usize = serves.values().map(Vec::len).sum::<usize>() + 2;
+
+    // publish, signed.
+    cli.ok(d1, &["publish"]);
+    for dist in publish_order(&cli, d1) {
+        want.push(msg(
+            json!({"action": "publish", "type": "dists", "name": dist}),
+        ));
+    }
+    let first = dists_tree(&bucket);
+    for (dist, debs) in &serves {
+        for comp in ["main", "contrib"] {
+            let packages = &first[&format!("dists/{dist}/{comp}/binary-amd64/Packages")];
+            let listed: BTreeSet<(String, String)> = debs
+                .iter()
+                .filter(|(c, _)| *c == comp)
+                .map(|(_, d)| (d.name.clone(), d.version.clone()))
+                .collect();
+            assert_eq!(stanzas(packages), listed, "{dist}/{comp} Packages");
+            let sources = &first[&format!("dists/{dist}/{comp}/source/Sources")];
+            assert_eq!(
+                stanzas(sources).len(),
+                sources_in(comp),
+                "{dist}/{comp} Sources"
+            );
+        }
+    }
+
+    // apt, anonymous, over HTTP, verifying the signature: one client per
+    // distribution, downloading every binary package it serves.
+    let url = format!("{}/{}", moto.url, cli.bucket);
+    for (dist, debs) in &serves {
+        let signed_by = format!("[signed-by={}]", key.public.display());
+        let apt = Apt::new(
+            w.join(format!("apt-{dist}")),
+            &[
+                format!("deb {signed_by} {url} {dist} main contrib"),
+                format!("deb-src {signed_by} {url} {dist} main contrib"),
+            ],
+        );
+        apt.run(&["update"]);
+        let mut args = vec!["download".to_string()];
+        args.extend(
+            debs.iter()
+                .map(|(_, d)| format!("{}={}", d.name, d.version)),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        apt.run(&args);
+        for (_, d) in debs {
+            let got = std::fs::read(apt.download_dir().join(d.file_name().replace(':', "%3a")))
+                .unwrap_or_else(|e| panic!("{dist}: {} not downloaded: {e}", d.file_name()));
+            assert!(
+                got == std::fs::read(&d.path).unwrap(),
+                "{dist}: {} differs from what was added",
+                d.file_name()
+            );
+        }
+        if *dist == "stable" {
+            // The source package reached stable by cp: its files were copied.
+            apt.run(&["source", "--download-only", "hello"]);
+            for f in [
+                "hello_2.10-3.dsc",
+                "hello_2.10.orig.tar.gz",
+                "hello_2.10.orig.tar.gz.asc",
+                "hello_2.10-3.debian.tar.xz",
+            ] {
+                assert!(
+                    std::fs::read(apt.download_dir().join(f)).unwrap()
+                        == std::fs::read(fixture(f)).unwrap(),
+                    "{f} differs from the fixture"
+                );
+            }
+        }
+    }
+
+    // backup, to a file and to the bucket: the same bytes.
+    let backup_file = w.join("backup.json");
+    let backup_arg = backup_file.display().to_string();
+    cli.ok(d1, &["backup", "-o", &backup_arg]);
+    let backup = std::fs::read(&backup_file).unwrap();
+    let stored_key = cli.ok(d1, &["backup", "--to-bucket"]).trim().to_string();
+    assert!(
+        stored_key.starts_with(&format!("backups/{d1}/")) && stored_key.ends_with(".json.gz"),
+        "{stored_key}"
+    );
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&bucket.get(&stored_key).unwrap().unwrap()[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert!(unzipped == backup, "the stored backup is the file's bytes");
+    let parsed: Value = serde_json::from_slice(&backup).unwrap();
+    let counted: usize = parsed["packages"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|d| d.as_object().unwrap().values())
+        .flat_map(|c| c.as_object().unwrap().values())
+        .flat_map(|a| a.as_object().unwrap().values())
+        .map(|l| l.as_array().unwrap().len())
+        .sum();
+    assert_eq!(counted, items, "every package is in the backup");
+
+    // restore into a fresh domain, from the bucket; then from the file,
+    // which changes nothing.
+    let d2 = "repoman-e2e-restored";
+    cli.ok(d2, &["restore", "--from-bucket", &stored_key, "-y"]);
+    want.push(msg(
+        json!({"action": "restore", "type": "backup", "name": stored_key,
+        "added": items, "changed": 0, "unchanged": 0, "pruned": 0}),
+    ));
+    cli.ok(d2, &["restore", &backup_arg, "-y"]);
+    want.push(msg(
+        json!({"action": "restore", "type": "backup", "name": backup_arg,
+        "added": 0, "changed": 0, "unchanged": items, "pruned": 0}),
+    ));
+    let again = cli.ok(d2, &["backup"]);
+    assert!(
+        again.trim_end().as_bytes() == backup.trim_ascii_end(),
+        "the restored domain backs up to the same bytes"
+    );
+
+    // publish from the restored domain: the same tree but for the dates
+    // and signatures.
+    cli.ok(d2, &["publish"]);
+    for dist in publish_order(&cli, d2) {
+        want.push(msg(
+            json!({"action": "publish", "type": "dists", "name": dist}),
+        ));
+    }
+    let second = dists_tree(&bucket);
+    let dists = comparable(&second);
+    assert_same_tree(&comparable(&first), &dists, "publish after restore");
+    for dist in serves.keys() {
+        let k = format!("dists/{dist}/InRelease");
+        assert!(first[&k] != second[&k], "{k} was signed again");
+    }
+    cli.ok(d2, &["verify"]);
+    // And apt still reads it.
+    let apt = Apt::new(
+        w.join("apt-after-restore"),
+        &[format!(
+            "deb [signed-by={}] {url} testing main contrib",
+            key.public.display()
+        )],
+    );
+    apt.run(&["update"]);
+
+    assert_messages(&queue.drain(), &want);
+    let sdb_requests = sdb_stats(&sdb.url).values().sum();
+    Outcome {
+        backup,
+        dists,
+        sdb_requests,
+    }
+}
+
+/// The distributions in the order `publish` takes them (the configuration's).
+fn publish_order(cli: &Cli, domain: &str) -> Vec<String> {
+    let shown = cli.ok(domain, &["repo", "show-config"]);
+    shown
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Distributions: "))
+        .unwrap_or_else(|| panic!("no distributions in {shown}"))
+        .split(", ")
+        .map(String::from)
+        .collect()
+}
+
+/// sdb-local's request counts by Action (`GET /__stats`).
+fn sdb_stats(url: &str) -> BTreeMap<String, u64> {
+    serde_json::from_str(&http(url, "GET", "/__stats")).unwrap()
+}
+
+fn sdb_stats_reset(url: &str) {
+    http(url, "POST", "/__stats/reset");
+}
+
+/// A minimal HTTP/1.0 exchange; returns the body of a 200 answer.
+fn http(url: &str, method: &str, path: &str) -> String {
+    use std::io::Write;
+    let host = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{head}"
+    );
+    body.to_string()
+}
+
+/// The scenario against a reliable sdb-local, run once per test process.
+fn clean_run() -> &'static Outcome {
+    static CLEAN: OnceLock<Outcome> = OnceLock::new();
+    CLEAN.get_or_init(|| scenario(&[]))
+}
+
+#[test]
+fn e2e_setup_add_cp_rm_publish_apt_backup_restore_publish() {
+    let o = clean_run();
+    assert!(!o.backup.is_empty());
+}
+
+/// With a fifth of SimpleDB requests refused (503), retries make every
+/// command succeed, and the end state is the same, byte for byte.
+#[test]
+fn e2e_with_simpledb_failing_a_fifth_of_requests_ends_in_the_same_state() {
+    let flaky = scenario(&["--fail-rate", "0.2"]);
+    let clean = clean_run();
+    assert!(
+        flaky.backup == clean.backup,
+        "backups differ:\n{}\n---\n{}",
+        String::from_utf8_lossy(&flaky.backup),
+        String::from_utf8_lossy(&clean.backup)
+    );
+    assert_same_tree(&flaky.dists, &clean.dists, "flaky against clean");
+    // The same commands: only retries can account for more requests.
+    assert!(
+        flaky.sdb_requests > clean.sdb_requests,
+        "failures were injected and retried: {} requests against {}",
+        flaky.sdb_requests,
+        clean.sdb_requests
+    );
+}
+
+/// Starts both commands, then waits on both: the two processes run at the
+/// same moment.
+fn race(cli: &Cli, domain: &str, a: &[&str], b: &[&str]) -> [Output; 2] {
+    let first = cli.spawn(domain, a);
+    let second = cli.spawn(domain, b);
+    [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ]
+}
+
+/// The stored item of one package, as `query -f jsonc` prints it.
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn stored_item(cli: &Cli, domain: &str, name: &str, version: &str) -> Value {
+    let out = cli.ok(domain, &["query", "-p", name, "-v", version, "-f", "jsonc"]);
+    let tree: Value = serde_json::from_str(&out).unwrap();
+    let list = tree[name]["stable"]["main"]["amd64"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(list.len(), 1, "{out}");
+    list[0].clone()
+}
+
+#[test]
+fn racing_adds_of_one_file_name_have_one_winner_and_identical_ones_both_succeed() {
+    let moto = support::moto();
+    let sdb = support::sdb_local(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::create_dir_all(w.join("home")).unwrap();
+    let cli = Cli {
+        moto_url: moto.url.clone(),
+        sdb_url: sdb.url.clone(),
+        home: w.join("home"),
+        bucket: support::bucket_name("race"),
+        key_file: None,
+    };
+    let domain = "race";
+    cli.ok(
+        domain,
+        &["setup", "-d", "stable", "-c", "main", "-a", "amd64"],
+    );
+    let bucket = S3Bucket::new(&context(&moto.url), &cli.bucket);
+    let add = |path: &Path| {
+        vec![
+            "add".to_string(),
+            "-d".into(),
+            "stable".into(),
+            "-c".into(),
+            "main".into(),
+            path.display().to_string(),
+        ]
+    };
+    let (mut at_upload, mut at_check) = (0, 0);
+    for round in 0..5 {
+        let version = format!("1.{round}-1");
+        let a = build_deb(
+            &w.join(format!("a{round}")),
+            "racer",
+            &version,
+            "amd64",
+            "A\n",
+        );
+        let b = build_deb(
+            &w.join(format!("b{round}")),
+            "racer",
+            &version,
+            "amd64",
+            "B\n",
+        );
+        let bytes = [std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()];
+        assert_ne!(bytes[0], bytes[1]);
+        let outs = race(&cli, domain, &strs(&add(&a)), &strs(&add(&b)));
+        let winners: Vec<usize> = (0..2).filter(|&i| outs[i].status.success()).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one add succeeds:\n{}\n---\n{}",
+            text(&outs[0]),
+            text(&outs[1])
+        );
+        let (win, lose) = (winners[0], 1 - winners[0]);
+        let key = format!("pool/stable/r/racer/racer_{version}_amd64.deb");
+        let loser = String::from_utf8_lossy(&outs[lose].stderr).to_string();
+        assert!(
+            loser.contains(&key) && loser.contains("different content"),
+            "round {round}: the loser names the conflict: {loser}"
+        );
+        if loser.contains("another writer") {
+            at_upload += 1;
+        } else {
+            at_check += 1;
+        }
+        assert!(
+            bucket.get(&key).unwrap().unwrap() == bytes[win],
+            "round {round}: the stored file is the winner's"
+        );
+        let item = stored_item(&cli, domain, "racer", &version);
+        assert_eq!(
+            item["sha256"],
+            json!(sha256_hex(&bytes[win])),
+            "round {round}"
+        );
+        assert_eq!(item["size"], json!(bytes[win].len().to_string()));
+    }
+    eprintln!(
+        "racing adds: {at_upload} lost at the create-only upload, {at_check} at the check before it"
+    );
+
+    // The same bytes twice at once: both succeed, one file, one item.
+    for round in 0..3 {
+        let version = format!("2.{round}-1");
+        let c = build_deb(
+            &w.join(format!("c{round}")),
+            "racer",
+            &version,
+            "amd64",
+            "C\n",
+        );
+        let outs = race(&cli, domain, &strs(&add(&c)), &strs(&add(&c)));
+        for o in &outs {
+            assert!(o.status.success(), "round {round}: {}", text(o));
+        }
+        let bytes = std::fs::read(&c).unwrap();
+        let key = format!("pool/stable/r/racer/racer_{version}_amd64.deb");
+        assert!(bucket.get(&key).unwrap().unwrap() == bytes);
+        let item = stored_item(&cli, domain, "racer", &version);
+        assert_eq!(item["sha256"], json!(sha256_hex(&bytes)));
+    }
+}
+
+/// A backup of `binaries` binary packages (amd64 and all, alternating) and
+/// `sources` source packages in stable/main, with made-up checksums (a
+/// restore does not read the pool).
+fn generated_backup(binaries: usize, sources: usize) -> Value {
+    let mut packages = serde_json::Map::new();
+    let digest = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+    for i in 0..binaries {
+        let name = format!("pkg{i:04}");
+        let arch = if i % 2 == 0 { "amd64" } else { "all" };
+        let item = json!({
+            "name": name, "version": "1.0-1", "distribution": "stable",
+            "component": "main", "architecture": arch,
+            "filename": format!("{name}_1.0-1_{arch}.deb"),
+            "md5": &digest(&name)[..32], "sha1": &digest(&name)[..40], "sha256": digest(&name),
+            "size": (1000 + i).to_string(),
+            "controltxt0": format!(
+                "Package: {name}\nVersion: 1.0-1\nArchitecture: {arch}\n\
+                 Maintainer: Repoman Tests <tests@example.com>\n\
+                 Description: generated package {i}\n For counting requests.\n"
+            ),
+        });
+        packages.insert(name, json!({"stable": {"main": {arch: [item]}}}));
+    }
+    for i in 0..sources {
+        let name = format!("src{i:04}");
+        let item = json!({
+            "name": name, "version": "1.0-1", "distribution": "stable",
+            "component": "main", "architecture": "source",
+            "files": [format!("{name}_1.0-1.dsc"), format!("{name}_1.0.orig.tar.gz")],
+            "controltxt0": format!(
+                "Format: 3.0 (quilt)\nSource: {name}\nBinary: {name}\nArchitecture: all\n\
+                 Version: 1.0-1\nMaintainer: Repoman Tests <tests@example.com>\n"
+            ),
+        });
+        packages.insert(name, json!({"stable": {"main": {"source": [item]}}}));
+    }
+    json!({
+        "metadata": {"archs": ["amd64"], "comps": ["main"], "dists": ["stable"],
+                     "origin": ["Counting"], "label": ["Counting"]},
+        "packages": packages,
+    })
+}
+
+/// How many SimpleDB requests restore and publish send, from sdb-local's
+/// `/__stats`:
+///
+/// - restore of N new items: ceil(N/25) BatchPutAttributes (25 items per
+///   call, SimpleDB's maximum; these items are far below the 1 MB request
+///   limit) plus 1 PutAttributes for the configuration item, written alone
+///   and last so an interrupted restore is not mistaken for a finished one.
+///   (Items go to the store 2000 at a time; below 2000 there is no chunk
+///   boundary to leave a partial batch.)
+/// - publish of one distribution: one Select per index, i.e. per component
+///   (binary architectures + 1 for Sources), each reading pages of 2500
+///   items (SimpleDB's maximum `limit`): at most ceil(N/2500) + (archs + 1)
+///   Selects per dist/comp. (SimpleDB also ends a page at 1 MB of answer;
+///   these items are well under 1 MB per 2500.)
+#[test]
+fn simpledb_requests_grow_with_batches_and_pages_not_with_items() {
+    let moto = support::moto();
+    let sdb = support::sdb_local(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::create_dir_all(w.join("home")).unwrap();
+    let cli = Cli {
+        moto_url: moto.url.clone(),
+        sdb_url: sdb.url.clone(),
+        home: w.join("home"),
+        bucket: support::bucket_name("counts"),
+        key_file: None,
+    };
+    let domain = "counts";
+    // The bucket, for publish.
+    cli.ok(
+        "counts-setup",
+        &["setup", "-d", "stable", "-c", "main", "-a", "amd64"],
+    );
+
+    let (binaries, sources) = (280, 20);
+    let n = binaries + sources;
+    let backup = generated_backup(binaries, sources);
+    let file = w.join("generated.json");
+    std::fs::write(&file, serde_json::to_vec(&backup).unwrap()).unwrap();
+
+    sdb_stats_reset(&sdb.url);
+    cli.ok(domain, &["restore", &file.display().to_string(), "-y"]);
+    let stats = sdb_stats(&sdb.url);
+    let count = |op: &str| stats.get(op).copied().unwrap_or(0) as usize;
+    let writes = count("BatchPutAttributes") + count("PutAttributes");
+    let batches = n.div_ceil(25);
+    assert!(
+        (batches..=batches + 1).contains(&writes),
+        "restore of {n} items: {writes} put requests, expected {batches} batches + 1: {stats:?}"
+    );
+    let restored: Value = serde_json::from_str(&cli.ok(domain, &["backup"])).unwrap();
+    assert_eq!(restored, backup, "the restore wrote every item");
+
+    sdb_stats_reset(&sdb.url);
+    cli.ok(domain, &["publish"]);
+    let stats = sdb_stats(&sdb.url);
+    let selects = stats.get("Select").copied().unwrap_or(0) as usize;
+    let indices = 1 + 1; // binary-amd64, source
+    let bound = n.div_ceil(2500) + indices;
+    assert!(
+        (indices..=bound).contains(&selects),
+        "publish of {n} items in one dist/comp: {selects} Selects, at most {bound}: {stats:?}"
+    );
+    let bucket = S3Bucket::new(&context(&moto.url), &cli.bucket);
+    let index = |path: &str| {
+        stanzas(
+            &bucket
+                .get(&format!("dists/stable/main/{path}"))
+                .unwrap()
+                .unwrap(),
+        )
+        .len()
+    };
+    assert_eq!(index("binary-amd64/Packages"), binaries);
+    assert_eq!(index("source/Sources"), sources);
+}

@@ -1,0 +1,725 @@
+//! `publish` end to end: the binary builds a repository from real Debian
+//! packages, and a real apt client (`apt-get update`, `download`, `source`)
+//! reads it with isolated state, as a `file:` URI and over HTTP, signed with
+//! gpg keys, a passphrase-protected key, or a key file, and unsigned. The
+//! apt tests are skipped (and pass) when apt-get is not installed.
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_repoman-cli");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn real(name: &str) -> String {
+    root()
+        .join("fixtures/debian")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Whether the apt tests can run; prints why not.
+fn apt_available() -> bool {
+    for tool in ["apt-get", "gpg", "dpkg-deb", "python3"] {
+        if !have(tool) {
+            eprintln!("skipping: {tool} is not installed");
+            return false;
+        }
+    }
+    true
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A repository in a temporary directory, driven through the binary.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        Repo {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn bucket(&self) -> PathBuf {
+        self.path().join("repo/bucket")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("REPOMAN_") || k.starts_with("AWS_") || k == "GNUPGHOME" {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.path())
+            .env_remove("XDG_DATA_HOME")
+            .arg("--local-dir")
+            .arg(self.path().join("repo"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?} failed: {}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fail(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "{args:?} unexpectedly succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn setup(&self, comps: &[&str]) {
+        let mut args = vec!["setup", "-d", "stable", "-a", "amd64", "-a", "arm64"];
+        for c in comps {
+            args.extend(["-c", c]);
+        }
+        args.extend(["--origin", "Acme", "--label", "Acme Tools"]);
+        self.ok(&args);
+    }
+
+    fn add(&self, files: &[String]) {
+        let mut args = vec!["add", "-d", "stable", "-c", "main"];
+        args.extend(files.iter().map(String::as_str));
+        self.ok(&args);
+    }
+
+    /// Every file under dists/ with its bytes.
+    fn dists(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.insert(p.clone(), std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(&self.bucket().join("dists"), &mut out);
+        out
+    }
+}
+
+/// The real .debs in fixtures/ plus two built here with dpkg-deb (an epoch
+/// version for amd64, and an `all` package).
+fn debs(work: &Path) -> Vec<String> {
+    let mut v = vec![
+        real("hello_2.10-3_amd64.deb"),
+        real("sensible-utils_0.0.17+nmu1_all.deb"),
+        real("libzstd1_1.5.4+dfsg2-5_amd64.deb"),
+    ];
+    for fields in [
+        [
+            "Package=rmtest-epoch",
+            "Version=2:1.5-1",
+            "Architecture=amd64",
+        ],
+        ["Package=rmtest-doc", "Version=0.1", "Architecture=all"],
+    ] {
+        let out = Command::new(root().join("fixtures/build-debs.sh"))
+            .arg(work)
+            .args(fields)
+            .env("COMPRESSIONS", "xz")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "build-debs.sh: {}", text(&out));
+        v.push(String::from_utf8(out.stdout).unwrap().trim().to_string());
+    }
+    v
+}
+
+/// Binary package names in `debs`, for `apt-get download`.
+const NAMES: [&str; 5] = [
+    "hello",
+    "sensible-utils",
+    "libzstd1",
+    "rmtest-epoch",
+    "rmtest-doc",
+];
+
+/// A throwaway GnuPG home with one signing key. The agent it starts is
+/// stopped on drop.
+struct Keyring {
+    home: PathBuf,
+    fpr: String,
+}
+
+impl Keyring {
+    fn new(parent: &Path, passphrase: &str) -> Keyring {
+        let home = parent.join(format!("gnupg-{}", rand_suffix()));
+        std::fs::create_dir_all(&home).unwrap();
+        // gpg warns about a home others can read.
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let mut k = Keyring {
+            home,
+            fpr: String::new(),
+        };
+        let out = k
+            .gpg()
+            .args(["--passphrase", passphrase, "--pinentry-mode", "loopback"])
+            .args([
+                "--quick-gen-key",
+                "Test <t@example.com>",
+                "rsa3072",
+                "sign",
+                "never",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "gpg key generation: {}", text(&out));
+        let list = k
+            .gpg()
+            .args(["--list-secret-keys", "--with-colons"])
+            .output()
+            .unwrap();
+        k.fpr = String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .and_then(|l| l.split(':').nth(8))
+            .unwrap()
+            .to_string();
+        k
+    }
+
+    fn gpg(&self) -> Command {
+        let mut c = Command::new("gpg");
+        c.arg("--homedir").arg(&self.home).arg("--batch");
+        c
+    }
+
+    fn home(&self) -> &str {
+        self.home.to_str().unwrap()
+    }
+
+    /// The public key, binary, as apt's signed-by wants it.
+    fn export_public(&self, to: &Path) -> String {
+        let out = self.gpg().args(["--export", &self.fpr]).output().unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty());
+        std::fs::write(to, out.stdout).unwrap();
+        to.display().to_string()
+    }
+
+    /// The secret key, armored, protected by `passphrase` as it is.
+    fn export_secret(&self, passphrase: &str, to: &Path) -> String {
+        let out = self
+            .gpg()
+            .args(["--pinentry-mode", "loopback", "--passphrase", passphrase])
+            .args(["--armor", "--export-secret-keys", &self.fpr])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "{}",
+            text(&out)
+        );
+        std::fs::write(to, out.stdout).unwrap();
+        to.display().to_string()
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.home)
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{}", N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// apt with all of its state in one directory.
+struct Apt {
+    dir: tempfile::TempDir,
+}
+
+impl Apt {
+    fn new(sources: &str) -> Apt {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["lists/partial", "cache/archives/partial", "out"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        std::fs::write(dir.path().join("sources.list"), sources).unwrap();
+        Apt { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let d = self.dir.path().display();
+        let opts = [
+            format!("Dir::Etc::SourceList={d}/sources.list"),
+            "Dir::Etc::SourceParts=/dev/null".into(),
+            format!("Dir::State::Lists={d}/lists"),
+            format!("Dir::Cache={d}/cache"),
+            "Debug::NoLocking=1".into(),
+            "APT::Sandbox::User=root".into(),
+            "Dir::Etc::Trusted=/dev/null".into(),
+            "Dir::Etc::TrustedParts=/dev/null".into(),
+            "APT::Architecture=amd64".into(),
+        ];
+        let mut c = Command::new("apt-get");
+        for o in &opts {
+            c.arg("-o").arg(o);
+        }
+        let out = c
+            .args(args)
+            .current_dir(self.dir.path().join("out"))
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert!(out.status.success(), "apt-get {args:?} failed:\n{t}");
+        let bad: Vec<&str> = t
+            .lines()
+            .filter(|l| l.starts_with("W:") || l.starts_with("E:") || l.starts_with("Err:"))
+            .collect();
+        assert!(bad.is_empty(), "apt-get {args:?} complained:\n{t}");
+        t
+    }
+
+    /// Like `run`, but expected to fail; returns the output.
+    fn run_failing(&self, args: &[&str]) -> String {
+        let d = self.dir.path().display();
+        let out = Command::new("apt-get")
+            .args(["-o", &format!("Dir::Etc::SourceList={d}/sources.list")])
+            .args(["-o", "Dir::Etc::SourceParts=/dev/null"])
+            .args(["-o", &format!("Dir::State::Lists={d}/lists")])
+            .args(["-o", &format!("Dir::Cache={d}/cache")])
+            .args(["-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root"])
+            .args(["-o", "APT::Architecture=amd64"])
+            .args(args)
+            .current_dir(self.dir.path().join("out"))
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "apt-get {args:?} unexpectedly succeeded"
+        );
+        text(&out)
+    }
+
+    fn update(&self) -> String {
+        self.run(&["update"])
+    }
+
+    /// Downloads each binary package and checks the file arrived.
+    fn download(&self, names: &[&str]) {
+        let mut args = vec!["download"];
+        args.extend_from_slice(names);
+        self.run(&args);
+        let got: Vec<String> = std::fs::read_dir(self.dir.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        for n in names {
+            assert!(
+                got.iter()
+                    .any(|f| f.starts_with(&format!("{n}_")) && f.ends_with(".deb")),
+                "{n} not downloaded: {got:?}"
+            );
+        }
+    }
+
+    fn source(&self, name: &str) {
+        self.run(&["source", "--download-only", name]);
+        let dsc = std::fs::read_dir(self.dir.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .any(|f| f.starts_with(&format!("{name}_")) && f.ends_with(".dsc"));
+        assert!(dsc, "no .dsc of {name} downloaded");
+    }
+}
+
+/// `python3 -m http.server` on a free local port, stopped on drop.
+struct Http {
+    child: Child,
+    port: u16,
+}
+
+impl Http {
+    fn serve(dir: &Path) -> Http {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .arg("--directory")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "http.server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Http { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the published repository with apt through `file:` and HTTP:
+/// update, download every binary package, fetch the source package.
+fn apt_reads(repo: &Repo, options: &str, binaries: &[&str], source: Option<&str>) {
+    let http = Http::serve(&repo.bucket());
+    for url in [format!("file:{}", repo.bucket().display()), http.url()] {
+        let mut sources = format!("deb {options} {url} stable main\n");
+        if source.is_some() {
+            sources.push_str(&format!("deb-src {options} {url} stable main\n"));
+        }
+        let apt = Apt::new(&sources);
+        apt.update();
+        apt.download(binaries);
+        if let Some(s) = source {
+            apt.source(s);
+        }
+    }
+}
+
+#[test]
+fn unsigned_publish_is_read_by_apt_with_trusted_yes() {
+    if !apt_available() {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    let mut files = debs(r.path());
+    files.push(real("hello_2.10-3.dsc"));
+    r.add(&files);
+    let stdout = r.ok(&["publish"]);
+    let url = format!("file:{}", r.bucket().display());
+    // The printed sources.list lines are the ones that work.
+    assert_eq!(
+        stdout,
+        format!("deb [trusted=yes] {url} stable main\ndeb-src [trusted=yes] {url} stable main\n")
+    );
+    let apt = Apt::new(&stdout);
+    apt.update();
+    apt.download(&NAMES);
+    apt.source("hello");
+    apt_reads(&r, "[trusted=yes]", &NAMES, Some("hello"));
+}
+
+#[test]
+fn signed_publish_is_verified_by_apt_over_file_and_http() {
+    if !apt_available() {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    let mut files = debs(r.path());
+    files.push(real("hello_2.10-3.dsc"));
+    r.add(&files);
+    let keys = Keyring::new(r.path(), "");
+    let stdout = r.ok(&[
+        "--gpg-home",
+        keys.home(),
+        "--gpg-signer",
+        &keys.fpr,
+        "publish",
+    ]);
+    assert!(stdout.starts_with("deb [signed-by="), "{stdout}");
+    let dists = r.bucket().join("dists/stable");
+    for f in ["Release", "Release.gpg", "InRelease"] {
+        assert!(dists.join(f).is_file(), "{f} missing");
+    }
+    let key = keys.export_public(&r.path().join("key.gpg"));
+    apt_reads(&r, &format!("[signed-by={key}]"), &NAMES, Some("hello"));
+    // The wrong key is refused: the signature really is checked.
+    let other = Keyring::new(r.path(), "");
+    let wrong = other.export_public(&r.path().join("other.gpg"));
+    let apt = Apt::new(&format!(
+        "deb [signed-by={wrong}] file:{} stable main\n",
+        r.bucket().display()
+    ));
+    let out = apt.run_failing(&["update", "-o", "APT::Update::Error-Mode=any"]);
+    assert!(
+        out.contains("NO_PUBKEY") || out.contains("not signed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn passphrase_protected_key_signs_and_a_wrong_passphrase_changes_nothing() {
+    if !apt_available() {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    r.add(&[real("sensible-utils_0.0.17+nmu1_all.deb")]);
+    let keys = Keyring::new(r.path(), "correct horse");
+    let before = r.dists();
+    let err = r.fail(&[
+        "--gpg-home",
+        keys.home(),
+        "--gpg-signer",
+        &keys.fpr,
+        "--gpg-passphrase",
+        "battery staple",
+        "publish",
+    ]);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("Bad passphrase") && err.contains(&keys.fpr),
+        "{err}"
+    );
+    assert!(!err.contains("battery"), "the passphrase leaked: {err}");
+    assert_eq!(r.dists(), before, "a failed signing changed dists/");
+    // A key missing from the keyring is refused the same way.
+    let err = r.fail(&[
+        "--gpg-home",
+        keys.home(),
+        "--gpg-signer",
+        "0xDEADBEEFDEADBEEF",
+        "publish",
+    ]);
+    assert!(
+        err.contains("0xDEADBEEFDEADBEEF") && err.contains("not in the keyring"),
+        "{err}"
+    );
+    assert_eq!(r.dists(), before);
+    // Without a terminal and without the passphrase: refused, with a hint.
+    let err = r.fail(&[
+        "--gpg-home",
+        keys.home(),
+        "--gpg-signer",
+        &keys.fpr,
+        "publish",
+    ]);
+    assert!(err.contains("--gpg-passphrase"), "{err}");
+    assert_eq!(r.dists(), before);
+    r.ok(&[
+        "--gpg-home",
+        keys.home(),
+        "--gpg-signer",
+        &keys.fpr,
+        "--gpg-passphrase",
+        "correct horse",
+        "publish",
+    ]);
+    let key = keys.export_public(&r.path().join("key.gpg"));
+    apt_reads(
+        &r,
+        &format!("[signed-by={key}]"),
+        &["hello", "sensible-utils"],
+        None,
+    );
+}
+
+#[test]
+fn key_file_signatures_are_verified_by_apt() {
+    if !apt_available() {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb"), real("hello_2.10-3.dsc")]);
+    let keys = Keyring::new(r.path(), "key file pass");
+    let file = keys.export_secret("key file pass", &r.path().join("secret.asc"));
+    // Stop the agent: the key file is signed with no GnuPG at all.
+    drop(Keyring {
+        home: keys.home.clone(),
+        fpr: keys.fpr.clone(),
+    });
+    let before = r.dists();
+    let err = r.fail(&[
+        "--gpg-key-file",
+        &file,
+        "--gpg-passphrase",
+        "nope",
+        "publish",
+    ]);
+    assert!(
+        err.contains("wrong passphrase") && !err.contains("nope"),
+        "{err}"
+    );
+    assert_eq!(r.dists(), before);
+    let missing = r.path().join("absent.asc");
+    let err = r.fail(&["--gpg-key-file", missing.to_str().unwrap(), "publish"]);
+    assert!(
+        err.contains("absent.asc") && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    r.ok(&[
+        "--gpg-key-file",
+        &file,
+        "--gpg-passphrase",
+        "key file pass",
+        "publish",
+    ]);
+    let key = keys.export_public(&r.path().join("key.gpg"));
+    apt_reads(&r, &format!("[signed-by={key}]"), &["hello"], Some("hello"));
+}
+
+/// apt reads the repository as it was: hello, and no libzstd1.
+fn apt_sees_only_hello(r: &Repo, http: &Http) {
+    for url in [format!("file:{}", r.bucket().display()), http.url()] {
+        let apt = Apt::new(&format!("deb [trusted=yes] {url} stable main\n"));
+        apt.update();
+        apt.download(&["hello"]);
+        let out = apt.run_failing(&["download", "libzstd1"]);
+        assert!(out.contains("libzstd1"), "{out}");
+    }
+}
+
+fn assert_failed_before_release(err: &str) {
+    assert!(
+        err.contains("publish of stable failed after writing ")
+            && err.contains("files (Release not updated)"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_publish_that_fails_part_way_leaves_apt_reading_the_previous_state() {
+    if !apt_available() {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let dists = r.bucket().join("dists/stable");
+    let release = std::fs::read(dists.join("Release")).unwrap();
+    let packages = || std::fs::read_to_string(dists.join("main/binary-amd64/Packages")).unwrap();
+    let http = Http::serve(&r.bucket());
+    r.add(&[real("libzstd1_1.5.4+dfsg2-5_amd64.deb")]);
+
+    // 1. A new component whose directory cannot be created (a file is in
+    // the way): the publish stops while writing by-hash files, before any
+    // index is replaced under its usual name.
+    r.ok(&["repo", "add-component", "-y", "zextra"]);
+    std::fs::write(dists.join("zextra"), "in the way").unwrap();
+    assert_failed_before_release(&r.fail(&["publish"]));
+    assert_eq!(std::fs::read(dists.join("Release")).unwrap(), release);
+    assert!(!packages().contains("Package: libzstd1\n"));
+    apt_sees_only_hello(&r, &http);
+    std::fs::remove_file(dists.join("zextra")).unwrap();
+
+    // 2. A leaf Release that cannot be replaced (a directory is in its
+    // place): every new index is already under its usual name beside the
+    // old Release, and only the by-hash names keep the old state readable.
+    let leaf = dists.join("main/binary-amd64/Release");
+    std::fs::remove_file(&leaf).unwrap();
+    std::fs::create_dir_all(leaf.join("in-the-way")).unwrap();
+    assert_failed_before_release(&r.fail(&["publish"]));
+    assert_eq!(std::fs::read(dists.join("Release")).unwrap(), release);
+    assert!(packages().contains("Package: libzstd1\n"));
+    apt_sees_only_hello(&r, &http);
+
+    // Once the obstacle is gone, the next publish brings the new state.
+    std::fs::remove_dir_all(&leaf).unwrap();
+    r.ok(&["publish"]);
+    let apt = Apt::new(&format!(
+        "deb [trusted=yes] {} stable main zextra\n",
+        http.url()
+    ));
+    apt.update();
+    apt.download(&["hello", "libzstd1"]);
+}
+
+#[test]
+fn add_with_publish_publishes_and_announces() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.ok(&[
+        "add",
+        "--publish",
+        "-d",
+        "stable",
+        "-c",
+        "main",
+        &real("hello_2.10-3_amd64.deb"),
+    ]);
+    let packages =
+        std::fs::read_to_string(r.bucket().join("dists/stable/main/binary-amd64/Packages"))
+            .unwrap();
+    assert!(packages.contains("Package: hello\n"));
+    let log = std::fs::read_to_string(r.path().join("repo/announcements.jsonl")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(r#""action":"publish""#) && l.contains(r#""name":"stable""#)),
+        "{log}"
+    );
+}
+
+#[test]
+fn unknown_distribution_is_an_error_and_writes_nothing() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    let err = r.fail(&["publish", "-d", "stable", "-d", "bogus"]);
+    assert!(
+        err.contains("bogus") && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    assert!(r.dists().is_empty());
+}
