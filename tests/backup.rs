@@ -1140,3 +1140,50 @@ fn from_published_reports_unreadable_stanzas_and_exits_non_zero() {
     // What could be recovered was restored.
     assert_eq!(r.catalog().find_items(&Filter::default()).unwrap().len(), 4);
 }
+
+#[test]
+fn oversize_control_text_is_re_split_to_fit_and_empty_repositories_back_up() {
+    let r = Repo::new();
+    r.ok(&["setup", "-d", "stable", "-c", "main", "-a", "amd64"]);
+    assert_eq!(
+        r.backup(),
+        "{\"metadata\": {\"archs\": [\"amd64\"], \"comps\": [\"main\"], \"dists\": [\"stable\"]}, \"packages\": {}}\n"
+    );
+    // One fragment of 3,000 bytes (the original's readers concatenate any
+    // fragments): too big for one SimpleDB value, so it is re-split.
+    let text = format!(
+        "Package: big\nVersion: 1\nDescription: {}\n",
+        "✓".repeat(990)
+    );
+    let item = serde_json::json!({
+        "name": "big", "version": "1", "distribution": "stable", "component": "main",
+        "architecture": "amd64", "filename": "big_1_amd64.deb", "md5": "0".repeat(32),
+        "sha1": "1".repeat(40), "sha256": "2".repeat(64), "size": "3", "controltxt0": text,
+    });
+    let doc = serde_json::json!({"metadata": {"dists": ["stable"], "comps": ["main"], "archs": ["amd64"]},
+                                 "packages": {"big": {"stable": {"main": {"amd64": [item]}}}}});
+    let path = r.write("big.json", doc.to_string().as_bytes());
+    let out = r.run(&["restore", &path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("packages.big.stable.main.amd64[0]: control text re-split"));
+    let attrs = r
+        .catalog()
+        .find_items(&Filter::default())
+        .unwrap()
+        .remove(0)
+        .attrs;
+    let fragments: Vec<&String> = attrs
+        .keys()
+        .filter(|k| k.starts_with("controltxt"))
+        .collect();
+    assert!(fragments.len() > 1, "{fragments:?}");
+    assert!(attrs.values().flatten().all(|v| v.len() <= 1024));
+    assert_eq!(repoman::model::join_control_text(&attrs), text);
+    let p = Package::from_attrs(&attrs).unwrap();
+    assert_eq!(p.control, text);
+}
