@@ -764,16 +764,22 @@ fn scenario(sdb_args: &[&str]) -> Outcome {
     }
 }
 
-/// The distributions in the order `publish` takes them (the configuration's).
+/// The distributions in the order `publish` takes them: the configuration's
+/// (SimpleDB keeps no order of an attribute's values, so the order is read
+/// back rather than assumed), which must be the two of the scenario.
 fn publish_order(cli: &Cli, domain: &str) -> Vec<String> {
     let shown = cli.ok(domain, &["repo", "show-config"]);
-    shown
+    let dists: Vec<String> = shown
         .lines()
         .find_map(|l| l.trim().strip_prefix("Distributions: "))
         .unwrap_or_else(|| panic!("no distributions in {shown}"))
         .split(", ")
         .map(String::from)
-        .collect()
+        .collect();
+    let mut sorted = dists.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["stable", "testing"], "{shown}");
+    dists
 }
 
 /// sdb-local's request counts by Action (`GET /__stats`).
@@ -811,10 +817,12 @@ fn clean_run() -> &'static Outcome {
     CLEAN.get_or_init(|| scenario(&[]))
 }
 
+/// Every step's checks are in [`scenario`]; this runs it against a
+/// reliable sdb-local.
 #[test]
 fn e2e_setup_add_cp_rm_publish_apt_backup_restore_publish() {
     let o = clean_run();
-    assert!(!o.backup.is_empty());
+    assert!(!o.backup.is_empty() && !o.dists.is_empty());
 }
 
 /// With a fifth of SimpleDB requests refused (503), retries make every
@@ -926,6 +934,7 @@ fn racing_adds_of_one_file_name_have_one_winner_and_identical_ones_both_succeed(
         );
         let (win, lose) = (winners[0], 1 - winners[0]);
         let key = format!("pool/stable/r/racer/racer_{version}_amd64.deb");
+        assert_eq!(outs[lose].status.code(), Some(1), "round {round}");
         let loser = String::from_utf8_lossy(&outs[lose].stderr).to_string();
         assert!(
             loser.contains(&key) && loser.contains("different content"),
