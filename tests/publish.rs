@@ -619,6 +619,26 @@ fn key_file_signatures_are_verified_by_apt() {
     apt_reads(&r, &format!("[signed-by={key}]"), &["hello"], Some("hello"));
 }
 
+/// apt reads the repository as it was: hello, and no libzstd1.
+fn apt_sees_only_hello(r: &Repo, http: &Http) {
+    for url in [format!("file:{}", r.bucket().display()), http.url()] {
+        let apt = Apt::new(&format!("deb [trusted=yes] {url} stable main\n"));
+        apt.update();
+        apt.download(&["hello"]);
+        let out = apt.run_failing(&["download", "libzstd1"]);
+        assert!(out.contains("libzstd1"), "{out}");
+    }
+}
+
+fn assert_failed_before_release(err: &str) {
+    assert!(
+        err.contains("publish of stable failed after writing ")
+            && err.contains("files (Release not updated)"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
 #[test]
 fn a_publish_that_fails_part_way_leaves_apt_reading_the_previous_state() {
     if !apt_available() {
@@ -628,40 +648,36 @@ fn a_publish_that_fails_part_way_leaves_apt_reading_the_previous_state() {
     r.setup(&["main"]);
     r.add(&[real("hello_2.10-3_amd64.deb")]);
     r.ok(&["publish"]);
-    let release = std::fs::read(r.bucket().join("dists/stable/Release")).unwrap();
-    // A new package, and a new component whose directory cannot be
-    // created: a file is in the way.
-    r.add(&[real("libzstd1_1.5.4+dfsg2-5_amd64.deb")]);
-    r.ok(&["repo", "add-component", "-y", "zextra"]);
-    std::fs::write(r.bucket().join("dists/stable/zextra"), "in the way").unwrap();
-    let err = r.fail(&["publish"]);
-    assert!(
-        err.contains("publish of stable failed after writing ")
-            && err.contains("files (Release not updated)"),
-        "{err}"
-    );
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert_eq!(
-        std::fs::read(r.bucket().join("dists/stable/Release")).unwrap(),
-        release
-    );
-    // The new index already sits under its usual name, beside the old
-    // Release: only its by-hash names keep the old state readable.
-    let packages =
-        std::fs::read_to_string(r.bucket().join("dists/stable/main/binary-amd64/Packages"))
-            .unwrap();
-    assert!(packages.contains("Package: libzstd1\n"), "{packages}");
-    // apt still reads the old, consistent state: hello, and no libzstd1.
+    let dists = r.bucket().join("dists/stable");
+    let release = std::fs::read(dists.join("Release")).unwrap();
+    let packages = || std::fs::read_to_string(dists.join("main/binary-amd64/Packages")).unwrap();
     let http = Http::serve(&r.bucket());
-    for url in [format!("file:{}", r.bucket().display()), http.url()] {
-        let apt = Apt::new(&format!("deb [trusted=yes] {url} stable main\n"));
-        apt.update();
-        apt.download(&["hello"]);
-        let out = apt.run_failing(&["download", "libzstd1"]);
-        assert!(out.contains("libzstd1"), "{out}");
-    }
+    r.add(&[real("libzstd1_1.5.4+dfsg2-5_amd64.deb")]);
+
+    // 1. A new component whose directory cannot be created (a file is in
+    // the way): the publish stops while writing by-hash files, before any
+    // index is replaced under its usual name.
+    r.ok(&["repo", "add-component", "-y", "zextra"]);
+    std::fs::write(dists.join("zextra"), "in the way").unwrap();
+    assert_failed_before_release(&r.fail(&["publish"]));
+    assert_eq!(std::fs::read(dists.join("Release")).unwrap(), release);
+    assert!(!packages().contains("Package: libzstd1\n"));
+    apt_sees_only_hello(&r, &http);
+    std::fs::remove_file(dists.join("zextra")).unwrap();
+
+    // 2. A leaf Release that cannot be replaced (a directory is in its
+    // place): every new index is already under its usual name beside the
+    // old Release, and only the by-hash names keep the old state readable.
+    let leaf = dists.join("main/binary-amd64/Release");
+    std::fs::remove_file(&leaf).unwrap();
+    std::fs::create_dir_all(leaf.join("in-the-way")).unwrap();
+    assert_failed_before_release(&r.fail(&["publish"]));
+    assert_eq!(std::fs::read(dists.join("Release")).unwrap(), release);
+    assert!(packages().contains("Package: libzstd1\n"));
+    apt_sees_only_hello(&r, &http);
+
     // Once the obstacle is gone, the next publish brings the new state.
-    std::fs::remove_file(r.bucket().join("dists/stable/zextra")).unwrap();
+    std::fs::remove_dir_all(&leaf).unwrap();
     r.ok(&["publish"]);
     let apt = Apt::new(&format!(
         "deb [trusted=yes] {} stable main zextra\n",

@@ -3,6 +3,7 @@
 //! written name by name so memory stays bounded by the largest package
 //! rather than the repository.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
@@ -11,7 +12,7 @@ use super::pyjson::{self, Style};
 use crate::catalog::tree::{meta_json, package_tree};
 use crate::catalog::{Catalog, Filter, NAMES_PER_QUERY};
 use crate::model::{Item, META_ITEM};
-use crate::select::{Operand, Order, Output};
+use crate::select::{CmpOp, Expr, Operand, Output};
 
 /// What a dump wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,6 +46,19 @@ pub fn dump(
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<DumpStats> {
+    dump_in_ranges(cat, filter, style, out, progress, RANGE_ITEMS)
+}
+
+/// [`dump`] reading about `range_items` items per query (the output does
+/// not depend on it).
+pub fn dump_in_ranges(
+    cat: &Catalog,
+    filter: &Filter,
+    style: Style,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+    range_items: u64,
+) -> Result<DumpStats> {
     let meta = cat
         .backend
         .meta
@@ -59,7 +73,7 @@ pub fn dump(
     };
     w.start(&meta_json(&meta))?;
     if filter.names.len() <= NAMES_PER_QUERY {
-        stream_sorted(cat, filter, &mut w, progress)?;
+        stream_sorted(cat, filter, &mut w, progress, range_items.max(1))?;
     } else {
         // More names than one Select may compare: collect, then group.
         let mut items = cat.find_items(filter)?;
@@ -79,40 +93,92 @@ fn name_of(item: &Item) -> &str {
     super::validate::first(&item.attrs, "name")
 }
 
-/// Items ordered by name from the store, written one name at a time. The
-/// order is checked: output that silently split a name would be wrong.
+/// Items per range query: the most a backup holds in memory at once
+/// (besides the list of names).
+pub const RANGE_ITEMS: u64 = 5000;
+
+/// Writes the items in name order without holding them all: first the
+/// package names and how many items each has (a light query), then the
+/// items of consecutive name ranges of about [`RANGE_ITEMS`] items each,
+/// one query per range (`name >= first and name <= last`), grouped by name
+/// in memory. Every name's item count is checked against the first pass, so
+/// a store that compares names differently, or a change made meanwhile,
+/// stops the backup instead of silently dropping or repeating items.
+/// (Ordering the query by name would do the same in one pass, but both
+/// SimpleDB and the SQLite engine re-sort the whole result for every page.)
 fn stream_sorted(
     cat: &Catalog,
     filter: &Filter,
     w: &mut TreeWriter<'_>,
     progress: &mut dyn FnMut(u64),
+    range_items: u64,
 ) -> Result<()> {
-    let mut q = filter.to_select();
-    q.order_by = Some((Operand::Attr("name".into()), Order::Asc));
-    let mut group: Vec<Item> = Vec::new();
-    let mut failure: Option<anyhow::Error> = None;
-    let result = cat.backend.meta.select(&q, &mut |item| {
-        if group.first().is_some_and(|g| name_of(g) != name_of(&item)) {
-            if let Err(e) = w.package(&group) {
-                let msg = e.to_string();
-                failure = Some(e);
-                return Err(crate::store::StoreError::Backend(msg));
+    let store = cat.backend.meta.as_ref();
+    let mut names_query = filter.to_select();
+    names_query.output = Output::Attrs(vec!["name".into()]);
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    store
+        .select(&names_query, &mut |item| {
+            *counts.entry(name_of(&item).to_string()).or_default() += 1;
+            Ok(())
+        })
+        .with_context(|| format!("reading package names from {}", store.describe()))?;
+    for range in ranges(&counts, range_items) {
+        let (lo, hi) = (range[0].0, range[range.len() - 1].0);
+        let mut q = filter.to_select();
+        let bounds = Expr::Cmp(Operand::Attr("name".into()), CmpOp::Ge, lo.clone()).and(Expr::Cmp(
+            Operand::Attr("name".into()),
+            CmpOp::Le,
+            hi.clone(),
+        ));
+        q.filter = Some(match q.filter.take() {
+            Some(f) => f.and(bounds),
+            None => bounds,
+        });
+        let mut groups: HashMap<String, Vec<Item>> = range
+            .iter()
+            .map(|(n, c)| ((*n).clone(), Vec::with_capacity(**c as usize)))
+            .collect();
+        store
+            .select(&q, &mut |item| {
+                if let Some(g) = groups.get_mut(name_of(&item)) {
+                    g.push(item);
+                }
+                Ok(())
+            })
+            .with_context(|| format!("reading items from {}", store.describe()))?;
+        for (name, count) in range {
+            let items = groups.remove(name.as_str()).unwrap_or_default();
+            if items.len() as u64 != *count {
+                bail!(
+                    "package {name:?} had {count} item(s) when the backup started and {} now: the state changed while the backup was being made; run it again",
+                    items.len()
+                );
             }
+            w.package(&items)?;
             progress(w.stats.items);
-            group.clear();
         }
-        group.push(item);
-        Ok(())
-    });
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    result.with_context(|| format!("reading items from {}", cat.backend.meta.describe()))?;
-    if !group.is_empty() {
-        w.package(&group)?;
-        progress(w.stats.items);
     }
     Ok(())
+}
+
+/// Consecutive runs of names holding about `per_range` items each.
+fn ranges(counts: &BTreeMap<String, u64>, per_range: u64) -> Vec<Vec<(&String, &u64)>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut n = 0;
+    for entry in counts {
+        cur.push(entry);
+        n += entry.1;
+        if n >= per_range {
+            out.push(std::mem::take(&mut cur));
+            n = 0;
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// Writes the document's frame and one `"name": {...}` entry at a time.

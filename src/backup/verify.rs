@@ -3,7 +3,8 @@
 //! exist with the recorded size and sha256 (`--fast`: size only); a source
 //! package's files are checked against the Checksums-Sha256 of its stored
 //! .dsc text. Every published Packages and Sources index must hold exactly
-//! what a publish would write now.
+//! what a publish would write now, and every file a Release lists must have
+//! the size and sha256 it lists.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -187,8 +188,48 @@ pub fn verify(
                 progress(done, total);
             }
         }
+        check_release(cat, dist, &mut report.problems)?;
     }
     Ok(report)
+}
+
+/// The files a Release lists in its SHA256 section must have the listed
+/// size and digest: a mismatch means a client would see a hash sum
+/// mismatch (an interrupted or concurrent publish, or a damaged file).
+fn check_release(cat: &Catalog, dist: &str, problems: &mut Vec<String>) -> Result<()> {
+    let blobs = cat.backend.blobs.as_ref();
+    let key = format!("dists/{dist}/Release");
+    let Some(raw) = blobs.get(&key)? else {
+        problems.push(format!("release: {key}: not published (run publish)"));
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&raw);
+    let listed = match parse_paragraph(&text) {
+        Ok(p) => p.get("SHA256").unwrap_or_default().to_string(),
+        Err(e) => {
+            problems.push(format!("release: {key}: unreadable: {e}"));
+            return Ok(());
+        }
+    };
+    for line in listed.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [digest, size, path] = parts[..] else {
+            continue;
+        };
+        let file = format!("dists/{dist}/{path}");
+        let Some(bytes) = blobs.get(&file)? else {
+            problems.push(format!("release: {key} lists {path}, which is missing"));
+            continue;
+        };
+        let got = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        if size.parse::<u64>().ok() != Some(bytes.len() as u64) || got != digest.to_lowercase() {
+            problems.push(format!(
+                "release: {key} lists {path} with {size} bytes and sha256 {digest}; the file has {} bytes and sha256 {got}",
+                bytes.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_file(

@@ -211,8 +211,56 @@ fn chosen_dists(config: &RepoConfig, requested: &[String]) -> Result<Vec<String>
     Ok(out)
 }
 
+/// One index of a distribution: where it goes and what it lists.
+struct IndexSpec {
+    comp: String,
+    /// `binary-<arch>` or `source`.
+    sub: String,
+    /// `Packages` or `Sources`.
+    name: &'static str,
+    /// The architectures whose packages it lists.
+    archs: Vec<String>,
+}
+
+impl IndexSpec {
+    /// Every index of a distribution: per component, each binary
+    /// architecture (its own packages and every `all` one), then source.
+    fn all(config: &RepoConfig) -> Vec<IndexSpec> {
+        let mut out = Vec::new();
+        for comp in &config.comps {
+            for a in config.binary_archs() {
+                out.push(IndexSpec {
+                    comp: comp.clone(),
+                    sub: format!("binary-{a}"),
+                    name: "Packages",
+                    archs: vec![a, "all".to_string()],
+                });
+            }
+            out.push(IndexSpec {
+                comp: comp.clone(),
+                sub: "source".into(),
+                name: "Sources",
+                archs: vec!["source".into()],
+            });
+        }
+        out
+    }
+
+    fn rel_dir(&self) -> String {
+        format!("{}/{}", self.comp, self.sub)
+    }
+}
+
+/// An index built in memory, with its gzipped form and digests.
+struct Built {
+    raw: Vec<u8>,
+    compressed: index::Compressed,
+    has_packages: bool,
+}
+
 /// Builds, hashes and spools every index of `dist`, and composes its
-/// Release text.
+/// Release text. Reading the next index from the store overlaps hashing
+/// and gzipping the previous one, so at most two indices are in memory.
 fn prepare(
     catalog: &Catalog,
     config: &RepoConfig,
@@ -221,89 +269,111 @@ fn prepare(
     spool: &std::path::Path,
     progress: &(dyn Fn(Step) + Sync),
 ) -> Result<DistPlan> {
-    let (origin, label) = (config.origin(), config.label());
-    let mut indices = Vec::new();
-    let mut leaves = Vec::new();
+    let mut plan = DistPlan {
+        dist: dist.to_string(),
+        indices: Vec::new(),
+        leaves: Vec::new(),
+        release: String::new(),
+        signatures: None,
+        has_sources: false,
+    };
     let mut listed = Vec::new();
-    let mut has_sources = false;
-    for comp in &config.comps {
-        // Binary architectures list their own packages and every `all` one.
-        let mut dirs: Vec<(String, &str, Vec<String>)> = config
-            .binary_archs()
-            .into_iter()
-            .map(|a| {
-                (
-                    format!("binary-{a}"),
-                    "Packages",
-                    vec![a.clone(), "all".to_string()],
-                )
-            })
-            .collect();
-        dirs.push(("source".into(), "Sources", vec!["source".into()]));
-        for (sub, name, archs) in dirs {
-            let rel_dir = format!("{comp}/{sub}");
+    let specs = IndexSpec::all(config);
+    std::thread::scope(|s| -> Result<()> {
+        let mut pending: Option<(&IndexSpec, std::thread::ScopedJoinHandle<'_, Built>)> = None;
+        for spec in &specs {
             progress(Step::Build {
                 dist: dist.to_string(),
-                path: format!("{rel_dir}/{name}"),
+                path: format!("{}/{}", spec.rel_dir(), spec.name),
             });
             let packages = catalog
                 .find(&Filter {
                     dists: vec![dist.to_string()],
-                    comps: vec![comp.clone()],
-                    archs: archs.clone(),
+                    comps: vec![spec.comp.clone()],
+                    archs: spec.archs.clone(),
                     ..Filter::default()
                 })
-                .with_context(|| format!("reading the packages of {dist}/{rel_dir}"))?;
-            if sub == "source" && !packages.is_empty() {
-                has_sources = true;
-            }
+                .with_context(|| format!("reading the packages of {dist}/{}", spec.rel_dir()))?;
             let raw = index_text(&packages, dist);
+            let has_packages = !packages.is_empty();
             drop(packages);
-            let c = compress_and_hash(&raw);
-            let dir = format!("dists/{dist}/{rel_dir}");
-            for (file, bytes, digests) in [
-                (name.to_string(), &raw, c.plain),
-                (format!("{name}.gz"), &c.gz, c.gz_digests),
-            ] {
-                let local = spool.join(format!("{}-{}", indices.len(), digests.sha256));
-                std::fs::write(&local, bytes)
-                    .with_context(|| format!("spooling {dir}/{file} to {}", local.display()))?;
-                listed.push(Listed {
-                    path: format!("{rel_dir}/{file}"),
-                    digests: digests.clone(),
-                });
-                indices.push(IndexFile {
-                    dir: dir.clone(),
-                    name: file,
-                    spool: local,
-                    digests,
-                });
-            }
-            let arch = sub.strip_prefix("binary-").unwrap_or("source");
-            let leaf = leaf_release(dist, comp, arch, origin, label).into_bytes();
-            listed.push(Listed {
-                path: format!("{rel_dir}/Release"),
-                digests: Digests::of(&leaf),
+            let job = s.spawn(move || Built {
+                compressed: compress_and_hash(&raw),
+                raw,
+                has_packages,
             });
-            leaves.push((format!("{dir}/Release"), leaf));
+            if let Some((prev, handle)) = pending.replace((spec, job)) {
+                let built = handle.join().expect("hashing does not panic");
+                add_index(&mut plan, &mut listed, config, prev, built, spool)?;
+            }
         }
-    }
+        if let Some((prev, handle)) = pending.take() {
+            let built = handle.join().expect("hashing does not panic");
+            add_index(&mut plan, &mut listed, config, prev, built, spool)?;
+        }
+        Ok(())
+    })?;
     let info = ReleaseInfo {
-        origin: origin.to_string(),
-        label: label.to_string(),
+        origin: config.origin().to_string(),
+        label: config.label().to_string(),
         dist: dist.to_string(),
         date: now,
         archs: config.binary_archs(),
         comps: config.comps.clone(),
     };
-    Ok(DistPlan {
-        dist: dist.to_string(),
-        indices,
-        leaves,
-        release: top_release(&info, &listed),
-        signatures: None,
-        has_sources,
-    })
+    plan.release = top_release(&info, &listed);
+    Ok(plan)
+}
+
+/// Spools a built index (plain and gzipped) and records it, with its leaf
+/// Release, in the plan and the Release listing.
+fn add_index(
+    plan: &mut DistPlan,
+    listed: &mut Vec<Listed>,
+    config: &RepoConfig,
+    spec: &IndexSpec,
+    built: Built,
+    spool: &std::path::Path,
+) -> Result<()> {
+    let rel_dir = spec.rel_dir();
+    let dir = format!("dists/{}/{rel_dir}", plan.dist);
+    if spec.sub == "source" && built.has_packages {
+        plan.has_sources = true;
+    }
+    let c = built.compressed;
+    for (file, bytes, digests) in [
+        (spec.name.to_string(), &built.raw, c.plain),
+        (format!("{}.gz", spec.name), &c.gz, c.gz_digests),
+    ] {
+        let local = spool.join(format!("{}-{}", plan.indices.len(), digests.sha256));
+        std::fs::write(&local, bytes)
+            .with_context(|| format!("spooling {dir}/{file} to {}", local.display()))?;
+        listed.push(Listed {
+            path: format!("{rel_dir}/{file}"),
+            digests: digests.clone(),
+        });
+        plan.indices.push(IndexFile {
+            dir: dir.clone(),
+            name: file,
+            spool: local,
+            digests,
+        });
+    }
+    let arch = spec.sub.strip_prefix("binary-").unwrap_or("source");
+    let leaf = leaf_release(
+        &plan.dist,
+        &spec.comp,
+        arch,
+        config.origin(),
+        config.label(),
+    )
+    .into_bytes();
+    listed.push(Listed {
+        path: format!("{rel_dir}/Release"),
+        digests: Digests::of(&leaf),
+    });
+    plan.leaves.push((format!("{dir}/Release"), leaf));
+    Ok(())
 }
 
 /// Counts files written, shared by the writer threads.
@@ -353,8 +423,39 @@ fn write_dist(
         )
     };
     let skipped = AtomicUsize::new(0);
+    // Each index's strongest by-hash name first, uploaded from the spool;
+    // then its other names, copied from that one (server-side on S3).
     parallel(&plan.indices, workers, |f| {
-        write_index(blobs, f, &tally, &skipped)
+        let key = f.by_hash_key(Algo::Sha512);
+        put_unless_present(blobs, &key, f.digests.size, &skipped, || {
+            blobs.put_file(&key, &f.spool, PutMode::Overwrite)
+        })?;
+        tally.one();
+        Ok(())
+    })
+    .map_err(|e| failed("Release not updated", e))?;
+    let copies: Vec<(&IndexFile, Option<Algo>)> = plan
+        .indices
+        .iter()
+        .flat_map(|f| {
+            [Some(Algo::Sha256), Some(Algo::Sha1), Some(Algo::Md5), None]
+                .into_iter()
+                .map(move |a| (f, a))
+        })
+        .collect();
+    parallel(&copies, workers, |(f, algo)| {
+        let from = f.by_hash_key(Algo::Sha512);
+        match algo {
+            Some(a) => {
+                let key = f.by_hash_key(*a);
+                put_unless_present(blobs, &key, f.digests.size, &skipped, || {
+                    blobs.copy(&from, &key, PutMode::Overwrite)
+                })?
+            }
+            None => blobs.copy(&from, &format!("{}/{}", f.dir, f.name), PutMode::Overwrite)?,
+        }
+        tally.one();
+        Ok(())
     })
     .map_err(|e| failed("Release not updated", e))?;
     parallel(&plan.leaves, workers, |(key, bytes)| {
@@ -403,34 +504,20 @@ fn write_dist(
     Ok(tally.written() - skipped.load(Ordering::SeqCst))
 }
 
-/// One index under its by-hash names, then its own name. The strongest
-/// by-hash name is uploaded; the others are copies (server-side on S3). A
-/// by-hash name that exists already holds the same bytes, so it is kept.
-fn write_index(
+/// Writes a by-hash object unless it is there already: its name is its
+/// content's digest, so an object of the right size holds the right bytes.
+fn put_unless_present(
     blobs: &dyn BlobStore,
-    f: &IndexFile,
-    tally: &Tally<'_>,
+    key: &str,
+    size: u64,
     skipped: &AtomicUsize,
+    put: impl FnOnce() -> crate::store::StoreResult<()>,
 ) -> Result<()> {
-    let first = f.by_hash_key(Algo::Sha512);
-    if blobs.head(&first)? == Some(f.digests.size) {
+    if blobs.head(key)? == Some(size) {
         skipped.fetch_add(1, Ordering::SeqCst);
-    } else {
-        blobs.put_file(&first, &f.spool, PutMode::Overwrite)?;
+        return Ok(());
     }
-    tally.one();
-    for algo in [Algo::Sha256, Algo::Sha1, Algo::Md5] {
-        let key = f.by_hash_key(algo);
-        if blobs.head(&key)? == Some(f.digests.size) {
-            skipped.fetch_add(1, Ordering::SeqCst);
-        } else {
-            blobs.copy(&first, &key, PutMode::Overwrite)?;
-        }
-        tally.one();
-    }
-    blobs.copy(&first, &format!("{}/{}", f.dir, f.name), PutMode::Overwrite)?;
-    tally.one();
-    Ok(())
+    Ok(put()?)
 }
 
 /// Runs `job` on every item with up to `workers` threads; stops taking new

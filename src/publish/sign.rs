@@ -954,6 +954,49 @@ pub(crate) mod tests {
         check(&merged, RELEASE, &[public(&a), public(&b)], 2);
     }
 
+    /// A pinentry speaking the Assuan protocol, answering GETPIN with
+    /// `answer` (an Assuan response line).
+    fn pinentry(dir: &Path, answer: &str) -> PathBuf {
+        let path = dir.join("pinentry-test");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho 'OK Pleased to meet you'\nwhile read -r cmd rest; do\n  case \"$cmd\" in\n    GETPIN) printf '%s\\n' '{answer}'; [ \"${{answer#D }}\" != '{answer}' ] && echo OK;;\n    BYE) echo 'OK closing connection'; exit 0;;\n    *) echo OK;;\n  esac\ndone\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        path
+    }
+
+    /// `ask_pinentry`, retried while another test thread's fork still
+    /// holds the just-written script open ("Text file busy").
+    fn ask(p: &Path) -> Result<Secret, SignError> {
+        for _ in 0..20 {
+            match ask_pinentry(p, "ABCD1234", None) {
+                Err(e) if e.to_string().contains("Text file busy") => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                r => return r,
+            }
+        }
+        ask_pinentry(p, "ABCD1234", None)
+    }
+
+    #[test]
+    fn pinentry_answers_are_read_and_unescaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pinentry(dir.path(), "D s3cr%25et word");
+        let got = ask(&p).unwrap();
+        assert_eq!(got.expose(), "s3cr%et word");
+        let cancel = pinentry(dir.path(), "ERR 83886179 Operation cancelled");
+        let e = ask(&cancel).unwrap_err().to_string();
+        assert!(e.contains("ABCD1234") && e.contains("cancelled"), "{e}");
+        let absent = ask_pinentry(&dir.path().join("nope"), "K", None).unwrap_err();
+        assert!(absent.to_string().contains("cannot run it"), "{absent}");
+    }
+
     #[test]
     fn gpg_reason_picks_the_failure_line_and_hints() {
         let stderr = "gpg: using key X\ngpg: signing failed: Inappropriate ioctl for device\n";
