@@ -949,59 +949,28 @@ fn real_repo() -> Repo {
     r
 }
 
-/// Writes the dists/ tree in the documented layout from the state: the
-/// stanzas of each index in listing order, plain and gzipped, and a
-/// Release naming the components and architectures.
-fn write_published_tree(r: &Repo) {
-    let cat = r.catalog();
-    let config = cat.config().unwrap();
-    for dist in &config.dists {
-        let mut sums = String::new();
-        for comp in &config.comps {
-            let mut dirs: Vec<(String, &str, Vec<String>)> = config
-                .binary_archs()
-                .into_iter()
-                .map(|a| (format!("binary-{a}"), "Packages", vec![a, "all".into()]))
-                .collect();
-            dirs.push(("source".into(), "Sources", vec!["source".into()]));
-            for (sub, name, archs) in dirs {
-                let text =
-                    repoman::backup::verify::expected_index(&cat, dist, comp, &archs).unwrap();
-                let dir = r.bucket().join(format!("dists/{dist}/{comp}/{sub}"));
-                std::fs::create_dir_all(&dir).unwrap();
-                use std::io::Write;
-                let mut e =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                e.write_all(text.as_bytes()).unwrap();
-                let gz = e.finish().unwrap();
-                for (file, bytes) in [
-                    (name.to_string(), text.as_bytes()),
-                    (format!("{name}.gz"), &gz[..]),
-                ] {
-                    std::fs::write(dir.join(&file), bytes).unwrap();
-                    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-                    sums.push_str(&format!(" {digest} {} {comp}/{sub}/{file}\n", bytes.len()));
-                }
-            }
+/// The metadata store is lost (its WAL files too).
+fn lose_state(r: &Repo) {
+    for e in std::fs::read_dir(r.local()).unwrap().flatten() {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with("repoman.sqlite")
+        {
+            std::fs::remove_file(e.path()).unwrap();
         }
-        std::fs::write(
-            r.bucket().join(format!("dists/{dist}/Release")),
-            format!(
-                "Origin: {}\nLabel: {}\nCodename: {dist}\nComponents: {}\nArchitectures: {}\nSHA256:\n{sums}",
-                config.origin(),
-                config.label(),
-                config.comps.join(" "),
-                config.binary_archs().join(" ")
-            ),
-        )
-        .unwrap();
     }
+}
+
+/// Publishes every distribution (unsigned).
+fn publish(r: &Repo) {
+    r.ok(&["publish"]);
+    assert!(r.bucket().join("dists/stable/Release").is_file());
 }
 
 #[test]
 fn verify_finds_deleted_and_corrupted_pool_files() {
     let r = real_repo();
-    write_published_tree(&r);
+    publish(&r);
     let out = r.run(&["verify"]);
     assert!(
         out.status.success(),
@@ -1060,7 +1029,7 @@ fn verify_finds_deleted_and_corrupted_pool_files() {
 #[test]
 fn verify_finds_stale_indices() {
     let r = real_repo();
-    write_published_tree(&r);
+    publish(&r);
     r.ok(&["rm", "-p", "libzstd1", "-y"]);
     let (stdout, _) = r.fail(&["verify"]);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -1101,7 +1070,7 @@ fn verify_finds_stale_indices() {
 fn from_published_recovers_the_items_and_the_configuration() {
     let r = real_repo();
     r.ok(&["repo", "add-origin", "Example", "-y"]);
-    write_published_tree(&r);
+    publish(&r);
     let want = r.backup();
     // Added after the publish: only its pool files remain to tell.
     r.ok(&[
@@ -1113,8 +1082,14 @@ fn from_published_recovers_the_items_and_the_configuration() {
         real("libzstd1_1.5.4+dfsg2-5_amd64.deb").to_str().unwrap(),
     ]);
 
-    // The state is lost.
-    std::fs::remove_file(r.local().join("repoman.sqlite")).unwrap();
+    // Only the gzipped form of some indices is read.
+    for plain in [
+        "dists/testing/contrib/binary-amd64/Packages",
+        "dists/stable/main/source/Sources",
+    ] {
+        std::fs::remove_file(r.bucket().join(plain)).unwrap();
+    }
+    lose_state(&r);
     let dry = r.ok(&["restore", "--from-published", "--dry-run"]);
     assert!(dry.contains("5 new, 0 changed, 0 unchanged"), "{dry}");
     let out = r.run(&["restore", "--from-published"]);
@@ -1152,11 +1127,11 @@ fn from_published_recovers_the_items_and_the_configuration() {
 #[test]
 fn from_published_reports_unreadable_stanzas_and_exits_non_zero() {
     let r = real_repo();
-    write_published_tree(&r);
+    publish(&r);
     let packages = r.bucket().join("dists/stable/main/binary-i386/Packages");
     let text = std::fs::read_to_string(&packages).unwrap();
     std::fs::write(&packages, format!("{text}Package: broken\nVersion: 1\n\n")).unwrap();
-    std::fs::remove_file(r.local().join("repoman.sqlite")).unwrap();
+    lose_state(&r);
     let (_, err) = r.fail(&["restore", "--from-published", "-d", "stable"]);
     assert!(
         err.contains("dists/stable/main/binary-i386/Packages stanza 2: no Filename field"),
