@@ -156,7 +156,8 @@ pub trait BlobStore: Send + Sync {
     fn copy(&self, from: &str, to: &str, mode: PutMode) -> StoreResult<()>;
     /// Objects under a prefix, sorted by key.
     fn list(&self, prefix: &str) -> StoreResult<Vec<ObjectInfo>>;
-    /// Deletes an object (only backups are ever deleted; package files never).
+    /// Deletes an object. Package files are never deleted; only stored
+    /// backups and stale Release signatures are.
     fn delete(&self, key: &str) -> StoreResult<()>;
 
     /// Convenience: a whole (small) object in memory, or `None` if absent.
