@@ -167,6 +167,16 @@ CREATE INDEX IF NOT EXISTS attrs_by_short_value ON attrs(domain_id, name, value)
     WHERE length(value) <= 200;
 ";
 
+/// SQLite's page cache for the connection, in KiB (negative in the pragma).
+const CACHE_KIB: i64 = -65536;
+
+/// How much of the file SQLite reads through a memory map rather than
+/// `pread` into its own page cache: the most SQLite allows on Linux
+/// (2 GB). Reading a large store whole (publish, backup) then costs no
+/// system call and no copy per page, whether or not the file fits the page
+/// cache, and the pages live once, in the kernel's cache.
+const MMAP_BYTES: i64 = 0x7fff_0000;
+
 impl Engine {
     /// Opens (creating if needed) the SQLite file at `path`, in WAL mode so
     /// readers do not block the writer.
@@ -191,8 +201,9 @@ impl Engine {
 
     fn setup(conn: Connection, path: Option<PathBuf>) -> SdbResult<Engine> {
         conn.busy_timeout(Duration::from_secs(10))?;
-        // 64 MB of page cache: bulk loads touch index pages all over.
-        conn.pragma_update(None, "cache_size", -65536)?;
+        // Bulk loads touch index pages all over.
+        conn.pragma_update(None, "cache_size", CACHE_KIB)?;
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(SCHEMA)?;
         Ok(Engine {
@@ -2242,6 +2253,23 @@ mod tests {
         for good in ["", "tab\there\r\n", "\u{fffd}\u{10000}é", "\u{efbf}"] {
             assert!(!has_non_xml_char(good), "{good:?}");
         }
+    }
+
+    #[test]
+    fn page_cache_and_memory_map_are_in_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(&dir.path().join("e.sqlite")).unwrap();
+        let conn = e.lock();
+        let pragma = |name: &str| -> i64 {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(pragma("cache_size"), CACHE_KIB);
+        assert_eq!(pragma("mmap_size"), MMAP_BYTES);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
     }
 
     #[test]
