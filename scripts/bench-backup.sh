@@ -49,24 +49,29 @@ json.dump({"metadata": meta, "packages": packages}, sys.stdout)
 PY
 }
 
-secs() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$@"; }
-rate() { python3 -c "import sys; print('%d' % (int(sys.argv[1]) / max(float(sys.argv[2]), 0.001)))" "$@"; }
-now() { date +%s.%N; }
+# timed CMD...: runs CMD (its stderr discarded) and prints "wall cpu"
+# seconds (cpu = user + system of the process).
+timed() {
+    local TIMEFORMAT='%R %U %S' t
+    t=$( { time "$@" 2>/dev/null >/dev/null; } 2>&1 )
+    python3 -c "import sys; w,u,s=map(float,sys.argv[1:]); print('%.2f %.2f' % (w, u+s))" $t
+}
+cell() { # n "wall cpu" -> "W s (R items/s), cpu C s"
+    python3 -c "import sys; n=int(sys.argv[1]); w,c=map(float,sys.argv[2].split()); print('%.2f s (%d items/s), CPU %.2f s' % (w, n/max(w,0.001), c))" "$1" "$2"
+}
 
-printf '| items | restore (new) | restore (unchanged) | backup -o | backup size |\n'
-printf '|---|---|---|---|---|\n'
+printf '| items | restore into an empty store | restore again (all unchanged) | backup -o FILE | backup size |\n'
+printf '|---:|---:|---:|---:|---:|\n'
 for n in "${sizes[@]}"; do
     gen "$n" > "$work/in-$n.json"
     repo="$work/repo-$n"
-    t0=$(now); "$bin" --local-dir "$repo" restore "$work/in-$n.json" 2>/dev/null; t1=$(now)
-    "$bin" --local-dir "$repo" restore "$work/in-$n.json" 2>/dev/null; t2=$(now)
-    "$bin" --local-dir "$repo" backup -o "$work/out-$n.json"; t3=$(now)
+    r1=$(timed "$bin" --local-dir "$repo" restore "$work/in-$n.json")
+    r2=$(timed "$bin" --local-dir "$repo" restore "$work/in-$n.json")
+    b=$(timed "$bin" --local-dir "$repo" backup -o "$work/out-$n.json")
     # Our own backup round-trips to identical bytes.
     "$bin" --local-dir "$work/again-$n" restore "$work/out-$n.json" 2>/dev/null
-    "$bin" --local-dir "$work/again-$n" backup -o "$work/again-$n.json"
+    "$bin" --local-dir "$work/again-$n" backup -o "$work/again-$n.json" 2>/dev/null
     cmp -s "$work/out-$n.json" "$work/again-$n.json" || { echo "round trip differs for $n items" >&2; exit 1; }
-    r1=$(secs "$t0" "$t1"); r2=$(secs "$t1" "$t2"); b=$(secs "$t2" "$t3")
     size=$(stat -c %s "$work/out-$n.json")
-    printf '| %d | %ss (%s items/s) | %ss (%s items/s) | %ss (%s items/s) | %d MB |\n' \
-        "$n" "$r1" "$(rate "$n" "$r1")" "$r2" "$(rate "$n" "$r2")" "$b" "$(rate "$n" "$b")" $((size / 1000000))
+    printf '| %d | %s | %s | %s | %d MB |\n' "$n" "$(cell "$n" "$r1")" "$(cell "$n" "$r2")" "$(cell "$n" "$b")" $((size / 1000000))
 done

@@ -5,8 +5,8 @@
 //! damaged pool files.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 use serde_json::Value;
 
@@ -17,103 +17,10 @@ use repoman::catalog::{Catalog, Filter};
 use repoman::model::{Attrs, Package, Payload, META_ITEM};
 use repoman::store::Change;
 
-const BIN: &str = env!("CARGO_BIN_EXE_repoman-cli");
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The original's fixtures: `../shared/fixtures` beside the checkout when
-/// present, else the copy committed in fixtures/original.
-fn original(name: &str) -> PathBuf {
-    let shared = root().join("../shared/fixtures").join(name);
-    if shared.is_file() {
-        return shared;
-    }
-    root().join("fixtures/original").join(name)
-}
-
-fn real(name: &str) -> PathBuf {
-    root().join("fixtures/debian").join(name)
-}
-
-/// A repository in a temporary directory, driven through the binary.
-struct Repo {
-    dir: tempfile::TempDir,
-}
+mod common;
+use common::{original, real, Repo};
 
 impl Repo {
-    fn new() -> Repo {
-        Repo {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn local(&self) -> PathBuf {
-        self.path().join("repo")
-    }
-
-    fn bucket(&self) -> PathBuf {
-        self.local().join("bucket")
-    }
-
-    /// The binary with no inherited configuration; stdin is not a terminal.
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("REPOMAN_") || k.starts_with("AWS_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .env_remove("XDG_DATA_HOME")
-            .arg("--local-dir")
-            .arg(self.local())
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs a command that must fail; returns (stdout, stderr).
-    fn fail(&self, args: &[&str]) -> (String, String) {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "{args:?} unexpectedly succeeded: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    }
-
-    fn announcements(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.local().join("announcements.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
     /// The whole state, as a backup.
     fn backup(&self) -> String {
         self.ok(&["backup"])
@@ -559,7 +466,7 @@ fn corrupt_backups_are_refused_whole_and_leave_the_store_untouched() {
     ];
     for (what, bytes, wants) in cases {
         let path = r.write(&format!("{}.json", what.replace(' ', "-")), &bytes);
-        let (_, err) = r.fail(&["restore", &path]);
+        let (_, err) = r.fail_out(&["restore", &path]);
         for want in &wants {
             assert!(
                 err.contains(want.as_str()),
@@ -581,7 +488,7 @@ fn many_problems_are_all_counted_and_the_list_is_capped() {
     let doc =
         serde_json::json!({"metadata": {}, "packages": {"p": {"d": {"c": {"amd64": items}}}}});
     let path = r.write("many.json", doc.to_string().as_bytes());
-    let (_, err) = r.fail(&["restore", &path]);
+    let (_, err) = r.fail_out(&["restore", &path]);
     let listed = err
         .lines()
         .filter(|l| l.contains("packages.p.d.c.amd64["))
@@ -707,10 +614,10 @@ fn prune_deletes_what_the_backup_lacks_with_confirmation() {
     let small = small.to_str().unwrap();
     // 25 deletions: needs -y and --i-fear-no-evil without a terminal.
     let before = r.backup();
-    let (out, err) = r.fail(&["restore", "--prune", small]);
+    let (out, err) = r.fail_out(&["restore", "--prune", small]);
     assert!(out.contains("apt-transport-s3"), "{out}");
     assert!(err.contains("dangerous"), "{err}");
-    r.fail(&["restore", "--prune", "-y", small]);
+    r.fail_out(&["restore", "--prune", "-y", small]);
     assert_eq!(r.backup(), before);
 
     // Within a filter only that filter's items are pruned.
@@ -949,59 +856,28 @@ fn real_repo() -> Repo {
     r
 }
 
-/// Writes the dists/ tree in the documented layout from the state: the
-/// stanzas of each index in listing order, plain and gzipped, and a
-/// Release naming the components and architectures.
-fn write_published_tree(r: &Repo) {
-    let cat = r.catalog();
-    let config = cat.config().unwrap();
-    for dist in &config.dists {
-        let mut sums = String::new();
-        for comp in &config.comps {
-            let mut dirs: Vec<(String, &str, Vec<String>)> = config
-                .binary_archs()
-                .into_iter()
-                .map(|a| (format!("binary-{a}"), "Packages", vec![a, "all".into()]))
-                .collect();
-            dirs.push(("source".into(), "Sources", vec!["source".into()]));
-            for (sub, name, archs) in dirs {
-                let text =
-                    repoman::backup::verify::expected_index(&cat, dist, comp, &archs).unwrap();
-                let dir = r.bucket().join(format!("dists/{dist}/{comp}/{sub}"));
-                std::fs::create_dir_all(&dir).unwrap();
-                use std::io::Write;
-                let mut e =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                e.write_all(text.as_bytes()).unwrap();
-                let gz = e.finish().unwrap();
-                for (file, bytes) in [
-                    (name.to_string(), text.as_bytes()),
-                    (format!("{name}.gz"), &gz[..]),
-                ] {
-                    std::fs::write(dir.join(&file), bytes).unwrap();
-                    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-                    sums.push_str(&format!(" {digest} {} {comp}/{sub}/{file}\n", bytes.len()));
-                }
-            }
+/// The metadata store is lost (its WAL files too).
+fn lose_state(r: &Repo) {
+    for e in std::fs::read_dir(r.local()).unwrap().flatten() {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with("repoman.sqlite")
+        {
+            std::fs::remove_file(e.path()).unwrap();
         }
-        std::fs::write(
-            r.bucket().join(format!("dists/{dist}/Release")),
-            format!(
-                "Origin: {}\nLabel: {}\nCodename: {dist}\nComponents: {}\nArchitectures: {}\nSHA256:\n{sums}",
-                config.origin(),
-                config.label(),
-                config.comps.join(" "),
-                config.binary_archs().join(" ")
-            ),
-        )
-        .unwrap();
     }
+}
+
+/// Publishes every distribution (unsigned).
+fn publish(r: &Repo) {
+    r.ok(&["publish"]);
+    assert!(r.bucket().join("dists/stable/Release").is_file());
 }
 
 #[test]
 fn verify_finds_deleted_and_corrupted_pool_files() {
     let r = real_repo();
-    write_published_tree(&r);
+    publish(&r);
     let out = r.run(&["verify"]);
     assert!(
         out.status.success(),
@@ -1025,7 +901,7 @@ fn verify_finds_deleted_and_corrupted_pool_files() {
     let b = std::fs::read(r.bucket().join(orig)).unwrap();
     std::fs::write(r.bucket().join(orig), &b[..100]).unwrap();
 
-    let (stdout, stderr) = r.fail(&["verify"]);
+    let (stdout, stderr) = r.fail_out(&["verify"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(
@@ -1049,7 +925,7 @@ fn verify_finds_deleted_and_corrupted_pool_files() {
     assert!(stderr.contains("3 problem(s)"), "{stderr}");
 
     // --fast checks sizes only: the same-size corruption goes unseen.
-    let (fast, _) = r.fail(&["verify", "--fast"]);
+    let (fast, _) = r.fail_out(&["verify", "--fast"]);
     assert_eq!(fast.lines().count(), 2, "{fast}");
     assert!(!fast.contains(corrupted));
     // -d limits the check.
@@ -1060,9 +936,9 @@ fn verify_finds_deleted_and_corrupted_pool_files() {
 #[test]
 fn verify_finds_stale_indices() {
     let r = real_repo();
-    write_published_tree(&r);
+    publish(&r);
     r.ok(&["rm", "-p", "libzstd1", "-y"]);
-    let (stdout, _) = r.fail(&["verify"]);
+    let (stdout, _) = r.fail_out(&["verify"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     for l in &lines {
@@ -1083,7 +959,7 @@ fn verify_finds_stale_indices() {
     let mut text = std::fs::read(&i386).unwrap();
     text.extend_from_slice(b"Package: intruder\n\n");
     std::fs::write(&i386, text).unwrap();
-    let (stdout, _) = r.fail(&["verify", "-d", "testing"]);
+    let (stdout, _) = r.fail_out(&["verify", "-d", "testing"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert!(
@@ -1101,7 +977,7 @@ fn verify_finds_stale_indices() {
 fn from_published_recovers_the_items_and_the_configuration() {
     let r = real_repo();
     r.ok(&["repo", "add-origin", "Example", "-y"]);
-    write_published_tree(&r);
+    publish(&r);
     let want = r.backup();
     // Added after the publish: only its pool files remain to tell.
     r.ok(&[
@@ -1113,8 +989,14 @@ fn from_published_recovers_the_items_and_the_configuration() {
         real("libzstd1_1.5.4+dfsg2-5_amd64.deb").to_str().unwrap(),
     ]);
 
-    // The state is lost.
-    std::fs::remove_file(r.local().join("repoman.sqlite")).unwrap();
+    // Only the gzipped form of some indices is read.
+    for plain in [
+        "dists/testing/contrib/binary-amd64/Packages",
+        "dists/stable/main/source/Sources",
+    ] {
+        std::fs::remove_file(r.bucket().join(plain)).unwrap();
+    }
+    lose_state(&r);
     let dry = r.ok(&["restore", "--from-published", "--dry-run"]);
     assert!(dry.contains("5 new, 0 changed, 0 unchanged"), "{dry}");
     let out = r.run(&["restore", "--from-published"]);
@@ -1152,16 +1034,63 @@ fn from_published_recovers_the_items_and_the_configuration() {
 #[test]
 fn from_published_reports_unreadable_stanzas_and_exits_non_zero() {
     let r = real_repo();
-    write_published_tree(&r);
+    publish(&r);
     let packages = r.bucket().join("dists/stable/main/binary-i386/Packages");
     let text = std::fs::read_to_string(&packages).unwrap();
     std::fs::write(&packages, format!("{text}Package: broken\nVersion: 1\n\n")).unwrap();
-    std::fs::remove_file(r.local().join("repoman.sqlite")).unwrap();
-    let (_, err) = r.fail(&["restore", "--from-published", "-d", "stable"]);
+    lose_state(&r);
+    let (_, err) = r.fail_out(&["restore", "--from-published", "-d", "stable"]);
     assert!(
         err.contains("dists/stable/main/binary-i386/Packages stanza 2: no Filename field"),
         "{err}"
     );
     // What could be recovered was restored.
     assert_eq!(r.catalog().find_items(&Filter::default()).unwrap().len(), 4);
+}
+
+#[test]
+fn oversize_control_text_is_re_split_to_fit_and_empty_repositories_back_up() {
+    let r = Repo::new();
+    r.ok(&["setup", "-d", "stable", "-c", "main", "-a", "amd64"]);
+    assert_eq!(
+        r.backup(),
+        "{\"metadata\": {\"archs\": [\"amd64\"], \"comps\": [\"main\"], \"dists\": [\"stable\"]}, \"packages\": {}}\n"
+    );
+    // One fragment of 3,000 bytes (the original's readers concatenate any
+    // fragments): too big for one SimpleDB value, so it is re-split.
+    let text = format!(
+        "Package: big\nVersion: 1\nDescription: {}\n",
+        "✓".repeat(990)
+    );
+    let item = serde_json::json!({
+        "name": "big", "version": "1", "distribution": "stable", "component": "main",
+        "architecture": "amd64", "filename": "big_1_amd64.deb", "md5": "0".repeat(32),
+        "sha1": "1".repeat(40), "sha256": "2".repeat(64), "size": "3", "controltxt0": text,
+    });
+    let doc = serde_json::json!({"metadata": {"dists": ["stable"], "comps": ["main"], "archs": ["amd64"]},
+                                 "packages": {"big": {"stable": {"main": {"amd64": [item]}}}}});
+    let path = r.write("big.json", doc.to_string().as_bytes());
+    let out = r.run(&["restore", &path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("packages.big.stable.main.amd64[0]: control text re-split"));
+    let attrs = r
+        .catalog()
+        .find_items(&Filter::default())
+        .unwrap()
+        .remove(0)
+        .attrs;
+    let fragments: Vec<&String> = attrs
+        .keys()
+        .filter(|k| k.starts_with("controltxt"))
+        .collect();
+    assert!(fragments.len() > 1, "{fragments:?}");
+    assert!(attrs.values().flatten().all(|v| v.len() <= 1024));
+    assert_eq!(repoman::model::join_control_text(&attrs), text);
+    let p = Package::from_attrs(&attrs).unwrap();
+    assert_eq!(p.control, text);
 }

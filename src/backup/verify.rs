@@ -15,7 +15,7 @@ use super::validate::describe;
 use crate::catalog::{object_sha256, Catalog, Filter};
 use crate::debian::control::parse_paragraph;
 use crate::model::{Package, Payload};
-use crate::publish::stanza::write_stanza;
+use crate::publish::index::index_text;
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -270,7 +270,8 @@ fn check_file(
     Ok(())
 }
 
-/// The index a publish would write now for `dist`/`comp` and `archs`.
+/// The index a publish would write now for `dist`/`comp` and `archs`:
+/// the same query and the same index builder `publish` uses.
 pub fn expected_index(cat: &Catalog, dist: &str, comp: &str, archs: &[String]) -> Result<String> {
     let packages = cat.find(&Filter {
         dists: vec![dist.to_string()],
@@ -278,11 +279,7 @@ pub fn expected_index(cat: &Catalog, dist: &str, comp: &str, archs: &[String]) -
         archs: archs.to_vec(),
         ..Filter::default()
     })?;
-    let mut text = String::new();
-    for p in &packages {
-        write_stanza(p, dist, &mut text);
-    }
-    Ok(text)
+    Ok(String::from_utf8(index_text(&packages, dist))?)
 }
 
 /// The `Package` field of each stanza, for a readable difference.

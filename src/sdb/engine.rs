@@ -167,6 +167,16 @@ CREATE INDEX IF NOT EXISTS attrs_by_short_value ON attrs(domain_id, name, value)
     WHERE length(value) <= 200;
 ";
 
+/// SQLite's page cache for the connection, in KiB (negative in the pragma).
+const CACHE_KIB: i64 = -65536;
+
+/// How much of the file SQLite reads through a memory map rather than
+/// `pread` into its own page cache: the most SQLite allows on Linux
+/// (2 GB). Reading a large store whole (publish, backup) then costs no
+/// system call and no copy per page, whether or not the file fits the page
+/// cache, and the pages live once, in the kernel's cache.
+const MMAP_BYTES: i64 = 0x7fff_0000;
+
 impl Engine {
     /// Opens (creating if needed) the SQLite file at `path`, in WAL mode so
     /// readers do not block the writer.
@@ -191,8 +201,9 @@ impl Engine {
 
     fn setup(conn: Connection, path: Option<PathBuf>) -> SdbResult<Engine> {
         conn.busy_timeout(Duration::from_secs(10))?;
-        // 64 MB of page cache: bulk loads touch index pages all over.
-        conn.pragma_update(None, "cache_size", -65536)?;
+        // Bulk loads touch index pages all over.
+        conn.pragma_update(None, "cache_size", CACHE_KIB)?;
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(SCHEMA)?;
         Ok(Engine {
@@ -418,51 +429,69 @@ impl Engine {
         plan.run(&conn, d, after.as_ref())
     }
 
-    /// Runs a Select over every page, handing each item to `each` (the
-    /// database is not locked while `each` runs). `Output::Count` yields one
+    /// Runs a Select to the end, handing each item to `each` (the database
+    /// is not locked while `each` runs). The query's `limit` only sets a
+    /// page size, so it does not cap the results; `Output::Count` yields one
     /// item with the total.
+    ///
+    /// Unlike following [`Engine::select`]'s pages, this runs the query once:
+    /// one statement lists the matching items in order (ids and names only),
+    /// then their attributes are read [`STREAM_CHUNK`] items per statement,
+    /// each chunk in one pass over the attribute table's key. So the cost
+    /// grows linearly with the result, and memory holds the list of matches
+    /// plus one chunk of items. Items deleted while the stream runs are left
+    /// out; it is not a snapshot.
     pub fn select_each(
         &self,
         domain: &str,
         query: &Select,
         each: &mut dyn FnMut(Item) -> SdbResult<()>,
     ) -> SdbResult<()> {
-        let mut token: Option<String> = None;
-        let mut total: u64 = 0;
-        loop {
-            let page = self.select(domain, query, true, token.as_deref(), PageLimit::STREAM)?;
-            for item in page.items {
-                if query.output == Output::Count {
-                    total += count_of(&item);
-                } else {
-                    each(item)?;
-                }
-            }
-            match page.next_token {
-                Some(t) => token = Some(t),
-                None => break,
-            }
-        }
+        let plan = Plan::new(domain, query, PageLimit::STREAM)?;
         if query.output == Output::Count {
-            each(count_item(total))?;
+            let n = {
+                let conn = self.lock();
+                plan.count(&conn, domain_id(&conn, domain)?)?
+            };
+            return each(count_item(n));
         }
-        Ok(())
+        let found = {
+            let conn = self.lock();
+            plan.matches(&conn, domain_id(&conn, domain)?, None, None)?
+        };
+        let mut rest = found.into_iter();
+        loop {
+            let chunk: Vec<Match> = rest.by_ref().take(STREAM_CHUNK).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let mut attrs = {
+                let conn = self.lock();
+                plan.read_attrs(&conn, chunk.iter().map(|m| m.id))?
+            };
+            for m in chunk {
+                let item_attrs = attrs.remove(&m.id).unwrap_or_default();
+                if item_attrs.is_empty() && plan.query.output == Output::All {
+                    // Deleted since the matches were listed.
+                    continue;
+                }
+                each(Item {
+                    name: m.name,
+                    attrs: item_attrs,
+                })?;
+            }
+        }
     }
 }
+
+/// Items whose attributes [`Engine::select_each`] reads with one statement.
+pub const STREAM_CHUNK: usize = 1000;
 
 fn count_item(n: u64) -> Item {
     Item {
         name: "Domain".to_string(),
         attrs: Attrs::from([("Count".to_string(), vec![n.to_string()])]),
     }
-}
-
-fn count_of(item: &Item) -> u64 {
-    item.attrs
-        .get("Count")
-        .and_then(|v| v.first())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// SimpleDB's domain names: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.
@@ -978,8 +1007,14 @@ impl<'q> Plan<'q> {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
-    /// The full SQL of a page: item ids, names, and sort values, in order.
-    fn page_sql(&self, after: Option<&Cursor>, params: &mut Vec<Value>) -> String {
+    /// SQL listing the matching items' ids, names and sort values, in
+    /// order, after `after`, at most `limit` of them.
+    fn matches_sql(
+        &self,
+        after: Option<&Cursor>,
+        params: &mut Vec<Value>,
+        limit: Option<u64>,
+    ) -> String {
         let key = self.key.as_deref().unwrap_or("NULL");
         let desc = self.order == Order::Desc;
         let mut sql = format!(
@@ -1005,41 +1040,82 @@ impl<'q> Plan<'q> {
         } else {
             sql.push_str(&format!(" ORDER BY 2 {dir}"));
         }
-        if let Some(n) = self.page_items {
-            // One more than a page tells whether another page follows.
-            sql.push_str(&format!(" LIMIT {}", n as u64 + 1));
+        if let Some(n) = limit {
+            sql.push_str(&format!(" LIMIT {n}"));
         }
         sql
     }
 
-    fn run(&self, c: &Connection, domain: i64, after: Option<&Cursor>) -> SdbResult<Page> {
+    /// The parameters of the filter, for domain `domain`.
+    fn params(&self, domain: i64) -> Vec<Value> {
         let mut params = self.params.clone();
         params[0] = Value::Integer(domain);
+        params
+    }
+
+    /// How many items match, with one statement.
+    fn count(&self, c: &Connection, domain: i64) -> SdbResult<u64> {
+        let sql = format!("SELECT count(*) FROM items i WHERE {}", self.filter);
+        let n: i64 = c
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(self.params(domain)), |r| {
+                r.get(0)
+            })?;
+        Ok(n as u64)
+    }
+
+    /// The matching items after `after`, in order, at most `limit` of them,
+    /// with one statement.
+    fn matches(
+        &self,
+        c: &Connection,
+        domain: i64,
+        after: Option<&Cursor>,
+        limit: Option<u64>,
+    ) -> SdbResult<Vec<Match>> {
+        let mut params = self.params(domain);
+        let sql = self.matches_sql(after, &mut params, limit);
+        let mut st = c.prepare_cached(&sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+        let mut found = Vec::new();
+        while let Some(r) = rows.next()? {
+            found.push(Match {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                key: r.get(2)?,
+            });
+        }
+        Ok(found)
+    }
+
+    /// The output attributes of the items `ids`, by item id.
+    fn read_attrs(
+        &self,
+        c: &Connection,
+        ids: impl Iterator<Item = i64>,
+    ) -> SdbResult<HashMap<i64, Attrs>> {
+        match &self.query.output {
+            Output::All => read_many(c, ids, None),
+            Output::Attrs(names) => read_many(c, ids, Some(names)),
+            Output::ItemName | Output::Count => Ok(HashMap::new()),
+        }
+    }
+
+    fn run(&self, c: &Connection, domain: i64, after: Option<&Cursor>) -> SdbResult<Page> {
         if self.query.output == Output::Count && after.is_none() && self.page_items.is_none() {
-            let sql = format!("SELECT count(*) FROM items i WHERE {}", self.filter);
-            let n: i64 = c
-                .prepare_cached(&sql)?
-                .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
             return Ok(Page {
-                items: vec![count_item(n as u64)],
+                items: vec![count_item(self.count(c, domain)?)],
                 next_token: None,
             });
         }
-        let sql = self.page_sql(after, &mut params);
-        let mut st = c.prepare_cached(&sql)?;
-        let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
-        let mut found: Vec<(i64, String, Option<String>)> = Vec::new();
-        while let Some(r) = rows.next()? {
-            found.push((r.get(0)?, r.get(1)?, r.get(2)?));
-        }
-        drop(rows);
-        drop(st);
+        // One more than a page tells whether another page follows.
+        let mut found = self.matches(c, domain, after, self.page_items.map(|n| n as u64 + 1))?;
         let limit = self.page_items.map(|n| n as usize).unwrap_or(usize::MAX);
         let mut more = found.len() > limit;
         found.truncate(limit);
         if self.query.output == Output::Count {
             let next_token = match (more, found.last()) {
-                (true, Some((_, n, k))) => Some(self.encode_token(k.clone(), n.clone())),
+                (true, Some(m)) => Some(self.encode_token(m.key.clone(), m.name.clone())),
                 _ => None,
             };
             return Ok(Page {
@@ -1053,24 +1129,18 @@ impl<'q> Plan<'q> {
         // Attributes are read a chunk of items at a time, so a page the size
         // limit cuts short does not read the items it leaves out.
         'chunks: for chunk in found.chunks(READ_CHUNK) {
-            let ids = chunk.iter().map(|f| f.0);
-            let mut attrs = match &self.query.output {
-                Output::ItemName => HashMap::new(),
-                Output::All => read_many(c, ids, None)?,
-                Output::Attrs(names) => read_many(c, ids, Some(names))?,
-                Output::Count => unreachable!("counted above"),
-            };
-            for (id, name, key) in chunk {
-                let attrs = attrs.remove(id).unwrap_or_default();
-                let size = response_size(name, &attrs);
+            let mut attrs = self.read_attrs(c, chunk.iter().map(|m| m.id))?;
+            for m in chunk {
+                let attrs = attrs.remove(&m.id).unwrap_or_default();
+                let size = response_size(&m.name, &attrs);
                 if !items.is_empty() && bytes + size > self.max_bytes {
                     more = true;
                     break 'chunks;
                 }
                 bytes += size;
-                last = Some((key.clone(), name.clone()));
+                last = Some((m.key.clone(), m.name.clone()));
                 items.push(Item {
-                    name: name.clone(),
+                    name: m.name.clone(),
                     attrs,
                 });
             }
@@ -1081,6 +1151,14 @@ impl<'q> Plan<'q> {
         };
         Ok(Page { items, next_token })
     }
+}
+
+/// A matching item: its id, name and sort value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Match {
+    id: i64,
+    name: String,
+    key: Option<String>,
 }
 
 /// Items whose attributes are read with one statement.
@@ -2175,6 +2253,23 @@ mod tests {
         for good in ["", "tab\there\r\n", "\u{fffd}\u{10000}é", "\u{efbf}"] {
             assert!(!has_non_xml_char(good), "{good:?}");
         }
+    }
+
+    #[test]
+    fn page_cache_and_memory_map_are_in_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(&dir.path().join("e.sqlite")).unwrap();
+        let conn = e.lock();
+        let pragma = |name: &str| -> i64 {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(pragma("cache_size"), CACHE_KIB);
+        assert_eq!(pragma("mmap_size"), MMAP_BYTES);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
     }
 
     #[test]

@@ -1,0 +1,263 @@
+//! Times reading items out of the embedded store (SQLite), the way publish,
+//! backup and sdb-local read them, on N synthetic package items of about
+//! 1 KB of control text each (15 attributes), spread over three
+//! distributions.
+//!
+//!     cargo run --release --no-default-features --example bench_select -- 60000 [DIR]
+//!
+//!     ... -- 60000 DIR all,paged_all_by_name     (only the queries named)
+//!
+//! With DIR, the store is kept there and reused by the next run of the same
+//! N (loading takes longer than reading). Prints one line per query:
+//! `query=... items=... seconds=... items_per_s=...`, then the peak memory.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use repoman::catalog::{Catalog, Filter};
+use repoman::model::{Package, Payload};
+use repoman::sdb::engine::{Engine, PageLimit};
+use repoman::select::{Expr, Operand, Order, Output, Select};
+use repoman::store::Change;
+
+const DISTS: [&str; 3] = ["stable", "testing", "unstable"];
+
+/// A control paragraph of about 1 KB, shaped like a real one.
+fn control(name: &str, version: &str, arch: &str, i: usize) -> String {
+    format!(
+        "Package: {name}\n\
+         Version: {version}\n\
+         Architecture: {arch}\n\
+         Maintainer: Benchmark Maintainers <bench-{m}@lists.example.org>\n\
+         Installed-Size: {size}\n\
+         Depends: libc6 (>= 2.34), libgcc-s1 (>= 3.0), libssl3 (>= 3.0.0), zlib1g (>= 1:1.2.0), libstdc++6 (>= 12), libbench-common-{m} (= {version})\n\
+         Recommends: bench-data-{m}, ca-certificates\n\
+         Section: utils\n\
+         Priority: optional\n\
+         Homepage: https://bench.example.org/projects/{name}\n\
+         Description: synthetic package {i} for the select benchmark\n \
+         This package exists only to give the select benchmark realistic\n \
+         control text: a long description of several lines, dependencies with\n \
+         version constraints, and the usual fields that Debian packages carry.\n \
+         .\n \
+         It is never installed; its size, {size} kB, is made up, and so is its\n \
+         maintainer. The text is long enough that one stanza of the Packages\n \
+         index takes about one kilobyte, as in the Debian archive itself.\n",
+        m = i % 97,
+        size = 100 + (i * 37) % 5000,
+    )
+}
+
+/// Package `i`: names repeat over the three distributions, so one name has
+/// three items, as a package kept in stable, testing and unstable does.
+fn package(i: usize) -> Package {
+    let name = format!("bench-{:06}", i / DISTS.len());
+    let version = format!("{}.{}-{}", 1 + i % 5, i % 13, 1 + i % 3);
+    let arch = if i % 10 == 0 { "all" } else { "amd64" };
+    Package {
+        control: control(&name, &version, arch, i),
+        payload: Payload::Binary {
+            filename: format!("{name}_{version}_{arch}.deb"),
+            md5: format!("{:032x}", i as u128 * 7919),
+            sha1: format!("{:040x}", i as u128 * 104_729),
+            sha256: format!("{:064x}", i as u128 * 1_299_709),
+            size: 10_000 + (i as u64 * 13) % 900_000,
+        },
+        name,
+        version,
+        distribution: DISTS[i % DISTS.len()].into(),
+        component: "main".into(),
+        architecture: arch.into(),
+    }
+}
+
+fn load(cat: &Catalog, n: usize) -> anyhow::Result<()> {
+    cat.backend.meta.create_domain()?;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let changes: Vec<Change> = chunk
+            .iter()
+            .map(|&i| {
+                let p = package(i);
+                Change::Put {
+                    item: p.key(),
+                    attrs: p.to_attrs().expect("fits"),
+                    remove: vec![],
+                }
+            })
+            .collect();
+        cat.backend.meta.apply(&changes)?;
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process, in MB (VmHWM).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// CPU seconds (user + system) this process has used, from
+/// /proc/self/stat: on a machine shared with other work, steadier than wall
+/// time.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // utime and stime are fields 14 and 15 (11 and 12 after the name), in
+    // USER_HZ (100 on Linux).
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+/// Wall and CPU time since it was made.
+struct Timer(Instant, f64);
+
+impl Timer {
+    fn start() -> Timer {
+        Timer(Instant::now(), cpu_seconds())
+    }
+
+    fn report(&self, query: &str, items: usize) {
+        let seconds = self.0.elapsed().as_secs_f64();
+        println!(
+            "query={query} items={items} seconds={seconds:.3} cpu_s={:.2} items_per_s={:.0}",
+            cpu_seconds() - self.1,
+            items as f64 / seconds.max(1e-9)
+        );
+    }
+}
+
+/// Streams a catalog filter's items (as publish and `query` do), counting
+/// them and their attribute values without keeping them.
+fn stream(cat: &Catalog, query: &str, filter: &Filter) -> anyhow::Result<usize> {
+    let timer = Timer::start();
+    let (mut items, mut values) = (0, 0);
+    cat.backend.meta.select(&filter.to_select(), &mut |item| {
+        items += 1;
+        values += item.attrs.values().map(Vec::len).sum::<usize>();
+        Ok(())
+    })?;
+    timer.report(query, items);
+    assert!(items == 0 || values >= items, "items come with attributes");
+    Ok(items)
+}
+
+/// Follows every page of a Select with SimpleDB's page limits, as a
+/// SimpleDB client of sdb-local does.
+fn paged(engine: &Engine, domain: &str, query_name: &str, q: &Select) -> anyhow::Result<usize> {
+    let timer = Timer::start();
+    let (mut items, mut pages) = (0, 0);
+    let mut token: Option<String> = None;
+    loop {
+        let page = engine.select(domain, q, true, token.as_deref(), PageLimit::SIMPLEDB)?;
+        items += page.items.len();
+        pages += 1;
+        match page.next_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    timer.report(query_name, items);
+    println!("query={query_name} pages={pages}");
+    Ok(items)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(60_000);
+    let keep = args.next().map(PathBuf::from);
+    let only: Option<Vec<String>> = args
+        .next()
+        .map(|a| a.split(',').map(str::to_string).collect());
+    let wanted = |q: &str| only.as_ref().map_or(true, |o| o.iter().any(|x| x == q));
+    let tmp = tempfile::tempdir()?;
+    let dir = keep.unwrap_or_else(|| tmp.path().to_path_buf());
+    let cat = Catalog::new(repoman::embedded::open(&dir, None)?);
+    let have = if cat.backend.meta.domain_exists()? {
+        let mut q = Filter::default().to_select();
+        q.output = Output::Count;
+        let mut c = 0usize;
+        cat.backend.meta.select(&q, &mut |i| {
+            c = i.attrs["Count"][0].parse().unwrap_or(0);
+            Ok(())
+        })?;
+        c
+    } else {
+        0
+    };
+    if have != n {
+        anyhow::ensure!(have == 0, "{} holds {have} items, not {n}", dir.display());
+        let start = Instant::now();
+        load(&cat, n)?;
+        println!(
+            "load items={n} seconds={:.2}",
+            start.elapsed().as_secs_f64()
+        );
+    }
+
+    if wanted("all") {
+        assert_eq!(stream(&cat, "all", &Filter::default())?, n);
+    }
+    if wanted("one_dist") {
+        let one_dist = Filter {
+            dists: vec!["testing".into()],
+            ..Filter::default()
+        };
+        stream(&cat, "one_dist", &one_dist)?;
+    }
+    if wanted("publish_index") {
+        // The query publish makes for one Packages index.
+        let publish_like = Filter {
+            dists: vec!["testing".into()],
+            comps: vec!["main".into()],
+            archs: vec!["amd64".into(), "all".into()],
+            ..Filter::default()
+        };
+        stream(&cat, "publish_index", &publish_like)?;
+    }
+    if wanted("one_name") {
+        let one_name = Filter {
+            names: vec![format!("bench-{:06}", n / DISTS.len() / 2)],
+            ..Filter::default()
+        };
+        assert_eq!(stream(&cat, "one_name", &one_name)?, DISTS.len().min(n));
+    }
+    if wanted("names_only") {
+        // Backup's first pass: only the `name` of every item.
+        let mut names = Filter::default().to_select();
+        names.output = Output::Attrs(vec!["name".into()]);
+        let timer = Timer::start();
+        let mut count = 0;
+        cat.backend.meta.select(&names, &mut |_| {
+            count += 1;
+            Ok(())
+        })?;
+        timer.report("names_only", count);
+    }
+
+    // sdb-local: SimpleDB pages (2500 items, 1 MB), unordered and ordered.
+    let meta = repoman::embedded::meta::SqliteMeta::open(&dir.join("repoman.sqlite"), "repoman")?;
+    let name = Operand::Attr("name".into());
+    let mut q = Select::all_where(Expr::IsNotNull(name.clone()));
+    q.limit = Some(2500);
+    if wanted("paged_all") {
+        paged(meta.engine(), "repoman", "paged_all", &q)?;
+    }
+    q.order_by = Some((name, Order::Asc));
+    if wanted("paged_all_by_name") {
+        paged(meta.engine(), "repoman", "paged_all_by_name", &q)?;
+    }
+    println!("peak_rss_mb={:.0}", peak_rss_mb());
+    Ok(())
+}
