@@ -5,7 +5,9 @@
 #
 #   restore   the Debian-shaped backup (see publish-debian.sh) into an empty
 #             domain; target: at most ceil(N/25) + a constant write requests
-#             (BatchPutAttributes carries 25 items, SimpleDB's maximum)
+#             (BatchPutAttributes carries 25 items, SimpleDB's maximum; the
+#             constant allowed is 16: the configuration item, and batches
+#             cut short by the 900 KB size limit)
 #   backup    the whole domain to a file (-o)
 #   publish   the distribution; target: at most ceil(N/2500) + a constant
 #             Selects per dist/comp (a Select page holds 2500 items at most)
