@@ -143,6 +143,10 @@ pub struct Expected {
 pub struct Engine {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// The rest of recent paged Selects, so a page continues where the
+    /// last one stopped instead of running the query again. Locked only
+    /// while `conn` is.
+    pages: Mutex<Vec<Remainder>>,
 }
 
 const SCHEMA: &str = "
@@ -209,6 +213,7 @@ impl Engine {
         Ok(Engine {
             conn: Mutex::new(conn),
             path,
+            pages: Mutex::new(Vec::new()),
         })
     }
 
@@ -426,7 +431,61 @@ impl Engine {
         let after = next_token.map(|t| plan.decode_token(t)).transpose()?;
         let conn = self.lock();
         let d = domain_id(&conn, domain)?;
-        plan.run(&conn, d, after.as_ref())
+        let Some(after) = after else {
+            // A first page runs the query for one page only: many Selects
+            // want no more.
+            return plan.run(&conn, d, None);
+        };
+        // A later page: the rest of the result, kept from the previous page
+        // when nothing was written since, else the query again from the
+        // token's position (all of the rest, kept for the pages after).
+        let version = data_version(&conn)?;
+        let cached = self.take_remainder(d, &plan.hash, version, &after);
+        let mut rest = match cached {
+            Some(rest) => rest,
+            None => Remainder {
+                domain: d,
+                hash: plan.hash.clone(),
+                version,
+                after: (after.k.clone(), after.n.clone()),
+                matches: plan.matches(&conn, d, Some(&after), None)?.into(),
+            },
+        };
+        let page = plan.page_of(&conn, &mut rest.matches)?;
+        if let (Some(last), false) = (page.last.clone(), rest.matches.is_empty()) {
+            rest.after = last;
+            self.keep_remainder(rest);
+        }
+        Ok(page.page)
+    }
+
+    /// The kept rest of the Select `hash` on domain `domain` that continues
+    /// after `after`, if nothing was written since it was kept.
+    fn take_remainder(
+        &self,
+        domain: i64,
+        hash: &str,
+        version: (u64, i64),
+        after: &Cursor,
+    ) -> Option<Remainder> {
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        // Anything written since makes every kept result stale.
+        pages.retain(|r| r.version == version);
+        let at = pages.iter().position(|r| {
+            r.domain == domain && r.hash == hash && r.after.0 == after.k && r.after.1 == after.n
+        })?;
+        Some(pages.remove(at))
+    }
+
+    fn keep_remainder(&self, rest: Remainder) {
+        if rest.matches.len() > MAX_KEPT_MATCHES {
+            return;
+        }
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        if pages.len() >= KEPT_RESULTS {
+            pages.remove(0);
+        }
+        pages.push(rest);
     }
 
     /// Runs a Select to the end, handing each item to `each` (the database
@@ -492,6 +551,30 @@ fn count_item(n: u64) -> Item {
         name: "Domain".to_string(),
         attrs: Attrs::from([("Count".to_string(), vec![n.to_string()])]),
     }
+}
+
+/// Changes the connection can see: its own writes, and (SQLite's
+/// `data_version`) commits by other connections to the same file.
+fn data_version(c: &Connection) -> SdbResult<(u64, i64)> {
+    let other: i64 = c.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    Ok((c.total_changes(), other))
+}
+
+/// How many paged Select results the engine keeps for their next page.
+const KEPT_RESULTS: usize = 4;
+/// A result longer than this is not kept (its pages run the query again).
+const MAX_KEPT_MATCHES: usize = 1_000_000;
+
+/// What remains of a paged Select after a page.
+struct Remainder {
+    domain: i64,
+    /// The query's hash (as in its tokens).
+    hash: String,
+    /// [`data_version`] when it was computed.
+    version: (u64, i64),
+    /// The sort value and name of the last item handed out.
+    after: (Option<String>, String),
+    matches: std::collections::VecDeque<Match>,
 }
 
 /// SimpleDB's domain names: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.
@@ -1101,6 +1184,7 @@ impl<'q> Plan<'q> {
         }
     }
 
+    /// A page from the query run for one page after `after`.
     fn run(&self, c: &Connection, domain: i64, after: Option<&Cursor>) -> SdbResult<Page> {
         if self.query.output == Output::Count && after.is_none() && self.page_items.is_none() {
             return Ok(Page {
@@ -1109,32 +1193,44 @@ impl<'q> Plan<'q> {
             });
         }
         // One more than a page tells whether another page follows.
-        let mut found = self.matches(c, domain, after, self.page_items.map(|n| n as u64 + 1))?;
-        let limit = self.page_items.map(|n| n as usize).unwrap_or(usize::MAX);
-        let mut more = found.len() > limit;
-        found.truncate(limit);
+        let limit = self.page_items.map(|n| n as u64 + 1);
+        let mut found = self.matches(c, domain, after, limit)?.into();
+        Ok(self.page_of(c, &mut found)?.page)
+    }
+
+    /// The next page of the matches `rest`, which loses the items the page
+    /// takes.
+    fn page_of(
+        &self,
+        c: &Connection,
+        rest: &mut std::collections::VecDeque<Match>,
+    ) -> SdbResult<PageOut> {
+        let limit = self
+            .page_items
+            .map(|n| n as usize)
+            .unwrap_or(usize::MAX)
+            .min(rest.len());
+        let found: Vec<Match> = rest.drain(..limit).collect();
+        let mut more = !rest.is_empty();
         if self.query.output == Output::Count {
-            let next_token = match (more, found.last()) {
-                (true, Some(m)) => Some(self.encode_token(m.key.clone(), m.name.clone())),
-                _ => None,
-            };
-            return Ok(Page {
-                items: vec![count_item(found.len() as u64)],
-                next_token,
-            });
+            let last = found.last().map(|m| (m.key.clone(), m.name.clone()));
+            return Ok(self.finish_page(vec![count_item(found.len() as u64)], more, last));
         }
         let mut items = Vec::with_capacity(found.len());
         let mut bytes = 0usize;
         let mut last: Option<(Option<String>, String)> = None;
+        let mut left: Vec<Match> = Vec::new();
         // Attributes are read a chunk of items at a time, so a page the size
         // limit cuts short does not read the items it leaves out.
-        'chunks: for chunk in found.chunks(READ_CHUNK) {
+        let mut chunks = found.chunks(READ_CHUNK);
+        'chunks: for chunk in chunks.by_ref() {
             let mut attrs = self.read_attrs(c, chunk.iter().map(|m| m.id))?;
-            for m in chunk {
+            for (at, m) in chunk.iter().enumerate() {
                 let attrs = attrs.remove(&m.id).unwrap_or_default();
                 let size = response_size(&m.name, &attrs);
                 if !items.is_empty() && bytes + size > self.max_bytes {
                     more = true;
+                    left.extend_from_slice(&chunk[at..]);
                     break 'chunks;
                 }
                 bytes += size;
@@ -1145,12 +1241,39 @@ impl<'q> Plan<'q> {
                 });
             }
         }
-        let next_token = match (more, last) {
-            (true, Some((k, n))) => Some(self.encode_token(k, n)),
+        // What the size limit left out goes back in front of the rest.
+        for chunk in chunks.rev() {
+            for m in chunk.iter().rev() {
+                rest.push_front(m.clone());
+            }
+        }
+        for m in left.into_iter().rev() {
+            rest.push_front(m);
+        }
+        Ok(self.finish_page(items, more, last))
+    }
+
+    fn finish_page(
+        &self,
+        items: Vec<Item>,
+        more: bool,
+        last: Option<(Option<String>, String)>,
+    ) -> PageOut {
+        let next_token = match (more, &last) {
+            (true, Some((k, n))) => Some(self.encode_token(k.clone(), n.clone())),
             _ => None,
         };
-        Ok(Page { items, next_token })
+        PageOut {
+            page: Page { items, next_token },
+            last: more.then_some(last).flatten(),
+        }
     }
+}
+
+/// A page, and the position its token continues from.
+struct PageOut {
+    page: Page,
+    last: Option<(Option<String>, String)>,
 }
 
 /// A matching item: its id, name and sort value.
@@ -1354,19 +1477,35 @@ impl SqlBuilder {
             return self.value_pred(e, &HashMap::new());
         }
         // One binding per attribute name: a LEFT JOIN gives each of its
-        // values in turn, or one NULL when the item has none.
-        let mut joins = String::new();
+        // values in turn, or one NULL when the item has none. When the
+        // predicate cannot hold without a value of the name, a plain join
+        // does the same with less work (no NULL row, and the first such name
+        // starts the scan).
+        let mut tables: Vec<String> = Vec::new();
+        let mut on: Vec<String> = Vec::new();
+        let mut left_joins = String::new();
         let mut map = HashMap::new();
         for name in names {
             let alias = self.alias("b");
             let p = self.bind(&name);
-            joins.push_str(&format!(
-                " LEFT JOIN attrs {alias} ON {alias}.item_id = i.id AND {alias}.name = {p}"
-            ));
+            let cond = format!("{alias}.item_id = i.id AND {alias}.name = {p}");
+            if nullness(e, &name).never_true {
+                tables.push(format!("attrs {alias}"));
+                on.push(cond);
+            } else {
+                left_joins.push_str(&format!(" LEFT JOIN attrs {alias} ON {cond}"));
+            }
             map.insert(name, format!("{alias}.value"));
         }
         let cond = self.value_pred(e, &map);
-        format!("EXISTS (SELECT 1 FROM (SELECT 1){joins} WHERE {cond})")
+        if tables.is_empty() {
+            return format!("EXISTS (SELECT 1 FROM (SELECT 1){left_joins} WHERE {cond})");
+        }
+        format!(
+            "EXISTS (SELECT 1 FROM {}{left_joins} WHERE {} AND {cond})",
+            tables.join(", "),
+            on.join(" AND ")
+        )
     }
 
     /// A predicate over the bound values in `map` (attribute name -> column).
@@ -1438,14 +1577,15 @@ impl SqlBuilder {
                 cond(self, &col)
             }
             Operand::Every(a) => {
-                let e1 = self.alias("e");
-                let p1 = self.bind(a);
-                let e2 = self.alias("e");
-                let p2 = self.bind(a);
-                let c = cond(self, &format!("{e2}.value"));
+                // One pass over the item's values of `a`: the smallest truth
+                // value is 1 when all hold, and NULL (made 0) when there
+                // are none. The condition is never NULL (values and bound
+                // parameters never are).
+                let e = self.alias("e");
+                let p = self.bind(a);
+                let c = cond(self, &format!("{e}.value"));
                 format!(
-                    "(EXISTS (SELECT 1 FROM attrs {e1} WHERE {e1}.item_id = i.id AND {e1}.name = {p1}) \
-                     AND NOT EXISTS (SELECT 1 FROM attrs {e2} WHERE {e2}.item_id = i.id AND {e2}.name = {p2} AND NOT {c}))"
+                    "ifnull((SELECT min({c}) FROM attrs {e} WHERE {e}.item_id = i.id AND {e}.name = {p}), 0)"
                 )
             }
         }
@@ -1478,6 +1618,68 @@ impl SqlBuilder {
              AND f.value IN ({}) AND length(f.value) <= {INDEXED_VALUE_CHARS})",
             ps.join(", ")
         )
+    }
+}
+
+/// What a predicate can be when attribute `a` has no value (SQL NULL in
+/// its binding): whether it is then never TRUE, and whether it is never
+/// FALSE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Nullness {
+    never_true: bool,
+    never_false: bool,
+}
+
+/// [`Nullness`] of `e` with respect to `a`, conservatively: `false` where
+/// it is not sure. A predicate that is never TRUE without a value of `a`
+/// only matches items that have one, so `a` may be bound by a plain join.
+fn nullness(e: &Expr, a: &str) -> Nullness {
+    const UNKNOWN: Nullness = Nullness {
+        never_true: false,
+        never_false: false,
+    };
+    let is_a = |o: &Operand| matches!(o, Operand::Attr(x) if x == a);
+    match e {
+        // An empty list is FALSE whatever the value.
+        Expr::In(_, vs) if vs.is_empty() => Nullness {
+            never_true: true,
+            never_false: false,
+        },
+        // A comparison with NULL is NULL.
+        Expr::Cmp(o, _, _) | Expr::Between(o, _, _) | Expr::In(o, _) if is_a(o) => Nullness {
+            never_true: true,
+            never_false: true,
+        },
+        Expr::IsNull(o) if is_a(o) => Nullness {
+            never_true: false,
+            never_false: true,
+        },
+        Expr::IsNotNull(o) if is_a(o) => Nullness {
+            never_true: true,
+            never_false: false,
+        },
+        Expr::Not(x) => {
+            let n = nullness(x, a);
+            Nullness {
+                never_true: n.never_false,
+                never_false: n.never_true,
+            }
+        }
+        Expr::And(x, y) => {
+            let (x, y) = (nullness(x, a), nullness(y, a));
+            Nullness {
+                never_true: x.never_true || y.never_true,
+                never_false: x.never_false && y.never_false,
+            }
+        }
+        Expr::Or(x, y) => {
+            let (x, y) = (nullness(x, a), nullness(y, a));
+            Nullness {
+                never_true: x.never_true && y.never_true,
+                never_false: x.never_false || y.never_false,
+            }
+        }
+        _ => UNKNOWN,
     }
 }
 
@@ -1937,7 +2139,76 @@ mod tests {
         let p = pages(&e, "select * from dom limit 2500", PageLimit::SIMPLEDB);
         assert!(p.len() >= 2, "{} pages", p.len());
         assert!(p[0].len() < 300 && p[0].len() > 100, "{}", p[0].len());
-        assert_eq!(p.concat().len(), 300);
+        // Every item once, in order: what a cut page leaves out comes next.
+        let want: Vec<String> = (0..300).map(|i| format!("i{i:03}")).collect();
+        assert_eq!(p.concat(), want);
+        let p = pages(
+            &e,
+            "select * from dom where a0 is not null order by a0 limit 2500",
+            PageLimit::SIMPLEDB,
+        );
+        assert!(p.len() >= 2, "{} pages", p.len());
+        assert_eq!(p.concat(), want);
+    }
+
+    /// One page of `q` after `token`, as item names, and the next token.
+    fn page_after(e: &Engine, q: &Select, token: Option<&str>) -> (Vec<String>, Option<String>) {
+        let page = e
+            .select("dom", q, false, token, PageLimit::SIMPLEDB)
+            .unwrap();
+        let names = page.items.into_iter().map(|i| i.name).collect();
+        (names, page.next_token)
+    }
+
+    fn item_names(range: impl Iterator<Item = usize>) -> Vec<String> {
+        range.map(|i| format!("i{i:05}")).collect()
+    }
+
+    #[test]
+    fn later_pages_see_writes_made_between_pages() {
+        let e = engine();
+        many(&e, 50);
+        // `k` runs opposite to the item names: i00049 has the smallest.
+        let (_, q) = parse("select itemName() from dom where k > '' order by k limit 10").unwrap();
+        let (p1, t1) = page_after(&e, &q, None);
+        assert_eq!(p1, item_names((40..50).rev()));
+        let (p2, t2) = page_after(&e, &q, t1.as_deref());
+        assert_eq!(p2, item_names((30..40).rev()));
+        // A token used again gives its page again.
+        assert_eq!(page_after(&e, &q, t1.as_deref()), (p2, t2.clone()));
+        // An item not handed out yet is deleted, another added in its range.
+        e.delete_attributes("dom", "i00025", &[], None).unwrap();
+        put(&e, "new", &[("k", "00024.5")]);
+        let (p3, t3) = page_after(&e, &q, t2.as_deref());
+        let mut want = item_names((26..30).rev());
+        want.push("new".into());
+        want.extend(item_names((20..25).rev()));
+        assert_eq!(p3, want);
+        let (p4, t4) = page_after(&e, &q, t3.as_deref());
+        assert_eq!(p4, item_names((10..20).rev()));
+        let (p5, t5) = page_after(&e, &q, t4.as_deref());
+        assert_eq!(p5, item_names((0..10).rev()));
+        assert_eq!(t5, None);
+    }
+
+    #[test]
+    fn later_pages_see_writes_by_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sqlite");
+        let e = Engine::open(&path).unwrap();
+        e.create_domain("dom").unwrap();
+        many(&e, 30);
+        let other = Engine::open(&path).unwrap();
+        let (_, q) = parse("select itemName() from dom limit 10").unwrap();
+        let (p1, t1) = page_after(&e, &q, None);
+        assert_eq!(p1, item_names(0..10));
+        let (p2, t2) = page_after(&e, &q, t1.as_deref());
+        assert_eq!(p2, item_names(10..20));
+        // Kept from the second page's query, unless the write is noticed.
+        other.delete_attributes("dom", "i00025", &[], None).unwrap();
+        let (p3, t3) = page_after(&e, &q, t2.as_deref());
+        assert_eq!(p3, item_names((20..30).filter(|&i| i != 25)));
+        assert_eq!(t3, None);
     }
 
     #[test]
@@ -2270,6 +2541,64 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn predicates_without_a_value_bind_by_plain_join_only_when_that_is_exact() {
+        let e = engine();
+        put(&e, "has", &[("a", "x"), ("b", "1")]);
+        put(&e, "other", &[("a", "y")]);
+        put(&e, "none", &[("b", "2")]);
+        let cases: [(&str, bool, &[&str]); 8] = [
+            ("a = 'x'", true, &["has"]),
+            ("not a = 'x'", true, &["other"]),
+            ("a is not null", true, &["has", "other"]),
+            ("a is null", false, &["none"]),
+            ("a is null or a = 'x'", false, &["has", "none"]),
+            // `none`: NULL and FALSE is FALSE, so the negation holds.
+            ("not (a = 'x' and b = '1')", false, &["none", "other"]),
+            ("a = 'x' or b = '2'", false, &["has", "none"]),
+            ("not (a is null)", true, &["has", "other"]),
+        ];
+        for (pred, joins, want) in cases {
+            let (_, q) = parse(&format!("select * from dom where {pred}")).unwrap();
+            let filter = q.filter.as_ref().unwrap();
+            assert_eq!(nullness(filter, "a").never_true, joins, "{pred}");
+            assert_eq!(
+                sel(&e, &format!("select * from dom where {pred}")),
+                want,
+                "{pred}"
+            );
+        }
+        // Neither for a name the predicate does not bind, nor for an empty
+        // list (which is FALSE, never NULL).
+        let n = nullness(&Expr::In(Operand::Attr("a".into()), vec![]), "a");
+        assert!(n.never_true && !n.never_false);
+        let n = nullness(
+            &Expr::Cmp(Operand::Every("a".into()), CmpOp::Eq, "x".into()),
+            "a",
+        );
+        assert!(!n.never_true && !n.never_false);
+    }
+
+    #[test]
+    fn every_needs_a_value_and_all_values_to_hold() {
+        let e = engine();
+        put(&e, "all", &[("k", "x"), ("k", "xy")]);
+        put(&e, "some", &[("k", "x"), ("k", "z")]);
+        put(&e, "none", &[("j", "x")]);
+        assert_eq!(
+            sel(&e, "select * from dom where every(k) like 'x%'"),
+            ["all"]
+        );
+        assert_eq!(
+            sel(&e, "select * from dom where not every(k) like 'x%'"),
+            ["none", "some"]
+        );
+        assert_eq!(
+            sel(&e, "select * from dom where every(k) in ('x', 'z', 'xy')"),
+            ["all", "some"]
+        );
     }
 
     #[test]
