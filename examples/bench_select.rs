@@ -226,6 +226,22 @@ fn main() -> anyhow::Result<()> {
         };
         stream(&cat, "publish_index", &publish_like)?;
     }
+    // Publish's filter matching every item, streamed, then as
+    // Catalog::find (which publish calls) also parses and sorts them.
+    let publish_all = Filter {
+        dists: DISTS.iter().map(|d| d.to_string()).collect(),
+        comps: vec!["main".into()],
+        archs: vec!["amd64".into(), "all".into()],
+        ..Filter::default()
+    };
+    if wanted("publish_all") {
+        stream(&cat, "publish_all", &publish_all)?;
+    }
+    if wanted("find_all") {
+        let timer = Timer::start();
+        let found = cat.find(&publish_all)?.len();
+        timer.report("find_all", found);
+    }
     if wanted("one_name") {
         let one_name = Filter {
             names: vec![format!("bench-{:06}", n / DISTS.len() / 2)],
