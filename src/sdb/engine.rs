@@ -2851,6 +2851,65 @@ mod tests {
     }
 
     #[test]
+    fn a_file_streams_in_order_with_the_callback_free_to_use_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(&dir.path().join("e.sqlite")).unwrap();
+        e.create_domain("dom").unwrap();
+        // Six chunks of odd items, the last of three.
+        let n = STREAM_CHUNK * 10 + 7;
+        many(&e, n);
+        let (_, q) = parse("select * from dom where odd = '1'").unwrap();
+        let want: Vec<String> = (0..n)
+            .filter(|i| i % 2 == 1)
+            .map(|i| format!("i{i:05}"))
+            .collect();
+        for _ in 0..2 {
+            let mut got = Vec::new();
+            e.select_each("dom", &q, &mut |item| {
+                // The engine is usable from the callback: a read, and a
+                // whole Select of its own.
+                let stored = e.get("dom", &item.name, &[]).unwrap().unwrap();
+                assert_eq!(item.attrs, stored);
+                if got.len() == STREAM_CHUNK {
+                    assert_eq!(
+                        sel(&e, "select * from dom where odd = '0'").len(),
+                        n / 2 + 1
+                    );
+                }
+                got.push(item.name);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, want);
+        }
+        // A callback that stops the stream stops it, with its error.
+        let mut seen = 0;
+        let err = e
+            .select_each("dom", &q, &mut |_| {
+                seen += 1;
+                if seen == STREAM_CHUNK + 1 {
+                    return Err(SdbError::internal("enough"));
+                }
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!((err.message.as_str(), seen), ("enough", STREAM_CHUNK + 1));
+        // Items deleted meanwhile are left out, not handed over empty.
+        let mut got = 0;
+        e.select_each("dom", &q, &mut |item| {
+            assert!(!item.attrs.is_empty(), "{}", item.name);
+            if got == 0 {
+                e.delete_attributes("dom", &format!("i{:05}", n - 2), &[], None)
+                    .unwrap();
+            }
+            got += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, want.len() - 1);
+    }
+
+    #[test]
     fn like_translation() {
         assert_eq!(like_to_glob("a%b"), "a*b");
         assert_eq!(like_to_glob("a\\%b*?["), "a%b[*][?][[]");
