@@ -8,7 +8,9 @@
 //! `attrs(item_id, name, value, domain_id)` clustered on
 //! `(item_id, name, value)` (an item's attributes are read in one range) with
 //! a second index on `(domain_id, name, value)` of the short values, for
-//! lookups by value. An item
+//! lookups by value, and `long_names(domain_id, name)`: the attribute names
+//! that have ever had a value too long for that index (kept by triggers, so
+//! any writer keeps it). An item
 //! exists while it has at least one attribute, as in SimpleDB.
 //!
 //! Select semantics (SimpleDB's):
@@ -169,6 +171,17 @@ CREATE TABLE IF NOT EXISTS attrs(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS attrs_by_short_value ON attrs(domain_id, name, value)
     WHERE length(value) <= 200;
+CREATE TABLE IF NOT EXISTS long_names(
+    domain_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY(domain_id, name)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS attrs_insert_long AFTER INSERT ON attrs
+    WHEN length(NEW.value) > 200
+    BEGIN INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (NEW.domain_id, NEW.name); END;
+CREATE TRIGGER IF NOT EXISTS attrs_update_long AFTER UPDATE ON attrs
+    WHEN length(NEW.value) > 200
+    BEGIN INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (NEW.domain_id, NEW.name); END;
 ";
 
 /// SQLite's page cache for the connection, in KiB (negative in the pragma).
@@ -209,7 +222,7 @@ impl Engine {
         conn.pragma_update(None, "cache_size", CACHE_KIB)?;
         conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         conn.set_prepared_statement_cache_capacity(64);
-        conn.execute_batch(SCHEMA)?;
+        create_schema(&conn)?;
         Ok(Engine {
             conn: Mutex::new(conn),
             path,
@@ -255,6 +268,7 @@ impl Engine {
         self.write(|c| {
             if let Some(id) = find_domain(c, domain)? {
                 c.execute("DELETE FROM attrs WHERE domain_id = ?1", params![id])?;
+                c.execute("DELETE FROM long_names WHERE domain_id = ?1", params![id])?;
                 c.execute("DELETE FROM items WHERE domain_id = ?1", params![id])?;
                 c.execute("DELETE FROM domains WHERE id = ?1", params![id])?;
             }
@@ -427,9 +441,9 @@ impl Engine {
         page: PageLimit,
     ) -> SdbResult<Page> {
         let _ = consistent;
-        let plan = Plan::new(domain, query, page)?;
-        let after = next_token.map(|t| plan.decode_token(t)).transpose()?;
         let conn = self.lock();
+        let plan = Plan::new(domain, query, page, &long_names(&conn, domain)?)?;
+        let after = next_token.map(|t| plan.decode_token(t)).transpose()?;
         let d = domain_id(&conn, domain)?;
         let Some(after) = after else {
             // A first page runs the query for one page only: many Selects
@@ -506,7 +520,15 @@ impl Engine {
         query: &Select,
         each: &mut dyn FnMut(Item) -> SdbResult<()>,
     ) -> SdbResult<()> {
-        let plan = Plan::new(domain, query, PageLimit::STREAM)?;
+        let plan = {
+            let conn = self.lock();
+            Plan::new(
+                domain,
+                query,
+                PageLimit::STREAM,
+                &long_names(&conn, domain)?,
+            )?
+        };
         if query.output == Output::Count {
             let n = {
                 let conn = self.lock();
@@ -551,6 +573,42 @@ fn count_item(n: u64) -> Item {
         name: "Domain".to_string(),
         attrs: Attrs::from([("Count".to_string(), vec![n.to_string()])]),
     }
+}
+
+/// Creates the tables, indexes and triggers that do not exist yet, in one
+/// transaction. A file made before `long_names` existed gets it filled from
+/// its values, in the same transaction, so no reader ever sees it partial.
+fn create_schema(conn: &Connection) -> SdbResult<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let had_long_names: bool = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'long_names'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    tx.execute_batch(SCHEMA)?;
+    if !had_long_names {
+        tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO long_names(domain_id, name) \
+                 SELECT DISTINCT domain_id, name FROM attrs WHERE length(value) > {INDEXED_VALUE_CHARS}"
+            ),
+            [],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The attribute names of `domain` that have had a value longer than
+/// [`INDEXED_VALUE_CHARS`] (none when the domain does not exist).
+fn long_names(c: &Connection, domain: &str) -> SdbResult<HashSet<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT l.name FROM long_names l JOIN domains d ON d.id = l.domain_id WHERE d.name = ?1",
+    )?;
+    let names = st
+        .query_map(params![domain], |r| r.get(0))?
+        .collect::<Result<HashSet<String>, _>>()?;
+    Ok(names)
 }
 
 /// Changes the connection can see: its own writes, and (SQLite's
@@ -1003,7 +1061,14 @@ struct Plan<'q> {
 }
 
 impl<'q> Plan<'q> {
-    fn new(domain: &str, query: &'q Select, page: PageLimit) -> SdbResult<Plan<'q>> {
+    /// `long` holds the domain's attribute names that may have values the
+    /// value index leaves out (see [`long_names`]).
+    fn new(
+        domain: &str,
+        query: &'q Select,
+        page: PageLimit,
+        long: &HashSet<String>,
+    ) -> SdbResult<Plan<'q>> {
         let page_items = match (query.limit, &query.output) {
             (Some(n), _) if n == 0 || n > page.max_items => {
                 return Err(SdbError::invalid_query(format!(
@@ -1018,12 +1083,14 @@ impl<'q> Plan<'q> {
         let mut sql = SqlBuilder::new();
         let mut filter = String::from("i.domain_id = ?1");
         if let Some(e) = &query.filter {
-            filter.push_str(" AND ");
-            filter.push_str(&sql.item_pred(e));
-            for pre in prefilters(e) {
+            // The prefilters first: SQLite tests terms in this order, and
+            // an index lookup is cheaper than the exact predicate.
+            for pre in prefilters(e, long) {
                 filter.push_str(" AND ");
                 filter.push_str(&sql.prefilter(&pre));
             }
+            filter.push_str(" AND ");
+            filter.push_str(&sql.item_pred(e));
         }
         let (key, order) = match &query.order_by {
             None => (None, Order::Asc),
@@ -1383,35 +1450,90 @@ const INDEXED_VALUE_CHARS: usize = 200;
 
 /// A condition every matching item must meet, derived from a top-level
 /// conjunct, that SQLite can answer from the value index: the item has a
-/// value of `.0` among `.1`. It is redundant with the exact predicate; it
-/// only lets the planner start from few items.
+/// value of attribute `name` meeting `test`. It is redundant with the exact
+/// predicate; it only lets the planner start from few items.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Prefilter(String, Vec<String>);
+struct Prefilter {
+    name: String,
+    test: ValueTest,
+}
 
-fn prefilters(e: &Expr) -> Vec<Prefilter> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ValueTest {
+    /// One of these values.
+    In(Vec<String>),
+    /// A comparison (`<`, `<=`, `>`, `>=`) with a value.
+    Cmp(CmpOp, String),
+    /// Between the two, inclusive.
+    Between(String, String),
+    /// A `like` pattern, as a GLOB pattern, and its literal prefix.
+    Glob(String, String),
+}
+
+/// The prefilters of `e`. Equality and `in` are always answerable: the
+/// values compared with are short, so a matching value is in the index.
+/// Ranges and `like` are only for attributes not in `long` (the names that
+/// may have values the index leaves out).
+fn prefilters(e: &Expr, long: &HashSet<String>) -> Vec<Prefilter> {
     let mut out = Vec::new();
-    collect_prefilters(e, &mut out);
+    collect_prefilters(e, long, &mut out);
     out
 }
 
-fn collect_prefilters(e: &Expr, out: &mut Vec<Prefilter>) {
-    let mut add = |o: &Operand, values: &[String]| {
-        let short = values
-            .iter()
-            .all(|v| v.chars().count() <= INDEXED_VALUE_CHARS);
-        if let (Operand::Attr(a) | Operand::Every(a), true, false) = (o, short, values.is_empty()) {
-            out.push(Prefilter(a.clone(), values.to_vec()));
-        }
+fn collect_prefilters(e: &Expr, long: &HashSet<String>, out: &mut Vec<Prefilter>) {
+    let attr = |o: &Operand| match o {
+        Operand::Attr(a) | Operand::Every(a) => Some(a.clone()),
+        Operand::ItemName => None,
     };
-    match e {
+    let all_short = |values: &[String]| {
+        values
+            .iter()
+            .all(|v| v.chars().count() <= INDEXED_VALUE_CHARS)
+    };
+    let test = match e {
         Expr::And(a, b) | Expr::Intersection(a, b) => {
-            collect_prefilters(a, out);
-            collect_prefilters(b, out);
+            collect_prefilters(a, long, out);
+            collect_prefilters(b, long, out);
+            return;
         }
-        Expr::Cmp(o, CmpOp::Eq, v) => add(o, std::slice::from_ref(v)),
-        Expr::In(o, vs) => add(o, vs),
-        _ => {}
+        Expr::Cmp(o, CmpOp::Eq, v) if all_short(std::slice::from_ref(v)) => {
+            attr(o).map(|a| (a, ValueTest::In(vec![v.clone()])))
+        }
+        Expr::In(o, vs) if !vs.is_empty() && all_short(vs) => {
+            attr(o).map(|a| (a, ValueTest::In(vs.clone())))
+        }
+        Expr::Cmp(o, op @ (CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge), v) => {
+            attr(o).map(|a| (a, ValueTest::Cmp(*op, v.clone())))
+        }
+        Expr::Between(o, lo, hi) => {
+            attr(o).map(|a| (a, ValueTest::Between(lo.clone(), hi.clone())))
+        }
+        Expr::Cmp(o, CmpOp::Like, pattern) => attr(o).map(|a| {
+            let test = ValueTest::Glob(like_to_glob(pattern), like_prefix(pattern));
+            (a, test)
+        }),
+        _ => None,
+    };
+    if let Some((name, test)) = test {
+        let needs_all_values = !matches!(test, ValueTest::In(_));
+        if !(needs_all_values && long.contains(&name)) {
+            out.push(Prefilter { name, test });
+        }
     }
+}
+
+/// The literal text a `like` pattern's matches start with.
+fn like_prefix(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => break,
+            '\\' => out.push(chars.next().unwrap_or('\\')),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Translates a SimpleDB `like` pattern to an SQLite GLOB pattern (which is
@@ -1610,13 +1732,42 @@ impl SqlBuilder {
     }
 
     fn prefilter(&mut self, pre: &Prefilter) -> String {
-        let ps: Vec<String> = pre.1.iter().map(|v| self.bind(v)).collect();
-        let p = self.bind(&pre.0);
+        let test = match &pre.test {
+            ValueTest::In(values) => {
+                let ps: Vec<String> = values.iter().map(|v| self.bind(v)).collect();
+                format!("f.value IN ({})", ps.join(", "))
+            }
+            ValueTest::Cmp(op, v) => {
+                let op = match op {
+                    CmpOp::Lt => "<",
+                    CmpOp::Le => "<=",
+                    CmpOp::Gt => ">",
+                    _ => ">=",
+                };
+                format!("f.value {op} {}", self.bind(v))
+            }
+            ValueTest::Between(lo, hi) => {
+                format!(
+                    "f.value >= {} AND f.value <= {}",
+                    self.bind(lo),
+                    self.bind(hi)
+                )
+            }
+            // The lower bound lets the index start at the prefix even where
+            // SQLite does not derive a range from the GLOB itself.
+            ValueTest::Glob(glob, prefix) => {
+                format!(
+                    "f.value GLOB {} AND f.value >= {}",
+                    self.bind(glob),
+                    self.bind(prefix)
+                )
+            }
+        };
+        let p = self.bind(&pre.name);
         // The length term lets SQLite use the partial value index.
         format!(
             "i.id IN (SELECT f.item_id FROM attrs f WHERE f.domain_id = ?1 AND f.name = {p} \
-             AND f.value IN ({}) AND length(f.value) <= {INDEXED_VALUE_CHARS})",
-            ps.join(", ")
+             AND {test} AND length(f.value) <= {INDEXED_VALUE_CHARS})"
         )
     }
 }
@@ -2601,6 +2752,163 @@ mod tests {
         );
     }
 
+    /// A long value (left out of the value index) of every attribute the
+    /// tests below compare.
+    fn long_value() -> String {
+        "n".repeat(INDEXED_VALUE_CHARS + 1)
+    }
+
+    /// Items `short` (value `n`) and `long` of attribute `a`, and what the
+    /// range and `like` queries on `a` find.
+    fn ranges_find_long_values(e: &Engine) {
+        for text in [
+            "select * from dom where a > 'm'",
+            "select * from dom where a >= 'n' and a <= 'o'",
+            "select * from dom where a between 'n' and 'nz'",
+            "select * from dom where a like 'n%'",
+            "select * from dom where every(a) < 'o'",
+        ] {
+            assert_eq!(sel(e, text), ["long", "short"], "{text}");
+        }
+        assert_eq!(
+            sel(e, "select * from dom where a < 'n'"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn range_queries_find_values_too_long_for_the_value_index() {
+        let e = engine();
+        put(&e, "short", &[("a", "n")]);
+        put(&e, "long", &[("a", &long_value())]);
+        ranges_find_long_values(&e);
+        assert!(long_names(&e.lock(), "dom").unwrap().contains("a"));
+        // Still known after the long value is gone (it is only a hint).
+        e.delete_attributes("dom", "long", &[], None).unwrap();
+        assert!(long_names(&e.lock(), "dom").unwrap().contains("a"));
+        e.delete_domain("dom").unwrap();
+        e.create_domain("dom").unwrap();
+        assert!(long_names(&e.lock(), "dom").unwrap().is_empty());
+    }
+
+    #[test]
+    fn long_values_written_by_any_writer_are_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sqlite");
+        let e = Engine::open(&path).unwrap();
+        e.create_domain("dom").unwrap();
+        put(&e, "short", &[("a", "n")]);
+        // Another program writing the file with plain SQL.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch(&format!(
+                "INSERT INTO items(domain_id, name) SELECT id, 'long' FROM domains;
+                 INSERT INTO attrs(item_id, name, value, domain_id)
+                     SELECT i.id, 'a', '{}', i.domain_id FROM items i WHERE i.name = 'long';",
+                long_value()
+            ))
+            .unwrap();
+        ranges_find_long_values(&e);
+    }
+
+    #[test]
+    fn a_file_from_before_long_names_gets_them_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let old = Connection::open(&path).unwrap();
+            let schema = SCHEMA
+                .split("CREATE TABLE IF NOT EXISTS long_names")
+                .next()
+                .unwrap();
+            old.execute_batch(schema).unwrap();
+            old.execute_batch(&format!(
+                "INSERT INTO domains(id, name) VALUES (1, 'dom');
+                 INSERT INTO items(id, domain_id, name) VALUES (1, 1, 'short'), (2, 1, 'long');
+                 INSERT INTO attrs(item_id, name, value, domain_id)
+                     VALUES (1, 'a', 'n', 1), (2, 'a', '{}', 1);",
+                long_value()
+            ))
+            .unwrap();
+        }
+        let e = Engine::open(&path).unwrap();
+        ranges_find_long_values(&e);
+        // Opening again leaves it be.
+        drop(e);
+        let e = Engine::open(&path).unwrap();
+        assert_eq!(
+            long_names(&e.lock(), "dom").unwrap(),
+            HashSet::from(["a".to_string()])
+        );
+    }
+
+    #[test]
+    fn like_prefixes() {
+        assert_eq!(like_prefix("abc%"), "abc");
+        assert_eq!(like_prefix("a\\%b%c"), "a%b");
+        assert_eq!(like_prefix("%x"), "");
+        assert_eq!(like_prefix("exact"), "exact");
+    }
+
+    #[test]
+    fn a_file_streams_in_order_with_the_callback_free_to_use_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(&dir.path().join("e.sqlite")).unwrap();
+        e.create_domain("dom").unwrap();
+        // Six chunks of odd items, the last of three.
+        let n = STREAM_CHUNK * 10 + 7;
+        many(&e, n);
+        let (_, q) = parse("select * from dom where odd = '1'").unwrap();
+        let want: Vec<String> = (0..n)
+            .filter(|i| i % 2 == 1)
+            .map(|i| format!("i{i:05}"))
+            .collect();
+        for _ in 0..2 {
+            let mut got = Vec::new();
+            e.select_each("dom", &q, &mut |item| {
+                // The engine is usable from the callback: a read, and a
+                // whole Select of its own.
+                let stored = e.get("dom", &item.name, &[]).unwrap().unwrap();
+                assert_eq!(item.attrs, stored);
+                if got.len() == STREAM_CHUNK {
+                    assert_eq!(
+                        sel(&e, "select * from dom where odd = '0'").len(),
+                        n / 2 + 1
+                    );
+                }
+                got.push(item.name);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, want);
+        }
+        // A callback that stops the stream stops it, with its error.
+        let mut seen = 0;
+        let err = e
+            .select_each("dom", &q, &mut |_| {
+                seen += 1;
+                if seen == STREAM_CHUNK + 1 {
+                    return Err(SdbError::internal("enough"));
+                }
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!((err.message.as_str(), seen), ("enough", STREAM_CHUNK + 1));
+        // Items deleted meanwhile are left out, not handed over empty.
+        let mut got = 0;
+        e.select_each("dom", &q, &mut |item| {
+            assert!(!item.attrs.is_empty(), "{}", item.name);
+            if got == 0 {
+                e.delete_attributes("dom", &format!("i{:05}", n - 2), &[], None)
+                    .unwrap();
+            }
+            got += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, want.len() - 1);
+    }
+
     #[test]
     fn like_translation() {
         assert_eq!(like_to_glob("a%b"), "a*b");
@@ -2621,7 +2929,9 @@ mod model_tests {
     use super::*;
 
     const NAMES: [&str; 3] = ["a", "b", "c"];
-    const VALUES: [&str; 9] = ["", "x", "xy", "y%", "Y", "é", "a\\b", "*", "x*y"];
+    /// Longer than the value index holds (201 characters or more).
+    const LONG: &str = "xyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy";
+    const VALUES: [&str; 10] = ["", "x", "xy", "y%", "Y", "é", "a\\b", "*", "x*y", LONG];
 
     /// `like` by hand: `%` any run, `\` escapes, everything else literal.
     fn like(v: &str, pattern: &str) -> bool {
