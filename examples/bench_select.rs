@@ -17,7 +17,7 @@ use std::time::Instant;
 use repoman::catalog::{Catalog, Filter};
 use repoman::model::{Package, Payload};
 use repoman::sdb::engine::{Engine, PageLimit};
-use repoman::select::{Expr, Operand, Order, Output, Select};
+use repoman::select::{CmpOp, Expr, Operand, Order, Output, Select};
 use repoman::store::Change;
 
 const DISTS: [&str; 3] = ["stable", "testing", "unstable"];
@@ -226,12 +226,47 @@ fn main() -> anyhow::Result<()> {
         };
         stream(&cat, "publish_index", &publish_like)?;
     }
+    // Publish's filter matching every item, streamed, then as
+    // Catalog::find (which publish calls) also parses and sorts them.
+    let publish_all = Filter {
+        dists: DISTS.iter().map(|d| d.to_string()).collect(),
+        comps: vec!["main".into()],
+        archs: vec!["amd64".into(), "all".into()],
+        ..Filter::default()
+    };
+    if wanted("publish_all") {
+        stream(&cat, "publish_all", &publish_all)?;
+    }
+    if wanted("find_all") {
+        let timer = Timer::start();
+        let found = cat.find(&publish_all)?.len();
+        timer.report("find_all", found);
+    }
     if wanted("one_name") {
         let one_name = Filter {
             names: vec![format!("bench-{:06}", n / DISTS.len() / 2)],
             ..Filter::default()
         };
         assert_eq!(stream(&cat, "one_name", &one_name)?, DISTS.len().min(n));
+    }
+    if wanted("name_range") {
+        // One of backup's range queries: about 5,000 items by package name.
+        let lo = n / DISTS.len() / 3;
+        let name = |i: usize| format!("bench-{i:06}");
+        let mut q = Filter::default().to_select();
+        let range = Expr::Cmp(Operand::Attr("name".into()), CmpOp::Ge, name(lo)).and(Expr::Cmp(
+            Operand::Attr("name".into()),
+            CmpOp::Le,
+            name(lo + 5000 / DISTS.len() - 1),
+        ));
+        q.filter = q.filter.map(|f| f.and(range));
+        let timer = Timer::start();
+        let mut count = 0;
+        cat.backend.meta.select(&q, &mut |_| {
+            count += 1;
+            Ok(())
+        })?;
+        timer.report("name_range", count);
     }
     if wanted("names_only") {
         // Backup's first pass: only the `name` of every item.

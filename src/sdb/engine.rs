@@ -8,7 +8,9 @@
 //! `attrs(item_id, name, value, domain_id)` clustered on
 //! `(item_id, name, value)` (an item's attributes are read in one range) with
 //! a second index on `(domain_id, name, value)` of the short values, for
-//! lookups by value. An item
+//! lookups by value, and `long_names(domain_id, name)`: the attribute names
+//! that have ever had a value too long for that index (kept by triggers, so
+//! any writer keeps it). An item
 //! exists while it has at least one attribute, as in SimpleDB.
 //!
 //! Select semantics (SimpleDB's):
@@ -143,6 +145,10 @@ pub struct Expected {
 pub struct Engine {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// The rest of recent paged Selects, so a page continues where the
+    /// last one stopped instead of running the query again. Locked only
+    /// while `conn` is.
+    pages: Mutex<Vec<Remainder>>,
 }
 
 const SCHEMA: &str = "
@@ -165,6 +171,17 @@ CREATE TABLE IF NOT EXISTS attrs(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS attrs_by_short_value ON attrs(domain_id, name, value)
     WHERE length(value) <= 200;
+CREATE TABLE IF NOT EXISTS long_names(
+    domain_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY(domain_id, name)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS attrs_insert_long AFTER INSERT ON attrs
+    WHEN length(NEW.value) > 200
+    BEGIN INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (NEW.domain_id, NEW.name); END;
+CREATE TRIGGER IF NOT EXISTS attrs_update_long AFTER UPDATE ON attrs
+    WHEN length(NEW.value) > 200
+    BEGIN INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (NEW.domain_id, NEW.name); END;
 ";
 
 /// SQLite's page cache for the connection, in KiB (negative in the pragma).
@@ -205,10 +222,11 @@ impl Engine {
         conn.pragma_update(None, "cache_size", CACHE_KIB)?;
         conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         conn.set_prepared_statement_cache_capacity(64);
-        conn.execute_batch(SCHEMA)?;
+        create_schema(&conn)?;
         Ok(Engine {
             conn: Mutex::new(conn),
             path,
+            pages: Mutex::new(Vec::new()),
         })
     }
 
@@ -250,6 +268,7 @@ impl Engine {
         self.write(|c| {
             if let Some(id) = find_domain(c, domain)? {
                 c.execute("DELETE FROM attrs WHERE domain_id = ?1", params![id])?;
+                c.execute("DELETE FROM long_names WHERE domain_id = ?1", params![id])?;
                 c.execute("DELETE FROM items WHERE domain_id = ?1", params![id])?;
                 c.execute("DELETE FROM domains WHERE id = ?1", params![id])?;
             }
@@ -422,11 +441,65 @@ impl Engine {
         page: PageLimit,
     ) -> SdbResult<Page> {
         let _ = consistent;
-        let plan = Plan::new(domain, query, page)?;
-        let after = next_token.map(|t| plan.decode_token(t)).transpose()?;
         let conn = self.lock();
+        let plan = Plan::new(domain, query, page, &long_names(&conn, domain)?)?;
+        let after = next_token.map(|t| plan.decode_token(t)).transpose()?;
         let d = domain_id(&conn, domain)?;
-        plan.run(&conn, d, after.as_ref())
+        let Some(after) = after else {
+            // A first page runs the query for one page only: many Selects
+            // want no more.
+            return plan.run(&conn, d, None);
+        };
+        // A later page: the rest of the result, kept from the previous page
+        // when nothing was written since, else the query again from the
+        // token's position (all of the rest, kept for the pages after).
+        let version = data_version(&conn)?;
+        let cached = self.take_remainder(d, &plan.hash, version, &after);
+        let mut rest = match cached {
+            Some(rest) => rest,
+            None => Remainder {
+                domain: d,
+                hash: plan.hash.clone(),
+                version,
+                after: (after.k.clone(), after.n.clone()),
+                matches: plan.matches(&conn, d, Some(&after), None)?.into(),
+            },
+        };
+        let page = plan.page_of(&conn, &mut rest.matches)?;
+        if let (Some(last), false) = (page.last.clone(), rest.matches.is_empty()) {
+            rest.after = last;
+            self.keep_remainder(rest);
+        }
+        Ok(page.page)
+    }
+
+    /// The kept rest of the Select `hash` on domain `domain` that continues
+    /// after `after`, if nothing was written since it was kept.
+    fn take_remainder(
+        &self,
+        domain: i64,
+        hash: &str,
+        version: (u64, i64),
+        after: &Cursor,
+    ) -> Option<Remainder> {
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        // Anything written since makes every kept result stale.
+        pages.retain(|r| r.version == version);
+        let at = pages.iter().position(|r| {
+            r.domain == domain && r.hash == hash && r.after.0 == after.k && r.after.1 == after.n
+        })?;
+        Some(pages.remove(at))
+    }
+
+    fn keep_remainder(&self, rest: Remainder) {
+        if rest.matches.len() > MAX_KEPT_MATCHES {
+            return;
+        }
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        if pages.len() >= KEPT_RESULTS {
+            pages.remove(0);
+        }
+        pages.push(rest);
     }
 
     /// Runs a Select to the end, handing each item to `each` (the database
@@ -447,7 +520,15 @@ impl Engine {
         query: &Select,
         each: &mut dyn FnMut(Item) -> SdbResult<()>,
     ) -> SdbResult<()> {
-        let plan = Plan::new(domain, query, PageLimit::STREAM)?;
+        let plan = {
+            let conn = self.lock();
+            Plan::new(
+                domain,
+                query,
+                PageLimit::STREAM,
+                &long_names(&conn, domain)?,
+            )?
+        };
         if query.output == Output::Count {
             let n = {
                 let conn = self.lock();
@@ -492,6 +573,66 @@ fn count_item(n: u64) -> Item {
         name: "Domain".to_string(),
         attrs: Attrs::from([("Count".to_string(), vec![n.to_string()])]),
     }
+}
+
+/// Creates the tables, indexes and triggers that do not exist yet, in one
+/// transaction. A file made before `long_names` existed gets it filled from
+/// its values, in the same transaction, so no reader ever sees it partial.
+fn create_schema(conn: &Connection) -> SdbResult<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let had_long_names: bool = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'long_names'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    tx.execute_batch(SCHEMA)?;
+    if !had_long_names {
+        tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO long_names(domain_id, name) \
+                 SELECT DISTINCT domain_id, name FROM attrs WHERE length(value) > {INDEXED_VALUE_CHARS}"
+            ),
+            [],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The attribute names of `domain` that have had a value longer than
+/// [`INDEXED_VALUE_CHARS`] (none when the domain does not exist).
+fn long_names(c: &Connection, domain: &str) -> SdbResult<HashSet<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT l.name FROM long_names l JOIN domains d ON d.id = l.domain_id WHERE d.name = ?1",
+    )?;
+    let names = st
+        .query_map(params![domain], |r| r.get(0))?
+        .collect::<Result<HashSet<String>, _>>()?;
+    Ok(names)
+}
+
+/// Changes the connection can see: its own writes, and (SQLite's
+/// `data_version`) commits by other connections to the same file.
+fn data_version(c: &Connection) -> SdbResult<(u64, i64)> {
+    let other: i64 = c.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    Ok((c.total_changes(), other))
+}
+
+/// How many paged Select results the engine keeps for their next page.
+const KEPT_RESULTS: usize = 4;
+/// A result longer than this is not kept (its pages run the query again).
+const MAX_KEPT_MATCHES: usize = 1_000_000;
+
+/// What remains of a paged Select after a page.
+struct Remainder {
+    domain: i64,
+    /// The query's hash (as in its tokens).
+    hash: String,
+    /// [`data_version`] when it was computed.
+    version: (u64, i64),
+    /// The sort value and name of the last item handed out.
+    after: (Option<String>, String),
+    matches: std::collections::VecDeque<Match>,
 }
 
 /// SimpleDB's domain names: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.
@@ -920,7 +1061,14 @@ struct Plan<'q> {
 }
 
 impl<'q> Plan<'q> {
-    fn new(domain: &str, query: &'q Select, page: PageLimit) -> SdbResult<Plan<'q>> {
+    /// `long` holds the domain's attribute names that may have values the
+    /// value index leaves out (see [`long_names`]).
+    fn new(
+        domain: &str,
+        query: &'q Select,
+        page: PageLimit,
+        long: &HashSet<String>,
+    ) -> SdbResult<Plan<'q>> {
         let page_items = match (query.limit, &query.output) {
             (Some(n), _) if n == 0 || n > page.max_items => {
                 return Err(SdbError::invalid_query(format!(
@@ -935,12 +1083,14 @@ impl<'q> Plan<'q> {
         let mut sql = SqlBuilder::new();
         let mut filter = String::from("i.domain_id = ?1");
         if let Some(e) = &query.filter {
-            filter.push_str(" AND ");
-            filter.push_str(&sql.item_pred(e));
-            for pre in prefilters(e) {
+            // The prefilters first: SQLite tests terms in this order, and
+            // an index lookup is cheaper than the exact predicate.
+            for pre in prefilters(e, long) {
                 filter.push_str(" AND ");
                 filter.push_str(&sql.prefilter(&pre));
             }
+            filter.push_str(" AND ");
+            filter.push_str(&sql.item_pred(e));
         }
         let (key, order) = match &query.order_by {
             None => (None, Order::Asc),
@@ -1101,6 +1251,7 @@ impl<'q> Plan<'q> {
         }
     }
 
+    /// A page from the query run for one page after `after`.
     fn run(&self, c: &Connection, domain: i64, after: Option<&Cursor>) -> SdbResult<Page> {
         if self.query.output == Output::Count && after.is_none() && self.page_items.is_none() {
             return Ok(Page {
@@ -1109,32 +1260,44 @@ impl<'q> Plan<'q> {
             });
         }
         // One more than a page tells whether another page follows.
-        let mut found = self.matches(c, domain, after, self.page_items.map(|n| n as u64 + 1))?;
-        let limit = self.page_items.map(|n| n as usize).unwrap_or(usize::MAX);
-        let mut more = found.len() > limit;
-        found.truncate(limit);
+        let limit = self.page_items.map(|n| n as u64 + 1);
+        let mut found = self.matches(c, domain, after, limit)?.into();
+        Ok(self.page_of(c, &mut found)?.page)
+    }
+
+    /// The next page of the matches `rest`, which loses the items the page
+    /// takes.
+    fn page_of(
+        &self,
+        c: &Connection,
+        rest: &mut std::collections::VecDeque<Match>,
+    ) -> SdbResult<PageOut> {
+        let limit = self
+            .page_items
+            .map(|n| n as usize)
+            .unwrap_or(usize::MAX)
+            .min(rest.len());
+        let found: Vec<Match> = rest.drain(..limit).collect();
+        let mut more = !rest.is_empty();
         if self.query.output == Output::Count {
-            let next_token = match (more, found.last()) {
-                (true, Some(m)) => Some(self.encode_token(m.key.clone(), m.name.clone())),
-                _ => None,
-            };
-            return Ok(Page {
-                items: vec![count_item(found.len() as u64)],
-                next_token,
-            });
+            let last = found.last().map(|m| (m.key.clone(), m.name.clone()));
+            return Ok(self.finish_page(vec![count_item(found.len() as u64)], more, last));
         }
         let mut items = Vec::with_capacity(found.len());
         let mut bytes = 0usize;
         let mut last: Option<(Option<String>, String)> = None;
+        let mut left: Vec<Match> = Vec::new();
         // Attributes are read a chunk of items at a time, so a page the size
         // limit cuts short does not read the items it leaves out.
-        'chunks: for chunk in found.chunks(READ_CHUNK) {
+        let mut chunks = found.chunks(READ_CHUNK);
+        'chunks: for chunk in chunks.by_ref() {
             let mut attrs = self.read_attrs(c, chunk.iter().map(|m| m.id))?;
-            for m in chunk {
+            for (at, m) in chunk.iter().enumerate() {
                 let attrs = attrs.remove(&m.id).unwrap_or_default();
                 let size = response_size(&m.name, &attrs);
                 if !items.is_empty() && bytes + size > self.max_bytes {
                     more = true;
+                    left.extend_from_slice(&chunk[at..]);
                     break 'chunks;
                 }
                 bytes += size;
@@ -1145,12 +1308,39 @@ impl<'q> Plan<'q> {
                 });
             }
         }
-        let next_token = match (more, last) {
-            (true, Some((k, n))) => Some(self.encode_token(k, n)),
+        // What the size limit left out goes back in front of the rest.
+        for chunk in chunks.rev() {
+            for m in chunk.iter().rev() {
+                rest.push_front(m.clone());
+            }
+        }
+        for m in left.into_iter().rev() {
+            rest.push_front(m);
+        }
+        Ok(self.finish_page(items, more, last))
+    }
+
+    fn finish_page(
+        &self,
+        items: Vec<Item>,
+        more: bool,
+        last: Option<(Option<String>, String)>,
+    ) -> PageOut {
+        let next_token = match (more, &last) {
+            (true, Some((k, n))) => Some(self.encode_token(k.clone(), n.clone())),
             _ => None,
         };
-        Ok(Page { items, next_token })
+        PageOut {
+            page: Page { items, next_token },
+            last: more.then_some(last).flatten(),
+        }
     }
+}
+
+/// A page, and the position its token continues from.
+struct PageOut {
+    page: Page,
+    last: Option<(Option<String>, String)>,
 }
 
 /// A matching item: its id, name and sort value.
@@ -1260,35 +1450,90 @@ const INDEXED_VALUE_CHARS: usize = 200;
 
 /// A condition every matching item must meet, derived from a top-level
 /// conjunct, that SQLite can answer from the value index: the item has a
-/// value of `.0` among `.1`. It is redundant with the exact predicate; it
-/// only lets the planner start from few items.
+/// value of attribute `name` meeting `test`. It is redundant with the exact
+/// predicate; it only lets the planner start from few items.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Prefilter(String, Vec<String>);
+struct Prefilter {
+    name: String,
+    test: ValueTest,
+}
 
-fn prefilters(e: &Expr) -> Vec<Prefilter> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ValueTest {
+    /// One of these values.
+    In(Vec<String>),
+    /// A comparison (`<`, `<=`, `>`, `>=`) with a value.
+    Cmp(CmpOp, String),
+    /// Between the two, inclusive.
+    Between(String, String),
+    /// A `like` pattern, as a GLOB pattern, and its literal prefix.
+    Glob(String, String),
+}
+
+/// The prefilters of `e`. Equality and `in` are always answerable: the
+/// values compared with are short, so a matching value is in the index.
+/// Ranges and `like` are only for attributes not in `long` (the names that
+/// may have values the index leaves out).
+fn prefilters(e: &Expr, long: &HashSet<String>) -> Vec<Prefilter> {
     let mut out = Vec::new();
-    collect_prefilters(e, &mut out);
+    collect_prefilters(e, long, &mut out);
     out
 }
 
-fn collect_prefilters(e: &Expr, out: &mut Vec<Prefilter>) {
-    let mut add = |o: &Operand, values: &[String]| {
-        let short = values
-            .iter()
-            .all(|v| v.chars().count() <= INDEXED_VALUE_CHARS);
-        if let (Operand::Attr(a) | Operand::Every(a), true, false) = (o, short, values.is_empty()) {
-            out.push(Prefilter(a.clone(), values.to_vec()));
-        }
+fn collect_prefilters(e: &Expr, long: &HashSet<String>, out: &mut Vec<Prefilter>) {
+    let attr = |o: &Operand| match o {
+        Operand::Attr(a) | Operand::Every(a) => Some(a.clone()),
+        Operand::ItemName => None,
     };
-    match e {
+    let all_short = |values: &[String]| {
+        values
+            .iter()
+            .all(|v| v.chars().count() <= INDEXED_VALUE_CHARS)
+    };
+    let test = match e {
         Expr::And(a, b) | Expr::Intersection(a, b) => {
-            collect_prefilters(a, out);
-            collect_prefilters(b, out);
+            collect_prefilters(a, long, out);
+            collect_prefilters(b, long, out);
+            return;
         }
-        Expr::Cmp(o, CmpOp::Eq, v) => add(o, std::slice::from_ref(v)),
-        Expr::In(o, vs) => add(o, vs),
-        _ => {}
+        Expr::Cmp(o, CmpOp::Eq, v) if all_short(std::slice::from_ref(v)) => {
+            attr(o).map(|a| (a, ValueTest::In(vec![v.clone()])))
+        }
+        Expr::In(o, vs) if !vs.is_empty() && all_short(vs) => {
+            attr(o).map(|a| (a, ValueTest::In(vs.clone())))
+        }
+        Expr::Cmp(o, op @ (CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge), v) => {
+            attr(o).map(|a| (a, ValueTest::Cmp(*op, v.clone())))
+        }
+        Expr::Between(o, lo, hi) => {
+            attr(o).map(|a| (a, ValueTest::Between(lo.clone(), hi.clone())))
+        }
+        Expr::Cmp(o, CmpOp::Like, pattern) => attr(o).map(|a| {
+            let test = ValueTest::Glob(like_to_glob(pattern), like_prefix(pattern));
+            (a, test)
+        }),
+        _ => None,
+    };
+    if let Some((name, test)) = test {
+        let needs_all_values = !matches!(test, ValueTest::In(_));
+        if !(needs_all_values && long.contains(&name)) {
+            out.push(Prefilter { name, test });
+        }
     }
+}
+
+/// The literal text a `like` pattern's matches start with.
+fn like_prefix(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => break,
+            '\\' => out.push(chars.next().unwrap_or('\\')),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Translates a SimpleDB `like` pattern to an SQLite GLOB pattern (which is
@@ -1354,19 +1599,35 @@ impl SqlBuilder {
             return self.value_pred(e, &HashMap::new());
         }
         // One binding per attribute name: a LEFT JOIN gives each of its
-        // values in turn, or one NULL when the item has none.
-        let mut joins = String::new();
+        // values in turn, or one NULL when the item has none. When the
+        // predicate cannot hold without a value of the name, a plain join
+        // does the same with less work (no NULL row, and the first such name
+        // starts the scan).
+        let mut tables: Vec<String> = Vec::new();
+        let mut on: Vec<String> = Vec::new();
+        let mut left_joins = String::new();
         let mut map = HashMap::new();
         for name in names {
             let alias = self.alias("b");
             let p = self.bind(&name);
-            joins.push_str(&format!(
-                " LEFT JOIN attrs {alias} ON {alias}.item_id = i.id AND {alias}.name = {p}"
-            ));
+            let cond = format!("{alias}.item_id = i.id AND {alias}.name = {p}");
+            if nullness(e, &name).never_true {
+                tables.push(format!("attrs {alias}"));
+                on.push(cond);
+            } else {
+                left_joins.push_str(&format!(" LEFT JOIN attrs {alias} ON {cond}"));
+            }
             map.insert(name, format!("{alias}.value"));
         }
         let cond = self.value_pred(e, &map);
-        format!("EXISTS (SELECT 1 FROM (SELECT 1){joins} WHERE {cond})")
+        if tables.is_empty() {
+            return format!("EXISTS (SELECT 1 FROM (SELECT 1){left_joins} WHERE {cond})");
+        }
+        format!(
+            "EXISTS (SELECT 1 FROM {}{left_joins} WHERE {} AND {cond})",
+            tables.join(", "),
+            on.join(" AND ")
+        )
     }
 
     /// A predicate over the bound values in `map` (attribute name -> column).
@@ -1438,14 +1699,15 @@ impl SqlBuilder {
                 cond(self, &col)
             }
             Operand::Every(a) => {
-                let e1 = self.alias("e");
-                let p1 = self.bind(a);
-                let e2 = self.alias("e");
-                let p2 = self.bind(a);
-                let c = cond(self, &format!("{e2}.value"));
+                // One pass over the item's values of `a`: the smallest truth
+                // value is 1 when all hold, and NULL (made 0) when there
+                // are none. The condition is never NULL (values and bound
+                // parameters never are).
+                let e = self.alias("e");
+                let p = self.bind(a);
+                let c = cond(self, &format!("{e}.value"));
                 format!(
-                    "(EXISTS (SELECT 1 FROM attrs {e1} WHERE {e1}.item_id = i.id AND {e1}.name = {p1}) \
-                     AND NOT EXISTS (SELECT 1 FROM attrs {e2} WHERE {e2}.item_id = i.id AND {e2}.name = {p2} AND NOT {c}))"
+                    "ifnull((SELECT min({c}) FROM attrs {e} WHERE {e}.item_id = i.id AND {e}.name = {p}), 0)"
                 )
             }
         }
@@ -1470,14 +1732,105 @@ impl SqlBuilder {
     }
 
     fn prefilter(&mut self, pre: &Prefilter) -> String {
-        let ps: Vec<String> = pre.1.iter().map(|v| self.bind(v)).collect();
-        let p = self.bind(&pre.0);
+        let test = match &pre.test {
+            ValueTest::In(values) => {
+                let ps: Vec<String> = values.iter().map(|v| self.bind(v)).collect();
+                format!("f.value IN ({})", ps.join(", "))
+            }
+            ValueTest::Cmp(op, v) => {
+                let op = match op {
+                    CmpOp::Lt => "<",
+                    CmpOp::Le => "<=",
+                    CmpOp::Gt => ">",
+                    _ => ">=",
+                };
+                format!("f.value {op} {}", self.bind(v))
+            }
+            ValueTest::Between(lo, hi) => {
+                format!(
+                    "f.value >= {} AND f.value <= {}",
+                    self.bind(lo),
+                    self.bind(hi)
+                )
+            }
+            // The lower bound lets the index start at the prefix even where
+            // SQLite does not derive a range from the GLOB itself.
+            ValueTest::Glob(glob, prefix) => {
+                format!(
+                    "f.value GLOB {} AND f.value >= {}",
+                    self.bind(glob),
+                    self.bind(prefix)
+                )
+            }
+        };
+        let p = self.bind(&pre.name);
         // The length term lets SQLite use the partial value index.
         format!(
             "i.id IN (SELECT f.item_id FROM attrs f WHERE f.domain_id = ?1 AND f.name = {p} \
-             AND f.value IN ({}) AND length(f.value) <= {INDEXED_VALUE_CHARS})",
-            ps.join(", ")
+             AND {test} AND length(f.value) <= {INDEXED_VALUE_CHARS})"
         )
+    }
+}
+
+/// What a predicate can be when attribute `a` has no value (SQL NULL in
+/// its binding): whether it is then never TRUE, and whether it is never
+/// FALSE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Nullness {
+    never_true: bool,
+    never_false: bool,
+}
+
+/// [`Nullness`] of `e` with respect to `a`, conservatively: `false` where
+/// it is not sure. A predicate that is never TRUE without a value of `a`
+/// only matches items that have one, so `a` may be bound by a plain join.
+fn nullness(e: &Expr, a: &str) -> Nullness {
+    const UNKNOWN: Nullness = Nullness {
+        never_true: false,
+        never_false: false,
+    };
+    let is_a = |o: &Operand| matches!(o, Operand::Attr(x) if x == a);
+    match e {
+        // An empty list is FALSE whatever the value.
+        Expr::In(_, vs) if vs.is_empty() => Nullness {
+            never_true: true,
+            never_false: false,
+        },
+        // A comparison with NULL is NULL.
+        Expr::Cmp(o, _, _) | Expr::Between(o, _, _) | Expr::In(o, _) if is_a(o) => Nullness {
+            never_true: true,
+            never_false: true,
+        },
+        Expr::IsNull(o) if is_a(o) => Nullness {
+            never_true: false,
+            never_false: true,
+        },
+        Expr::IsNotNull(o) if is_a(o) => Nullness {
+            never_true: true,
+            never_false: false,
+        },
+        Expr::Not(x) => {
+            let n = nullness(x, a);
+            Nullness {
+                never_true: n.never_false,
+                never_false: n.never_true,
+            }
+        }
+        Expr::And(x, y) => {
+            let (x, y) = (nullness(x, a), nullness(y, a));
+            Nullness {
+                never_true: x.never_true || y.never_true,
+                never_false: x.never_false && y.never_false,
+            }
+        }
+        Expr::Or(x, y) => {
+            let (x, y) = (nullness(x, a), nullness(y, a));
+            Nullness {
+                never_true: x.never_true && y.never_true,
+                never_false: x.never_false || y.never_false,
+            }
+        }
+        _ => UNKNOWN,
     }
 }
 
@@ -1937,7 +2290,76 @@ mod tests {
         let p = pages(&e, "select * from dom limit 2500", PageLimit::SIMPLEDB);
         assert!(p.len() >= 2, "{} pages", p.len());
         assert!(p[0].len() < 300 && p[0].len() > 100, "{}", p[0].len());
-        assert_eq!(p.concat().len(), 300);
+        // Every item once, in order: what a cut page leaves out comes next.
+        let want: Vec<String> = (0..300).map(|i| format!("i{i:03}")).collect();
+        assert_eq!(p.concat(), want);
+        let p = pages(
+            &e,
+            "select * from dom where a0 is not null order by a0 limit 2500",
+            PageLimit::SIMPLEDB,
+        );
+        assert!(p.len() >= 2, "{} pages", p.len());
+        assert_eq!(p.concat(), want);
+    }
+
+    /// One page of `q` after `token`, as item names, and the next token.
+    fn page_after(e: &Engine, q: &Select, token: Option<&str>) -> (Vec<String>, Option<String>) {
+        let page = e
+            .select("dom", q, false, token, PageLimit::SIMPLEDB)
+            .unwrap();
+        let names = page.items.into_iter().map(|i| i.name).collect();
+        (names, page.next_token)
+    }
+
+    fn item_names(range: impl Iterator<Item = usize>) -> Vec<String> {
+        range.map(|i| format!("i{i:05}")).collect()
+    }
+
+    #[test]
+    fn later_pages_see_writes_made_between_pages() {
+        let e = engine();
+        many(&e, 50);
+        // `k` runs opposite to the item names: i00049 has the smallest.
+        let (_, q) = parse("select itemName() from dom where k > '' order by k limit 10").unwrap();
+        let (p1, t1) = page_after(&e, &q, None);
+        assert_eq!(p1, item_names((40..50).rev()));
+        let (p2, t2) = page_after(&e, &q, t1.as_deref());
+        assert_eq!(p2, item_names((30..40).rev()));
+        // A token used again gives its page again.
+        assert_eq!(page_after(&e, &q, t1.as_deref()), (p2, t2.clone()));
+        // An item not handed out yet is deleted, another added in its range.
+        e.delete_attributes("dom", "i00025", &[], None).unwrap();
+        put(&e, "new", &[("k", "00024.5")]);
+        let (p3, t3) = page_after(&e, &q, t2.as_deref());
+        let mut want = item_names((26..30).rev());
+        want.push("new".into());
+        want.extend(item_names((20..25).rev()));
+        assert_eq!(p3, want);
+        let (p4, t4) = page_after(&e, &q, t3.as_deref());
+        assert_eq!(p4, item_names((10..20).rev()));
+        let (p5, t5) = page_after(&e, &q, t4.as_deref());
+        assert_eq!(p5, item_names((0..10).rev()));
+        assert_eq!(t5, None);
+    }
+
+    #[test]
+    fn later_pages_see_writes_by_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sqlite");
+        let e = Engine::open(&path).unwrap();
+        e.create_domain("dom").unwrap();
+        many(&e, 30);
+        let other = Engine::open(&path).unwrap();
+        let (_, q) = parse("select itemName() from dom limit 10").unwrap();
+        let (p1, t1) = page_after(&e, &q, None);
+        assert_eq!(p1, item_names(0..10));
+        let (p2, t2) = page_after(&e, &q, t1.as_deref());
+        assert_eq!(p2, item_names(10..20));
+        // Kept from the second page's query, unless the write is noticed.
+        other.delete_attributes("dom", "i00025", &[], None).unwrap();
+        let (p3, t3) = page_after(&e, &q, t2.as_deref());
+        assert_eq!(p3, item_names((20..30).filter(|&i| i != 25)));
+        assert_eq!(t3, None);
     }
 
     #[test]
@@ -2273,6 +2695,221 @@ mod tests {
     }
 
     #[test]
+    fn predicates_without_a_value_bind_by_plain_join_only_when_that_is_exact() {
+        let e = engine();
+        put(&e, "has", &[("a", "x"), ("b", "1")]);
+        put(&e, "other", &[("a", "y")]);
+        put(&e, "none", &[("b", "2")]);
+        let cases: [(&str, bool, &[&str]); 8] = [
+            ("a = 'x'", true, &["has"]),
+            ("not a = 'x'", true, &["other"]),
+            ("a is not null", true, &["has", "other"]),
+            ("a is null", false, &["none"]),
+            ("a is null or a = 'x'", false, &["has", "none"]),
+            // `none`: NULL and FALSE is FALSE, so the negation holds.
+            ("not (a = 'x' and b = '1')", false, &["none", "other"]),
+            ("a = 'x' or b = '2'", false, &["has", "none"]),
+            ("not (a is null)", true, &["has", "other"]),
+        ];
+        for (pred, joins, want) in cases {
+            let (_, q) = parse(&format!("select * from dom where {pred}")).unwrap();
+            let filter = q.filter.as_ref().unwrap();
+            assert_eq!(nullness(filter, "a").never_true, joins, "{pred}");
+            assert_eq!(
+                sel(&e, &format!("select * from dom where {pred}")),
+                want,
+                "{pred}"
+            );
+        }
+        // Neither for a name the predicate does not bind, nor for an empty
+        // list (which is FALSE, never NULL).
+        let n = nullness(&Expr::In(Operand::Attr("a".into()), vec![]), "a");
+        assert!(n.never_true && !n.never_false);
+        let n = nullness(
+            &Expr::Cmp(Operand::Every("a".into()), CmpOp::Eq, "x".into()),
+            "a",
+        );
+        assert!(!n.never_true && !n.never_false);
+    }
+
+    #[test]
+    fn every_needs_a_value_and_all_values_to_hold() {
+        let e = engine();
+        put(&e, "all", &[("k", "x"), ("k", "xy")]);
+        put(&e, "some", &[("k", "x"), ("k", "z")]);
+        put(&e, "none", &[("j", "x")]);
+        assert_eq!(
+            sel(&e, "select * from dom where every(k) like 'x%'"),
+            ["all"]
+        );
+        assert_eq!(
+            sel(&e, "select * from dom where not every(k) like 'x%'"),
+            ["none", "some"]
+        );
+        assert_eq!(
+            sel(&e, "select * from dom where every(k) in ('x', 'z', 'xy')"),
+            ["all", "some"]
+        );
+    }
+
+    /// A long value (left out of the value index) of every attribute the
+    /// tests below compare.
+    fn long_value() -> String {
+        "n".repeat(INDEXED_VALUE_CHARS + 1)
+    }
+
+    /// Items `short` (value `n`) and `long` of attribute `a`, and what the
+    /// range and `like` queries on `a` find.
+    fn ranges_find_long_values(e: &Engine) {
+        for text in [
+            "select * from dom where a > 'm'",
+            "select * from dom where a >= 'n' and a <= 'o'",
+            "select * from dom where a between 'n' and 'nz'",
+            "select * from dom where a like 'n%'",
+            "select * from dom where every(a) < 'o'",
+        ] {
+            assert_eq!(sel(e, text), ["long", "short"], "{text}");
+        }
+        assert_eq!(
+            sel(e, "select * from dom where a < 'n'"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn range_queries_find_values_too_long_for_the_value_index() {
+        let e = engine();
+        put(&e, "short", &[("a", "n")]);
+        put(&e, "long", &[("a", &long_value())]);
+        ranges_find_long_values(&e);
+        assert!(long_names(&e.lock(), "dom").unwrap().contains("a"));
+        // Still known after the long value is gone (it is only a hint).
+        e.delete_attributes("dom", "long", &[], None).unwrap();
+        assert!(long_names(&e.lock(), "dom").unwrap().contains("a"));
+        e.delete_domain("dom").unwrap();
+        e.create_domain("dom").unwrap();
+        assert!(long_names(&e.lock(), "dom").unwrap().is_empty());
+    }
+
+    #[test]
+    fn long_values_written_by_any_writer_are_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sqlite");
+        let e = Engine::open(&path).unwrap();
+        e.create_domain("dom").unwrap();
+        put(&e, "short", &[("a", "n")]);
+        // Another program writing the file with plain SQL.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch(&format!(
+                "INSERT INTO items(domain_id, name) SELECT id, 'long' FROM domains;
+                 INSERT INTO attrs(item_id, name, value, domain_id)
+                     SELECT i.id, 'a', '{}', i.domain_id FROM items i WHERE i.name = 'long';",
+                long_value()
+            ))
+            .unwrap();
+        ranges_find_long_values(&e);
+    }
+
+    #[test]
+    fn a_file_from_before_long_names_gets_them_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let old = Connection::open(&path).unwrap();
+            let schema = SCHEMA
+                .split("CREATE TABLE IF NOT EXISTS long_names")
+                .next()
+                .unwrap();
+            old.execute_batch(schema).unwrap();
+            old.execute_batch(&format!(
+                "INSERT INTO domains(id, name) VALUES (1, 'dom');
+                 INSERT INTO items(id, domain_id, name) VALUES (1, 1, 'short'), (2, 1, 'long');
+                 INSERT INTO attrs(item_id, name, value, domain_id)
+                     VALUES (1, 'a', 'n', 1), (2, 'a', '{}', 1);",
+                long_value()
+            ))
+            .unwrap();
+        }
+        let e = Engine::open(&path).unwrap();
+        ranges_find_long_values(&e);
+        // Opening again leaves it be.
+        drop(e);
+        let e = Engine::open(&path).unwrap();
+        assert_eq!(
+            long_names(&e.lock(), "dom").unwrap(),
+            HashSet::from(["a".to_string()])
+        );
+    }
+
+    #[test]
+    fn like_prefixes() {
+        assert_eq!(like_prefix("abc%"), "abc");
+        assert_eq!(like_prefix("a\\%b%c"), "a%b");
+        assert_eq!(like_prefix("%x"), "");
+        assert_eq!(like_prefix("exact"), "exact");
+    }
+
+    #[test]
+    fn a_file_streams_in_order_with_the_callback_free_to_use_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(&dir.path().join("e.sqlite")).unwrap();
+        e.create_domain("dom").unwrap();
+        // Six chunks of odd items, the last of three.
+        let n = STREAM_CHUNK * 10 + 7;
+        many(&e, n);
+        let (_, q) = parse("select * from dom where odd = '1'").unwrap();
+        let want: Vec<String> = (0..n)
+            .filter(|i| i % 2 == 1)
+            .map(|i| format!("i{i:05}"))
+            .collect();
+        for _ in 0..2 {
+            let mut got = Vec::new();
+            e.select_each("dom", &q, &mut |item| {
+                // The engine is usable from the callback: a read, and a
+                // whole Select of its own.
+                let stored = e.get("dom", &item.name, &[]).unwrap().unwrap();
+                assert_eq!(item.attrs, stored);
+                if got.len() == STREAM_CHUNK {
+                    assert_eq!(
+                        sel(&e, "select * from dom where odd = '0'").len(),
+                        n / 2 + 1
+                    );
+                }
+                got.push(item.name);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, want);
+        }
+        // A callback that stops the stream stops it, with its error.
+        let mut seen = 0;
+        let err = e
+            .select_each("dom", &q, &mut |_| {
+                seen += 1;
+                if seen == STREAM_CHUNK + 1 {
+                    return Err(SdbError::internal("enough"));
+                }
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!((err.message.as_str(), seen), ("enough", STREAM_CHUNK + 1));
+        // Items deleted meanwhile are left out, not handed over empty.
+        let mut got = 0;
+        e.select_each("dom", &q, &mut |item| {
+            assert!(!item.attrs.is_empty(), "{}", item.name);
+            if got == 0 {
+                e.delete_attributes("dom", &format!("i{:05}", n - 2), &[], None)
+                    .unwrap();
+            }
+            got += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, want.len() - 1);
+    }
+
+    #[test]
     fn like_translation() {
         assert_eq!(like_to_glob("a%b"), "a*b");
         assert_eq!(like_to_glob("a\\%b*?["), "a%b[*][?][[]");
@@ -2292,7 +2929,9 @@ mod model_tests {
     use super::*;
 
     const NAMES: [&str; 3] = ["a", "b", "c"];
-    const VALUES: [&str; 9] = ["", "x", "xy", "y%", "Y", "é", "a\\b", "*", "x*y"];
+    /// Longer than the value index holds (201 characters or more).
+    const LONG: &str = "xyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy";
+    const VALUES: [&str; 10] = ["", "x", "xy", "y%", "Y", "é", "a\\b", "*", "x*y", LONG];
 
     /// `like` by hand: `%` any run, `\` escapes, everything else literal.
     fn like(v: &str, pattern: &str) -> bool {
