@@ -52,8 +52,12 @@ impl DirBucket {
         let dir = dest.parent().expect("a key has a parent directory");
         fs::create_dir_all(dir)
             .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        // Temporary files are created 0600; the bucket is meant to be served
+        // (a web server, apt's file: method as another user), so objects are
+        // world-readable like S3 objects behind a public-read policy.
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(dir)
             .map_err(|e| {
                 StoreError::io(format!("creating a temporary file in {}", dir.display()), e)
@@ -222,6 +226,12 @@ mod tests {
         assert_eq!(b.get("pool/a/b").unwrap().unwrap(), b"three");
         assert_eq!(b.head("pool/a/b").unwrap(), Some(5));
         assert_eq!(b.head("pool/a/c").unwrap(), None);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("pool/a/b"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "objects are readable by a web server");
         let keys: Vec<String> = b
             .list("pool/")
             .unwrap()
