@@ -5,8 +5,8 @@
 //! damaged pool files.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 use serde_json::Value;
 
@@ -17,103 +17,10 @@ use repoman::catalog::{Catalog, Filter};
 use repoman::model::{Attrs, Package, Payload, META_ITEM};
 use repoman::store::Change;
 
-const BIN: &str = env!("CARGO_BIN_EXE_repoman-cli");
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The original's fixtures: `../shared/fixtures` beside the checkout when
-/// present, else the copy committed in fixtures/original.
-fn original(name: &str) -> PathBuf {
-    let shared = root().join("../shared/fixtures").join(name);
-    if shared.is_file() {
-        return shared;
-    }
-    root().join("fixtures/original").join(name)
-}
-
-fn real(name: &str) -> PathBuf {
-    root().join("fixtures/debian").join(name)
-}
-
-/// A repository in a temporary directory, driven through the binary.
-struct Repo {
-    dir: tempfile::TempDir,
-}
+mod common;
+use common::{original, real, Repo};
 
 impl Repo {
-    fn new() -> Repo {
-        Repo {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn local(&self) -> PathBuf {
-        self.path().join("repo")
-    }
-
-    fn bucket(&self) -> PathBuf {
-        self.local().join("bucket")
-    }
-
-    /// The binary with no inherited configuration; stdin is not a terminal.
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("REPOMAN_") || k.starts_with("AWS_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .env_remove("XDG_DATA_HOME")
-            .arg("--local-dir")
-            .arg(self.local())
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs a command that must fail; returns (stdout, stderr).
-    fn fail(&self, args: &[&str]) -> (String, String) {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "{args:?} unexpectedly succeeded: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    }
-
-    fn announcements(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.local().join("announcements.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
     /// The whole state, as a backup.
     fn backup(&self) -> String {
         self.ok(&["backup"])
@@ -559,7 +466,7 @@ fn corrupt_backups_are_refused_whole_and_leave_the_store_untouched() {
     ];
     for (what, bytes, wants) in cases {
         let path = r.write(&format!("{}.json", what.replace(' ', "-")), &bytes);
-        let (_, err) = r.fail(&["restore", &path]);
+        let (_, err) = r.fail_out(&["restore", &path]);
         for want in &wants {
             assert!(
                 err.contains(want.as_str()),
@@ -581,7 +488,7 @@ fn many_problems_are_all_counted_and_the_list_is_capped() {
     let doc =
         serde_json::json!({"metadata": {}, "packages": {"p": {"d": {"c": {"amd64": items}}}}});
     let path = r.write("many.json", doc.to_string().as_bytes());
-    let (_, err) = r.fail(&["restore", &path]);
+    let (_, err) = r.fail_out(&["restore", &path]);
     let listed = err
         .lines()
         .filter(|l| l.contains("packages.p.d.c.amd64["))
@@ -707,10 +614,10 @@ fn prune_deletes_what_the_backup_lacks_with_confirmation() {
     let small = small.to_str().unwrap();
     // 25 deletions: needs -y and --i-fear-no-evil without a terminal.
     let before = r.backup();
-    let (out, err) = r.fail(&["restore", "--prune", small]);
+    let (out, err) = r.fail_out(&["restore", "--prune", small]);
     assert!(out.contains("apt-transport-s3"), "{out}");
     assert!(err.contains("dangerous"), "{err}");
-    r.fail(&["restore", "--prune", "-y", small]);
+    r.fail_out(&["restore", "--prune", "-y", small]);
     assert_eq!(r.backup(), before);
 
     // Within a filter only that filter's items are pruned.
@@ -994,7 +901,7 @@ fn verify_finds_deleted_and_corrupted_pool_files() {
     let b = std::fs::read(r.bucket().join(orig)).unwrap();
     std::fs::write(r.bucket().join(orig), &b[..100]).unwrap();
 
-    let (stdout, stderr) = r.fail(&["verify"]);
+    let (stdout, stderr) = r.fail_out(&["verify"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(
@@ -1018,7 +925,7 @@ fn verify_finds_deleted_and_corrupted_pool_files() {
     assert!(stderr.contains("3 problem(s)"), "{stderr}");
 
     // --fast checks sizes only: the same-size corruption goes unseen.
-    let (fast, _) = r.fail(&["verify", "--fast"]);
+    let (fast, _) = r.fail_out(&["verify", "--fast"]);
     assert_eq!(fast.lines().count(), 2, "{fast}");
     assert!(!fast.contains(corrupted));
     // -d limits the check.
@@ -1031,7 +938,7 @@ fn verify_finds_stale_indices() {
     let r = real_repo();
     publish(&r);
     r.ok(&["rm", "-p", "libzstd1", "-y"]);
-    let (stdout, _) = r.fail(&["verify"]);
+    let (stdout, _) = r.fail_out(&["verify"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     for l in &lines {
@@ -1052,7 +959,7 @@ fn verify_finds_stale_indices() {
     let mut text = std::fs::read(&i386).unwrap();
     text.extend_from_slice(b"Package: intruder\n\n");
     std::fs::write(&i386, text).unwrap();
-    let (stdout, _) = r.fail(&["verify", "-d", "testing"]);
+    let (stdout, _) = r.fail_out(&["verify", "-d", "testing"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert!(
@@ -1132,11 +1039,58 @@ fn from_published_reports_unreadable_stanzas_and_exits_non_zero() {
     let text = std::fs::read_to_string(&packages).unwrap();
     std::fs::write(&packages, format!("{text}Package: broken\nVersion: 1\n\n")).unwrap();
     lose_state(&r);
-    let (_, err) = r.fail(&["restore", "--from-published", "-d", "stable"]);
+    let (_, err) = r.fail_out(&["restore", "--from-published", "-d", "stable"]);
     assert!(
         err.contains("dists/stable/main/binary-i386/Packages stanza 2: no Filename field"),
         "{err}"
     );
     // What could be recovered was restored.
     assert_eq!(r.catalog().find_items(&Filter::default()).unwrap().len(), 4);
+}
+
+#[test]
+fn oversize_control_text_is_re_split_to_fit_and_empty_repositories_back_up() {
+    let r = Repo::new();
+    r.ok(&["setup", "-d", "stable", "-c", "main", "-a", "amd64"]);
+    assert_eq!(
+        r.backup(),
+        "{\"metadata\": {\"archs\": [\"amd64\"], \"comps\": [\"main\"], \"dists\": [\"stable\"]}, \"packages\": {}}\n"
+    );
+    // One fragment of 3,000 bytes (the original's readers concatenate any
+    // fragments): too big for one SimpleDB value, so it is re-split.
+    let text = format!(
+        "Package: big\nVersion: 1\nDescription: {}\n",
+        "✓".repeat(990)
+    );
+    let item = serde_json::json!({
+        "name": "big", "version": "1", "distribution": "stable", "component": "main",
+        "architecture": "amd64", "filename": "big_1_amd64.deb", "md5": "0".repeat(32),
+        "sha1": "1".repeat(40), "sha256": "2".repeat(64), "size": "3", "controltxt0": text,
+    });
+    let doc = serde_json::json!({"metadata": {"dists": ["stable"], "comps": ["main"], "archs": ["amd64"]},
+                                 "packages": {"big": {"stable": {"main": {"amd64": [item]}}}}});
+    let path = r.write("big.json", doc.to_string().as_bytes());
+    let out = r.run(&["restore", &path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("packages.big.stable.main.amd64[0]: control text re-split"));
+    let attrs = r
+        .catalog()
+        .find_items(&Filter::default())
+        .unwrap()
+        .remove(0)
+        .attrs;
+    let fragments: Vec<&String> = attrs
+        .keys()
+        .filter(|k| k.starts_with("controltxt"))
+        .collect();
+    assert!(fragments.len() > 1, "{fragments:?}");
+    assert!(attrs.values().flatten().all(|v| v.len() <= 1024));
+    assert_eq!(repoman::model::join_control_text(&attrs), text);
+    let p = Package::from_attrs(&attrs).unwrap();
+    assert_eq!(p.control, text);
 }

@@ -2,79 +2,14 @@
 //! confirmation rules, idempotent re-adds, and bad input that writes nothing.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_repoman-cli");
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn real(name: &str) -> PathBuf {
-    root().join("fixtures/debian").join(name)
-}
-
-/// A repository in a temporary directory, driven through the binary.
-struct Repo {
-    dir: tempfile::TempDir,
-}
+mod common;
+use common::{real, Repo, BIN};
 
 impl Repo {
-    fn new() -> Repo {
-        Repo {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn local(&self) -> PathBuf {
-        self.path().join("repo")
-    }
-
-    /// The binary with no inherited configuration: HOME is the temp dir and
-    /// no REPOMAN_* variable leaks in; stdin is not a terminal.
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("REPOMAN_") || k.starts_with("AWS_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .env_remove("XDG_DATA_HOME")
-            .arg("--local-dir")
-            .arg(self.local())
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run_raw(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run_raw(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs a command that must fail; returns its stderr.
-    fn fail(&self, args: &[&str]) -> String {
-        let out = self.run_raw(args);
-        assert!(!out.status.success(), "{args:?} unexpectedly succeeded");
-        String::from_utf8(out.stderr).unwrap()
-    }
-
     fn setup(&self) {
         self.ok(&[
             "setup", "-d", "stable", "-d", "testing", "-c", "main", "-c", "contrib", "-a", "amd64",
@@ -88,40 +23,20 @@ impl Repo {
         serde_json::from_str(&self.ok(&args)).unwrap()
     }
 
-    fn announcements(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.local().join("announcements.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
     /// Everything a command could change: items (hidden ones too), bucket
-    /// files and their sizes, announcements.
+    /// files and their digests, announcements.
     fn snapshot(&self) -> String {
-        let items = self.run_raw(&["query", "-H", "-f", "jsonc"]);
-        let mut files = Vec::new();
-        walk(&self.local().join("bucket"), &mut files);
-        files.sort();
+        use sha2::Digest;
+        let items = self.run(&["query", "-H", "-f", "jsonc"]);
+        let files: Vec<(PathBuf, String)> = common::files_under(&self.bucket())
+            .into_iter()
+            .map(|(p, bytes)| (p, hex::encode(sha2::Sha256::digest(bytes))))
+            .collect();
         format!(
             "{}\n{files:?}\n{}",
             String::from_utf8_lossy(&items.stdout),
             std::fs::read_to_string(self.local().join("announcements.jsonl")).unwrap_or_default()
         )
-    }
-}
-
-fn walk(dir: &Path, out: &mut Vec<(String, u64)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push((p.display().to_string(), p.metadata().unwrap().len()));
-        }
     }
 }
 

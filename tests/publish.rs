@@ -7,21 +7,14 @@
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_repoman-cli");
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{root, text, Repo};
 
 fn real(name: &str) -> String {
-    root()
-        .join("fixtures/debian")
-        .join(name)
-        .display()
-        .to_string()
+    common::real(name).display().to_string()
 }
 
 fn have(tool: &str) -> bool {
@@ -44,65 +37,7 @@ fn apt_available() -> bool {
     true
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// A repository in a temporary directory, driven through the binary.
-struct Repo {
-    dir: tempfile::TempDir,
-}
-
 impl Repo {
-    fn new() -> Repo {
-        Repo {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn bucket(&self) -> PathBuf {
-        self.path().join("repo/bucket")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("REPOMAN_") || k.starts_with("AWS_") || k == "GNUPGHOME" {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .env_remove("XDG_DATA_HOME")
-            .arg("--local-dir")
-            .arg(self.path().join("repo"))
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}", text(&out));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn fail(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "{args:?} unexpectedly succeeded");
-        String::from_utf8(out.stderr).unwrap()
-    }
-
     fn setup(&self, comps: &[&str]) {
         let mut args = vec!["setup", "-d", "stable", "-a", "amd64", "-a", "arm64"];
         for c in comps {
@@ -120,22 +55,7 @@ impl Repo {
 
     /// Every file under dists/ with its bytes.
     fn dists(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return;
-            };
-            for e in entries {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    walk(&p, out);
-                } else {
-                    out.insert(p.clone(), std::fs::read(&p).unwrap());
-                }
-            }
-        }
-        let mut out = BTreeMap::new();
-        walk(&self.bucket().join("dists"), &mut out);
-        out
+        common::files_under(&self.bucket().join("dists"))
     }
 }
 

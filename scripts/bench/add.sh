@@ -2,10 +2,11 @@
 # add: throughput on many small packages, and memory on one large one.
 #
 #   small   BENCH_PACKAGES (default 1000) synthetic .deb files in one `add`,
-#           into a fresh repository each run (BENCH_RUNS, default 5):
+#           into a fresh repository each run (BENCH_RUNS_ADD, default 3):
 #           packages/s, and the peak RSS of that add; beside it the floor
 #           of the same bytes copied durably (copy-floor.py: an fsync per
-#           file, and one syncfs for all)
+#           file, and one syncfs for all), and the same add under eatmydata
+#           (fsync made a no-op), which shows what the syncs cost
 #   large   one package of BIG_SIZE (default 2G) and one of SMALL_SIZE
 #           (default 20M): peak RSS (`/usr/bin/time -v`) must not grow with
 #           the file size; target < 64 MB. The packages hold a sparse data
@@ -15,10 +16,11 @@
 source "$(dirname "$0")/lib.sh"
 need_repoman
 need dpkg-deb dpkg
+need eatmydata eatmydata
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
 N=${BENCH_PACKAGES:-1000}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS_ADD:-3}
 BIG_RUNS=${BENCH_RUNS_BIG:-3}
 BIG_SIZE=${BIG_SIZE:-2G}
 SMALL_SIZE=${SMALL_SIZE:-20M}
@@ -49,6 +51,9 @@ floor=$BENCH_ROOT/scripts/bench/copy-floor.py
 for run in $(seq "$RUNS"); do
     fresh_repo d
     measure small repoman "$d" add -d bench -c main "${files[@]}"
+    fresh_repo n
+    measure nosync eatmydata "$REPOMAN_BIN" --local-dir "$n" add -d bench -c main "${files[@]}"
+    rm -rf "$n"
     measure floor-each python3 "$floor" each "$d/floor-each" "${files[@]}"
     measure floor-once python3 "$floor" once "$d/floor-once" "${files[@]}"
     rm -rf "$d"
@@ -96,6 +101,8 @@ row "add $N small .deb (one command)" "$(secs "$s") (CPU $(secs "$(cpu small)"))
     "$(calc "$N / $s") pkg/s; peak RSS $((small_rss / 1024)) MB" "-" "-"
 row "add $N small .deb vs durable copy, fsync each" "$(secs "$s")" "$(secs "$fe")" "$(fmt2 "$s / $fe")x" "-" "-"
 row "add $N small .deb vs durable copy, one syncfs" "$(secs "$s")" "$(secs "$fo")" "$(fmt2 "$s / $fo")x" "-" "-"
+row "diagnostic: add $N under eatmydata (no fsync)" "$(secs "$(wall nosync)")" "$(secs "$s") with fsync" \
+    "$(calc "$N / $(wall nosync)") pkg/s" "-" "-"
 for size in "$SMALL_SIZE" "$BIG_SIZE"; do
     mb=$(awk -v b="${big_bytes[$size]}" 'BEGIN { printf "%.0f", b / 1e6 }')
     row "add one $size .deb: peak RSS" "$(calc "${big_rss[$size]} / 1024") MB" "-" \

@@ -5,7 +5,9 @@
 #                 built with `cargo build --release --bins` when missing)
 #   BENCH_CACHE   where inputs that are slow to make are kept between runs
 #                 (Debian index, synthetic .deb files); default target/bench-cache
-#   BENCH_RUNS    runs per figure (default 5; figures are medians)
+#   BENCH_RUNS    runs per figure of the quick benchmarks (publish-debian,
+#                 query; default 5); the slower ones have their own
+#                 BENCH_RUNS_* (default 3). Figures are medians.
 #   BENCH_RESULTS when set, every result row is also appended to this file
 #                 (tab-separated), for run-all.sh's combined table
 #   KEEP_TMP=1    keep the temporary directories (for inspection)
@@ -14,7 +16,6 @@ set -euo pipefail
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_CACHE=${BENCH_CACHE:-$BENCH_ROOT/target/bench-cache}
-BENCH_RUNS=${BENCH_RUNS:-5}
 REPOMAN_BIN=${REPOMAN_BIN:-$BENCH_ROOT/target/release/repoman-cli}
 mkdir -p "$BENCH_CACHE"
 

@@ -14,16 +14,22 @@
 # separately, and with -S misc -P optional (the packages have no Section or
 # Priority, which reprepro requires).
 #
-#   peers.sh              BENCH_PACKAGES (default 2000), BENCH_PER_FILE (200),
-#                         BENCH_RUNS (default 3 here) runs; medians reported
+# Diagnostic: repoman's add and publish once more under eatmydata (fsync(2)
+# made a no-op by LD_PRELOAD), to show what durability costs on this disk:
+# repoman syncs every file it writes before it records it, aptly syncs
+# nothing, reprepro syncs its databases.
+#
+#   peers.sh              BENCH_PACKAGES (default 2000), BENCH_PER_FILE (100),
+#                         BENCH_RUNS_PEERS (default 3) runs; medians reported
 source "$(dirname "$0")/lib.sh"
 
 N=${BENCH_PACKAGES:-2000}
-PER_FILE=${BENCH_PER_FILE:-200}
-RUNS=${BENCH_RUNS_PEERS:-${BENCH_RUNS:-3}}
+PER_FILE=${BENCH_PER_FILE:-100}
+RUNS=${BENCH_RUNS_PEERS:-3}
 need_repoman
 need aptly aptly
 need reprepro reprepro
+need eatmydata eatmydata
 
 mapfile -t files < <(synthetic_debs "$N")
 per_file=("${files[@]:0:$PER_FILE}")
@@ -32,6 +38,14 @@ per_file=("${files[@]:0:$PER_FILE}")
 setup_repoman() { repoman "$1/repo" setup -d bench -c main -a amd64; }
 add_repoman() { local d=$1; shift; repoman "$d/repo" add -d bench -c main "$@"; }
 publish_repoman() { repoman "$1/repo" publish; }
+
+setup_nosync() { setup_repoman "$@"; }
+add_nosync() {
+    local d=$1
+    shift
+    eatmydata "$REPOMAN_BIN" --local-dir "$d/repo" add -d bench -c main "$@" </dev/null
+}
+publish_nosync() { eatmydata "$REPOMAN_BIN" --local-dir "$1/repo" publish </dev/null; }
 
 aptly_cmd() { local d=$1; shift; aptly -config="$d/aptly.conf" "$@"; }
 setup_aptly() {
@@ -61,15 +75,18 @@ per_file_add() {
 
 tools=(repoman aptly reprepro)
 for run in $(seq "$RUNS"); do
-    for tool in "${tools[@]}"; do
+    for tool in "${tools[@]}" nosync; do
         tmpdir d
         "setup_$tool" "$d" >/dev/null 2>&1 || { log "setup of $tool failed"; "setup_$tool" "$d"; exit 1; }
         measure "add:$tool" "add_$tool" "$d" "${files[@]}"
         measure "publish:$tool" "publish_$tool" "$d"
-        tmpdir p
-        "setup_$tool" "$p" >/dev/null 2>&1
-        measure "perfile:$tool" per_file_add "$tool" "$p"
-        rm -rf "$d" "$p"
+        if [ "$tool" != nosync ]; then
+            tmpdir p
+            "setup_$tool" "$p" >/dev/null 2>&1
+            measure "perfile:$tool" per_file_add "$tool" "$p"
+            rm -rf "$p"
+        fi
+        rm -rf "$d"
     done
     log "run $run/$RUNS done"
 done
@@ -92,5 +109,9 @@ done
 for tool in "${tools[@]}"; do
     row "CPU time, $tool: add $N / publish / add one each" "$(secs "$(cpu "add:$tool")") / $(secs "$(cpu "publish:$tool")") / $(ms "$(cpu "perfile:$tool") / $PER_FILE")/file" "-" "-" "-" "-"
 done
+row "diagnostic: repoman add $N under eatmydata (no fsync)" "$(secs "$(wall add:nosync)")" "$(secs "$(wall add:repoman)") with fsync" \
+    "$(fmt2 "$(wall add:nosync) / $(wall add:aptly)")x aptly" "-" "-"
+row "diagnostic: repoman publish under eatmydata (no fsync)" "$(secs "$(wall publish:nosync)")" "$(secs "$(wall publish:repoman)") with fsync" \
+    "$(fmt2 "$(wall publish:nosync) / $(wall publish:reprepro)")x reprepro" "-" "-"
 echo "peers: $N packages, medians of $RUNS runs (wall time unless marked CPU); $(machine_line)"
 print_table

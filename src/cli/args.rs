@@ -262,6 +262,21 @@ pub struct FilterArgs {
     pub archs: Vec<String>,
 }
 
+impl FilterArgs {
+    /// The catalog filter these flags and the given distributions and
+    /// components describe.
+    pub fn to_filter(&self, dists: &[String], comps: &[String]) -> crate::catalog::Filter {
+        crate::catalog::Filter {
+            names: self.packages.clone(),
+            name_prefix: self.wildcard,
+            dists: dists.to_vec(),
+            comps: comps.to_vec(),
+            archs: self.archs.clone(),
+            versions: self.versions.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]

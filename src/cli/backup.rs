@@ -14,7 +14,6 @@ use crate::backup::published::{self, Recovered};
 use crate::backup::restore::{self, RestorePlan};
 use crate::backup::verify::{self, VerifyRequest};
 use crate::backup::{self as bk, parse_backup, stored, Backup, RestoreRequest, Style};
-use crate::catalog::Filter;
 use crate::model::META_ITEM;
 
 #[derive(Debug, Args)]
@@ -101,24 +100,13 @@ pub struct VerifyArgs {
     pub dists: Vec<String>,
 }
 
-fn filter(f: &FilterArgs, dists: &[String], comps: &[String]) -> Filter {
-    Filter {
-        names: f.packages.clone(),
-        name_prefix: f.wildcard,
-        dists: dists.to_vec(),
-        comps: comps.to_vec(),
-        archs: f.archs.clone(),
-        versions: f.versions.clone(),
-    }
-}
-
 pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
     match &args.command {
         Some(BackupCommand::List) => return list_backups(ctx),
         Some(BackupCommand::Clean { keep }) => return clean_backups(ctx, *keep),
         None => {}
     }
-    let f = filter(&args.filter, &args.dists, &args.comps);
+    let f = args.filter.to_filter(&args.dists, &args.comps);
     let style = match args.format {
         BackupFormat::Json => Style::Indented,
         BackupFormat::Jsonc => Style::Compact,
@@ -303,7 +291,7 @@ pub fn run_restore(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         eprintln!("{path}: control text re-split into larger fragments to fit SimpleDB's limits");
     }
     let req = RestoreRequest {
-        filter: filter(&args.filter, &args.dists, &args.comps),
+        filter: args.filter.to_filter(&args.dists, &args.comps),
         prune: args.prune,
         source,
     };

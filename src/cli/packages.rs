@@ -4,24 +4,13 @@ use std::io::Write;
 
 use anyhow::{bail, Result};
 
-use super::args::{AddArgs, CpArgs, FilterArgs, Format, QueryArgs, RmArgs};
+use super::args::{AddArgs, CpArgs, Format, QueryArgs, RmArgs};
 use super::output::{render, render_table};
 use super::Context;
 use crate::catalog::add::AddOptions;
 use crate::catalog::copy::CopyRequest;
 use crate::catalog::remove::{scope, RemoveRequest};
-use crate::catalog::{add, copy, package_order, remove, split_recent, Filter};
-
-fn filter(f: &FilterArgs, dists: &[String], comps: &[String]) -> Filter {
-    Filter {
-        names: f.packages.clone(),
-        name_prefix: f.wildcard,
-        dists: dists.to_vec(),
-        comps: comps.to_vec(),
-        archs: f.archs.clone(),
-        versions: f.versions.clone(),
-    }
-}
+use crate::catalog::{add, copy, package_order, remove, split_recent};
 
 pub fn add(ctx: &Context, a: &AddArgs) -> Result<()> {
     let bar = ctx.ui.progress(a.files.len() as u64, "add");
@@ -66,7 +55,7 @@ pub fn query(ctx: &Context, a: &QueryArgs) -> Result<()> {
     let config = ctx.catalog.config()?;
     let f = scope(
         &config,
-        &filter(&a.filter, &a.dists, &a.comps),
+        &a.filter.to_filter(&a.dists, &a.comps),
         a.query_hidden,
     )?;
     let mut items = ctx.catalog.find_items(&f)?;
@@ -102,7 +91,7 @@ pub fn rm(ctx: &Context, a: &RmArgs) -> Result<()> {
     let plan = remove::plan(
         &ctx.catalog,
         &RemoveRequest {
-            filter: filter(&a.filter, &a.dists, &a.comps),
+            filter: a.filter.to_filter(&a.dists, &a.comps),
             hidden: a.rm_hidden,
             exclude_recent,
         },
@@ -135,7 +124,7 @@ pub fn rm(ctx: &Context, a: &RmArgs) -> Result<()> {
 
 pub fn cp(ctx: &Context, a: &CpArgs) -> Result<()> {
     let req = CopyRequest {
-        filter: filter(&a.filter, &[], &[]),
+        filter: a.filter.to_filter(&[], &[]),
         src_dist: a.src_distribution.clone(),
         src_comp: a.src_component.clone(),
         dst_dist: a.dst_distribution.clone(),
