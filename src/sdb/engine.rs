@@ -9,8 +9,8 @@
 //! `(item_id, name, value)` (an item's attributes are read in one range) with
 //! a second index on `(domain_id, name, value)` of the short values, for
 //! lookups by value, and `long_names(domain_id, name)`: the attribute names
-//! that have ever had a value too long for that index (kept by triggers, so
-//! any writer keeps it). An item
+//! that have ever had a value too long for that index (noted by the writes
+//! here; a file from before it existed gets it filled when opened). An item
 //! exists while it has at least one attribute, as in SimpleDB.
 //!
 //! Select semantics (SimpleDB's):
@@ -176,12 +176,8 @@ CREATE TABLE IF NOT EXISTS long_names(
     name TEXT NOT NULL,
     PRIMARY KEY(domain_id, name)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS attrs_insert_long AFTER INSERT ON attrs
-    WHEN length(NEW.value) > 200
-    BEGIN INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (NEW.domain_id, NEW.name); END;
-CREATE TRIGGER IF NOT EXISTS attrs_update_long AFTER UPDATE ON attrs
-    WHEN length(NEW.value) > 200
-    BEGIN INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (NEW.domain_id, NEW.name); END;
+DROP TRIGGER IF EXISTS attrs_insert_long;
+DROP TRIGGER IF EXISTS attrs_update_long;
 ";
 
 /// SQLite's page cache for the connection, in KiB (negative in the pragma).
@@ -852,6 +848,9 @@ struct Writer<'c> {
     insert_value: rusqlite::Statement<'c>,
     delete_name_st: rusqlite::Statement<'c>,
     delete_value_st: rusqlite::Statement<'c>,
+    note_long_st: rusqlite::Statement<'c>,
+    /// Attribute names noted in `long_names` by this transaction.
+    noted_long: HashSet<String>,
     /// Touched items: id -> name (for messages).
     touched: HashMap<i64, String>,
     /// Items created in this transaction that have no values yet (nothing
@@ -875,6 +874,9 @@ impl<'c> Writer<'c> {
             delete_name_st: c.prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2")?,
             delete_value_st: c
                 .prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2 AND value = ?3")?,
+            note_long_st: c
+                .prepare("INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (?1, ?2)")?,
+            noted_long: HashSet::new(),
             touched: HashMap::new(),
             fresh: HashSet::new(),
             added_only: HashMap::new(),
@@ -907,6 +909,16 @@ impl<'c> Writer<'c> {
     fn insert(&mut self, id: i64, name: &str, value: &str) -> SdbResult<()> {
         self.insert_value
             .execute(params![id, name, value, self.domain])?;
+        // A value the value index leaves out: range queries on its name
+        // must not start from that index. (Bytes first: most values are
+        // shorter than the limit even in bytes.)
+        if value.len() > INDEXED_VALUE_CHARS
+            && !self.noted_long.contains(name)
+            && value.chars().count() > INDEXED_VALUE_CHARS
+        {
+            self.note_long_st.execute(params![self.domain, name])?;
+            self.noted_long.insert(name.to_string());
+        }
         // From now on the item has values a later change may need to delete.
         self.fresh.remove(&id);
         if let Some(n) = self.added_only.get_mut(&id) {
@@ -2968,23 +2980,69 @@ mod tests {
     }
 
     #[test]
-    fn long_values_written_by_any_writer_are_noted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.sqlite");
-        let e = Engine::open(&path).unwrap();
-        e.create_domain("dom").unwrap();
-        put(&e, "short", &[("a", "n")]);
-        // Another program writing the file with plain SQL.
-        let other = Connection::open(&path).unwrap();
-        other
-            .execute_batch(&format!(
-                "INSERT INTO items(domain_id, name) SELECT id, 'long' FROM domains;
-                 INSERT INTO attrs(item_id, name, value, domain_id)
-                     SELECT i.id, 'a', '{}', i.domain_id FROM items i WHERE i.name = 'long';",
-                long_value()
-            ))
-            .unwrap();
-        ranges_find_long_values(&e);
+    fn long_values_written_by_every_write_operation_are_noted() {
+        let long = long_value();
+        type Write = fn(&Engine);
+        let writes: [(&str, Write); 4] = [
+            (
+                "apply",
+                (|e: &Engine| {
+                    e.apply(
+                        "dom",
+                        &[Change::AddValue {
+                            item: "long".into(),
+                            attr: "a".into(),
+                            value: long_value(),
+                        }],
+                    )
+                    .unwrap()
+                }),
+            ),
+            (
+                "put_attributes",
+                (|e: &Engine| put(e, "long", &[("a", &long_value())])),
+            ),
+            (
+                "batch_put",
+                (|e: &Engine| {
+                    e.batch_put(
+                        "dom",
+                        &[("long".into(), vec![pa("a", &long_value(), true)])],
+                    )
+                    .unwrap()
+                }),
+            ),
+            (
+                "put with replace",
+                (|e: &Engine| {
+                    put(e, "long", &[("a", "x")]);
+                    e.put_attributes("dom", "long", &[pa("a", &long_value(), true)], None)
+                        .unwrap()
+                }),
+            ),
+        ];
+        for (how, write) in writes {
+            let e = engine();
+            put(&e, "short", &[("a", "n")]);
+            write(&e);
+            assert_eq!(
+                e.get("dom", "long", &[]).unwrap().unwrap()["a"],
+                std::slice::from_ref(&long),
+                "{how}"
+            );
+            ranges_find_long_values(&e);
+        }
+        // Short values, and long values of other names, note nothing more.
+        let e = engine();
+        put(
+            &e,
+            "x",
+            &[("a", &"é".repeat(INDEXED_VALUE_CHARS)), ("b", &long)],
+        );
+        assert_eq!(
+            long_names(&e.lock(), "dom").unwrap(),
+            HashSet::from(["b".to_string()])
+        );
     }
 
     #[test]
@@ -3007,8 +3065,30 @@ mod tests {
             ))
             .unwrap();
         }
+        {
+            // An earlier version kept long_names with triggers, which cost
+            // every insert a statement journal.
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE long_names(domain_id INTEGER NOT NULL, name TEXT NOT NULL,
+                     PRIMARY KEY(domain_id, name)) WITHOUT ROWID;
+                 CREATE TRIGGER attrs_insert_long AFTER INSERT ON attrs BEGIN SELECT 1; END;
+                 CREATE TRIGGER attrs_update_long AFTER UPDATE ON attrs BEGIN SELECT 1; END;
+                 DROP TABLE long_names;",
+            )
+            .unwrap();
+        }
         let e = Engine::open(&path).unwrap();
         ranges_find_long_values(&e);
+        let triggers: i64 = e
+            .lock()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(triggers, 0);
         // Opening again leaves it be.
         drop(e);
         let e = Engine::open(&path).unwrap();
