@@ -9,8 +9,8 @@
 //! `(item_id, name, value)` (an item's attributes are read in one range) with
 //! a second index on `(domain_id, name, value)` of the short values, for
 //! lookups by value, and `long_names(domain_id, name)`: the attribute names
-//! that have ever had a value too long for that index (kept by triggers, so
-//! any writer keeps it). An item
+//! that have ever had a value too long for that index (noted by the writes
+//! here; a file from before it existed gets it filled when opened). An item
 //! exists while it has at least one attribute, as in SimpleDB.
 //!
 //! Select semantics (SimpleDB's):
@@ -176,12 +176,8 @@ CREATE TABLE IF NOT EXISTS long_names(
     name TEXT NOT NULL,
     PRIMARY KEY(domain_id, name)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS attrs_insert_long AFTER INSERT ON attrs
-    WHEN length(NEW.value) > 200
-    BEGIN INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (NEW.domain_id, NEW.name); END;
-CREATE TRIGGER IF NOT EXISTS attrs_update_long AFTER UPDATE ON attrs
-    WHEN length(NEW.value) > 200
-    BEGIN INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (NEW.domain_id, NEW.name); END;
+DROP TRIGGER IF EXISTS attrs_insert_long;
+DROP TRIGGER IF EXISTS attrs_update_long;
 ";
 
 /// SQLite's page cache for the connection, in KiB (negative in the pragma).
@@ -611,6 +607,19 @@ fn long_names(c: &Connection, domain: &str) -> SdbResult<HashSet<String>> {
     Ok(names)
 }
 
+/// How many value-index rows `pre` finds in `domain`, counting no further
+/// than `cap`.
+fn prefilter_rows(c: &Connection, domain: i64, pre: &Prefilter, cap: u64) -> SdbResult<u64> {
+    let mut b = SqlBuilder::new();
+    b.params[0] = Value::Integer(domain);
+    let rows = b.prefilter_rows(pre);
+    let sql = format!("SELECT count(*) FROM ({rows} LIMIT {cap})");
+    let n: i64 = c
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(b.params), |r| r.get(0))?;
+    Ok(n as u64)
+}
+
 /// Changes the connection can see: its own writes, and (SQLite's
 /// `data_version`) commits by other connections to the same file.
 fn data_version(c: &Connection) -> SdbResult<(u64, i64)> {
@@ -839,6 +848,9 @@ struct Writer<'c> {
     insert_value: rusqlite::Statement<'c>,
     delete_name_st: rusqlite::Statement<'c>,
     delete_value_st: rusqlite::Statement<'c>,
+    note_long_st: rusqlite::Statement<'c>,
+    /// Attribute names noted in `long_names` by this transaction.
+    noted_long: HashSet<String>,
     /// Touched items: id -> name (for messages).
     touched: HashMap<i64, String>,
     /// Items created in this transaction that have no values yet (nothing
@@ -862,6 +874,9 @@ impl<'c> Writer<'c> {
             delete_name_st: c.prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2")?,
             delete_value_st: c
                 .prepare("DELETE FROM attrs WHERE item_id = ?1 AND name = ?2 AND value = ?3")?,
+            note_long_st: c
+                .prepare("INSERT OR IGNORE INTO long_names(domain_id, name) VALUES (?1, ?2)")?,
+            noted_long: HashSet::new(),
             touched: HashMap::new(),
             fresh: HashSet::new(),
             added_only: HashMap::new(),
@@ -894,6 +909,16 @@ impl<'c> Writer<'c> {
     fn insert(&mut self, id: i64, name: &str, value: &str) -> SdbResult<()> {
         self.insert_value
             .execute(params![id, name, value, self.domain])?;
+        // A value the value index leaves out: range queries on its name
+        // must not start from that index. (Bytes first: most values are
+        // shorter than the limit even in bytes.)
+        if value.len() > INDEXED_VALUE_CHARS
+            && !self.noted_long.contains(name)
+            && value.chars().count() > INDEXED_VALUE_CHARS
+        {
+            self.note_long_st.execute(params![self.domain, name])?;
+            self.noted_long.insert(name.to_string());
+        }
         // From now on the item has values a later change may need to delete.
         self.fresh.remove(&id);
         if let Some(n) = self.added_only.get_mut(&id) {
@@ -1049,16 +1074,37 @@ struct Plan<'q> {
     /// Items per page; `None` for an unlimited count.
     page_items: Option<u32>,
     max_bytes: usize,
-    /// `WHERE` text over `items i` and its parameters (?1 is the domain).
-    filter: String,
-    params: Vec<Value>,
+    /// Conditions of the filter the value index answers.
+    prefilters: Vec<Prefilter>,
     /// The direction pages run in.
     order: Order,
-    /// With `order by` an attribute: SQL of an item's sort value (ties, and
-    /// every other query, go by item name).
-    key: Option<String>,
+    /// With `order by` an attribute, its name (ties, and every other query,
+    /// go by item name).
+    key_attr: Option<String>,
     hash: String,
 }
+
+/// Where a statement starts looking for matching items.
+#[derive(Debug, Clone, Copy)]
+enum Drive<'p> {
+    /// The domain's items in name order, so that a `LIMIT` stops early;
+    /// every prefilter is a membership test that rejects items cheaply.
+    Scan,
+    /// The items one prefilter finds in the value index (then sorted).
+    From(&'p Prefilter),
+}
+
+/// A plan's SQL for one [`Drive`]: the `WHERE` text over `items i`, the sort
+/// value's SQL, and their parameters (?1 is the domain).
+struct PlanSql {
+    filter: String,
+    key: Option<String>,
+    params: Vec<Value>,
+}
+
+/// How many value-index rows a prefilter's count looks at, at most, when
+/// choosing which one to start from.
+const PREFILTER_PROBE_ROWS: u64 = 10_000;
 
 impl<'q> Plan<'q> {
     /// `long` holds the domain's attribute names that may have values the
@@ -1080,19 +1126,7 @@ impl<'q> Plan<'q> {
             (None, Output::Count) => None,
             (None, _) => Some(page.default_items),
         };
-        let mut sql = SqlBuilder::new();
-        let mut filter = String::from("i.domain_id = ?1");
-        if let Some(e) = &query.filter {
-            // The prefilters first: SQLite tests terms in this order, and
-            // an index lookup is cheaper than the exact predicate.
-            for pre in prefilters(e, long) {
-                filter.push_str(" AND ");
-                filter.push_str(&sql.prefilter(&pre));
-            }
-            filter.push_str(" AND ");
-            filter.push_str(&sql.item_pred(e));
-        }
-        let (key, order) = match &query.order_by {
+        let (key_attr, order) = match &query.order_by {
             None => (None, Order::Asc),
             Some((Operand::ItemName, order)) => (None, *order),
             Some((Operand::Every(_), _)) => {
@@ -1110,13 +1144,7 @@ impl<'q> Plan<'q> {
                         format!("The sort attribute {a} must be present in at least one of the predicates"),
                     ));
                 }
-                let agg = if *order == Order::Asc { "min" } else { "max" };
-                let p = sql.bind(a.as_str());
-                let key = format!(
-                    "(SELECT {agg}(s.value) FROM attrs s WHERE s.item_id = i.id AND s.name = {p})"
-                );
-                filter.push_str(&format!(" AND {key} IS NOT NULL"));
-                (Some(key), *order)
+                (Some(a.clone()), *order)
             }
         };
         let mut for_hash = query.clone();
@@ -1127,12 +1155,83 @@ impl<'q> Plan<'q> {
             query,
             page_items,
             max_bytes: page.max_bytes,
-            filter,
-            params: sql.params,
+            prefilters: query
+                .filter
+                .as_ref()
+                .map(|e| prefilters(e, long))
+                .unwrap_or_default(),
             order,
-            key,
+            key_attr,
             hash: hex::encode(&digest[..12]),
         })
+    }
+
+    /// The SQL of the filter and sort value, starting from `drive`, for
+    /// domain `domain`.
+    fn sql(&self, drive: Drive<'_>, domain: i64) -> PlanSql {
+        let mut b = SqlBuilder::new();
+        b.params[0] = Value::Integer(domain);
+        let mut filter = match drive {
+            Drive::Scan => {
+                // The prefilters first: SQLite tests terms in this order,
+                // and an index lookup is cheaper than the exact predicate.
+                let mut f = String::from("i.domain_id = ?1");
+                for pre in &self.prefilters {
+                    f.push_str(" AND ");
+                    f.push_str(&b.prefilter(pre));
+                }
+                f
+            }
+            // `+` keeps SQLite from walking the domain's name index: it
+            // starts from the prefilter's items instead.
+            Drive::From(pre) => format!("+i.domain_id = ?1 AND {}", b.prefilter(pre)),
+        };
+        if let Some(e) = &self.query.filter {
+            filter.push_str(" AND ");
+            filter.push_str(&b.item_pred(e));
+        }
+        let key = self.key_attr.as_ref().map(|a| {
+            let agg = if self.order == Order::Asc {
+                "min"
+            } else {
+                "max"
+            };
+            let p = b.bind(a);
+            let key = format!(
+                "(SELECT {agg}(s.value) FROM attrs s WHERE s.item_id = i.id AND s.name = {p})"
+            );
+            filter.push_str(&format!(" AND {key} IS NOT NULL"));
+            key
+        });
+        PlanSql {
+            filter,
+            key,
+            params: b.params,
+        }
+    }
+
+    /// Where to start for the whole result: from the prefilter whose
+    /// values in the index are fewest (each counted up to
+    /// [`PREFILTER_PROBE_ROWS`]), else the whole domain. Starting from even
+    /// an unselective prefilter costs about what scanning the domain does;
+    /// a selective one saves nearly all of it.
+    fn whole_result_drive(&self, c: &Connection, domain: i64) -> SdbResult<Drive<'_>> {
+        let (first, rest) = match self.prefilters.split_first() {
+            None => return Ok(Drive::Scan),
+            Some((first, [])) => return Ok(Drive::From(first)),
+            Some(split) => split,
+        };
+        let mut best = (
+            prefilter_rows(c, domain, first, PREFILTER_PROBE_ROWS)?,
+            first,
+        );
+        for pre in rest {
+            let n = prefilter_rows(c, domain, pre, best.0)?;
+            if n < best.0 {
+                best = (n, pre);
+            }
+        }
+        Ok(Drive::From(best.1))
     }
 
     fn decode_token(&self, token: &str) -> SdbResult<Cursor> {
@@ -1141,7 +1240,7 @@ impl<'q> Plan<'q> {
             .map_err(|_| SdbError::invalid_next_token())?;
         let cursor: Cursor =
             serde_json::from_slice(&bytes).map_err(|_| SdbError::invalid_next_token())?;
-        if cursor.h != self.hash || cursor.k.is_some() != self.key.is_some() {
+        if cursor.h != self.hash || cursor.k.is_some() != self.key_attr.is_some() {
             return Err(SdbError::invalid_next_token());
         }
         Ok(cursor)
@@ -1161,15 +1260,16 @@ impl<'q> Plan<'q> {
     /// order, after `after`, at most `limit` of them.
     fn matches_sql(
         &self,
+        plan: &PlanSql,
         after: Option<&Cursor>,
         params: &mut Vec<Value>,
         limit: Option<u64>,
     ) -> String {
-        let key = self.key.as_deref().unwrap_or("NULL");
+        let key = plan.key.as_deref().unwrap_or("NULL");
         let desc = self.order == Order::Desc;
         let mut sql = format!(
             "SELECT i.id, i.name, {key} FROM items i WHERE {}",
-            self.filter
+            plan.filter
         );
         if let Some(c) = after {
             let cmp = if desc { "<" } else { ">" };
@@ -1185,7 +1285,7 @@ impl<'q> Plan<'q> {
             }
         }
         let dir = if desc { "DESC" } else { "ASC" };
-        if self.key.is_some() {
+        if plan.key.is_some() {
             sql.push_str(&format!(" ORDER BY 3 {dir}, 2 {dir}"));
         } else {
             sql.push_str(&format!(" ORDER BY 2 {dir}"));
@@ -1196,26 +1296,19 @@ impl<'q> Plan<'q> {
         sql
     }
 
-    /// The parameters of the filter, for domain `domain`.
-    fn params(&self, domain: i64) -> Vec<Value> {
-        let mut params = self.params.clone();
-        params[0] = Value::Integer(domain);
-        params
-    }
-
     /// How many items match, with one statement.
     fn count(&self, c: &Connection, domain: i64) -> SdbResult<u64> {
-        let sql = format!("SELECT count(*) FROM items i WHERE {}", self.filter);
+        let plan = self.sql(self.whole_result_drive(c, domain)?, domain);
+        let sql = format!("SELECT count(*) FROM items i WHERE {}", plan.filter);
         let n: i64 = c
             .prepare_cached(&sql)?
-            .query_row(rusqlite::params_from_iter(self.params(domain)), |r| {
-                r.get(0)
-            })?;
+            .query_row(rusqlite::params_from_iter(plan.params), |r| r.get(0))?;
         Ok(n as u64)
     }
 
     /// The matching items after `after`, in order, at most `limit` of them,
-    /// with one statement.
+    /// with one statement: the whole result starts from the best prefilter,
+    /// a limited one walks the domain in order and stops when it has them.
     fn matches(
         &self,
         c: &Connection,
@@ -1223,8 +1316,13 @@ impl<'q> Plan<'q> {
         after: Option<&Cursor>,
         limit: Option<u64>,
     ) -> SdbResult<Vec<Match>> {
-        let mut params = self.params(domain);
-        let sql = self.matches_sql(after, &mut params, limit);
+        let drive = match limit {
+            Some(_) => Drive::Scan,
+            None => self.whole_result_drive(c, domain)?,
+        };
+        let plan = self.sql(drive, domain);
+        let mut params = plan.params.clone();
+        let sql = self.matches_sql(&plan, after, &mut params, limit);
         let mut st = c.prepare_cached(&sql)?;
         let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
         let mut found = Vec::new();
@@ -1462,12 +1560,47 @@ struct Prefilter {
 enum ValueTest {
     /// One of these values.
     In(Vec<String>),
-    /// A comparison (`<`, `<=`, `>`, `>=`) with a value.
-    Cmp(CmpOp, String),
-    /// Between the two, inclusive.
-    Between(String, String),
+    /// Within the bounds (`<`, `<=`, `>`, `>=`, `between`, and those of
+    /// one scope on one attribute together).
+    Range {
+        lo: Option<Bound>,
+        hi: Option<Bound>,
+    },
     /// A `like` pattern, as a GLOB pattern, and its literal prefix.
     Glob(String, String),
+}
+
+/// One end of a [`ValueTest::Range`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bound {
+    value: String,
+    inclusive: bool,
+}
+
+impl Bound {
+    fn new(value: &str, inclusive: bool) -> Option<Bound> {
+        Some(Bound {
+            value: value.to_string(),
+            inclusive,
+        })
+    }
+
+    /// The tighter of two bounds: the larger lower bound (`upper` false)
+    /// or the smaller upper bound; at the same value, the exclusive one.
+    fn tighter(a: Option<Bound>, b: Option<Bound>, upper: bool) -> Option<Bound> {
+        match (a, b) {
+            (None, x) | (x, None) => x,
+            (Some(a), Some(b)) => Some(match a.value.cmp(&b.value) {
+                std::cmp::Ordering::Equal => Bound {
+                    inclusive: a.inclusive && b.inclusive,
+                    ..a
+                },
+                std::cmp::Ordering::Less if upper => a,
+                std::cmp::Ordering::Greater if !upper => a,
+                _ => b,
+            }),
+        }
+    }
 }
 
 /// The prefilters of `e`. Equality and `in` are always answerable: the
@@ -1475,12 +1608,53 @@ enum ValueTest {
 /// Ranges and `like` are only for attributes not in `long` (the names that
 /// may have values the index leaves out).
 fn prefilters(e: &Expr, long: &HashSet<String>) -> Vec<Prefilter> {
-    let mut out = Vec::new();
-    collect_prefilters(e, long, &mut out);
-    out
+    let mut found = Vec::new();
+    collect_prefilters(e, long, 0, &mut 0, &mut found);
+    // Ranges on one attribute in one scope bound the same value (within a
+    // predicate an attribute stands for one of its values; `every` bounds
+    // all of them), so `a >= 'x' and a <= 'y'` is one range of the index.
+    let mut out: Vec<(usize, Prefilter)> = Vec::new();
+    for (scope, pre) in found {
+        let same = out.iter_mut().find(|(s, p)| {
+            *s == scope
+                && p.name == pre.name
+                && matches!(p.test, ValueTest::Range { .. })
+                && matches!(pre.test, ValueTest::Range { .. })
+        });
+        match (same, pre.test) {
+            (
+                Some((_, into)),
+                ValueTest::Range {
+                    lo: new_lo,
+                    hi: new_hi,
+                },
+            ) => {
+                if let ValueTest::Range { lo, hi } = &mut into.test {
+                    *lo = Bound::tighter(lo.take(), new_lo, false);
+                    *hi = Bound::tighter(hi.take(), new_hi, true);
+                }
+            }
+            (_, test) => out.push((
+                scope,
+                Prefilter {
+                    name: pre.name,
+                    test,
+                },
+            )),
+        }
+    }
+    out.into_iter().map(|(_, p)| p).collect()
 }
 
-fn collect_prefilters(e: &Expr, long: &HashSet<String>, out: &mut Vec<Prefilter>) {
+/// Prefilters of `e`'s top-level conjuncts, with the scope each comes from
+/// (each side of an `intersection` is a scope of its own).
+fn collect_prefilters(
+    e: &Expr,
+    long: &HashSet<String>,
+    scope: usize,
+    scopes: &mut usize,
+    out: &mut Vec<(usize, Prefilter)>,
+) {
     let attr = |o: &Operand| match o {
         Operand::Attr(a) | Operand::Every(a) => Some(a.clone()),
         Operand::ItemName => None,
@@ -1490,10 +1664,18 @@ fn collect_prefilters(e: &Expr, long: &HashSet<String>, out: &mut Vec<Prefilter>
             .iter()
             .all(|v| v.chars().count() <= INDEXED_VALUE_CHARS)
     };
+    let range = |lo: Option<Bound>, hi: Option<Bound>| ValueTest::Range { lo, hi };
     let test = match e {
-        Expr::And(a, b) | Expr::Intersection(a, b) => {
-            collect_prefilters(a, long, out);
-            collect_prefilters(b, long, out);
+        Expr::And(a, b) => {
+            collect_prefilters(a, long, scope, scopes, out);
+            collect_prefilters(b, long, scope, scopes, out);
+            return;
+        }
+        Expr::Intersection(a, b) => {
+            for side in [a, b] {
+                *scopes += 1;
+                collect_prefilters(side, long, *scopes, scopes, out);
+            }
             return;
         }
         Expr::Cmp(o, CmpOp::Eq, v) if all_short(std::slice::from_ref(v)) => {
@@ -1503,10 +1685,16 @@ fn collect_prefilters(e: &Expr, long: &HashSet<String>, out: &mut Vec<Prefilter>
             attr(o).map(|a| (a, ValueTest::In(vs.clone())))
         }
         Expr::Cmp(o, op @ (CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge), v) => {
-            attr(o).map(|a| (a, ValueTest::Cmp(*op, v.clone())))
+            let inclusive = matches!(op, CmpOp::Le | CmpOp::Ge);
+            let bound = Bound::new(v, inclusive);
+            let test = match op {
+                CmpOp::Lt | CmpOp::Le => range(None, bound),
+                _ => range(bound, None),
+            };
+            attr(o).map(|a| (a, test))
         }
         Expr::Between(o, lo, hi) => {
-            attr(o).map(|a| (a, ValueTest::Between(lo.clone(), hi.clone())))
+            attr(o).map(|a| (a, range(Bound::new(lo, true), Bound::new(hi, true))))
         }
         Expr::Cmp(o, CmpOp::Like, pattern) => attr(o).map(|a| {
             let test = ValueTest::Glob(like_to_glob(pattern), like_prefix(pattern));
@@ -1517,7 +1705,7 @@ fn collect_prefilters(e: &Expr, long: &HashSet<String>, out: &mut Vec<Prefilter>
     if let Some((name, test)) = test {
         let needs_all_values = !matches!(test, ValueTest::In(_));
         if !(needs_all_values && long.contains(&name)) {
-            out.push(Prefilter { name, test });
+            out.push((scope, Prefilter { name, test }));
         }
     }
 }
@@ -1731,27 +1919,22 @@ impl SqlBuilder {
         }
     }
 
-    fn prefilter(&mut self, pre: &Prefilter) -> String {
+    /// The value-index rows of a prefilter: a query of their item ids.
+    fn prefilter_rows(&mut self, pre: &Prefilter) -> String {
         let test = match &pre.test {
             ValueTest::In(values) => {
                 let ps: Vec<String> = values.iter().map(|v| self.bind(v)).collect();
                 format!("f.value IN ({})", ps.join(", "))
             }
-            ValueTest::Cmp(op, v) => {
-                let op = match op {
-                    CmpOp::Lt => "<",
-                    CmpOp::Le => "<=",
-                    CmpOp::Gt => ">",
-                    _ => ">=",
-                };
-                format!("f.value {op} {}", self.bind(v))
-            }
-            ValueTest::Between(lo, hi) => {
-                format!(
-                    "f.value >= {} AND f.value <= {}",
-                    self.bind(lo),
-                    self.bind(hi)
-                )
+            ValueTest::Range { lo, hi } => {
+                let mut terms = Vec::new();
+                for (bound, strict, loose) in [(lo, ">", ">="), (hi, "<", "<=")] {
+                    if let Some(b) = bound {
+                        let op = if b.inclusive { loose } else { strict };
+                        terms.push(format!("f.value {op} {}", self.bind(&b.value)));
+                    }
+                }
+                terms.join(" AND ")
             }
             // The lower bound lets the index start at the prefix even where
             // SQLite does not derive a range from the GLOB itself.
@@ -1766,9 +1949,14 @@ impl SqlBuilder {
         let p = self.bind(&pre.name);
         // The length term lets SQLite use the partial value index.
         format!(
-            "i.id IN (SELECT f.item_id FROM attrs f WHERE f.domain_id = ?1 AND f.name = {p} \
-             AND {test} AND length(f.value) <= {INDEXED_VALUE_CHARS})"
+            "SELECT f.item_id FROM attrs f WHERE f.domain_id = ?1 AND f.name = {p} \
+             AND {test} AND length(f.value) <= {INDEXED_VALUE_CHARS}"
         )
+    }
+
+    /// The items a prefilter finds, as a condition on `items i`.
+    fn prefilter(&mut self, pre: &Prefilter) -> String {
+        format!("i.id IN ({})", self.prefilter_rows(pre))
     }
 }
 
@@ -2792,23 +2980,69 @@ mod tests {
     }
 
     #[test]
-    fn long_values_written_by_any_writer_are_noted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.sqlite");
-        let e = Engine::open(&path).unwrap();
-        e.create_domain("dom").unwrap();
-        put(&e, "short", &[("a", "n")]);
-        // Another program writing the file with plain SQL.
-        let other = Connection::open(&path).unwrap();
-        other
-            .execute_batch(&format!(
-                "INSERT INTO items(domain_id, name) SELECT id, 'long' FROM domains;
-                 INSERT INTO attrs(item_id, name, value, domain_id)
-                     SELECT i.id, 'a', '{}', i.domain_id FROM items i WHERE i.name = 'long';",
-                long_value()
-            ))
-            .unwrap();
-        ranges_find_long_values(&e);
+    fn long_values_written_by_every_write_operation_are_noted() {
+        let long = long_value();
+        type Write = fn(&Engine);
+        let writes: [(&str, Write); 4] = [
+            (
+                "apply",
+                (|e: &Engine| {
+                    e.apply(
+                        "dom",
+                        &[Change::AddValue {
+                            item: "long".into(),
+                            attr: "a".into(),
+                            value: long_value(),
+                        }],
+                    )
+                    .unwrap()
+                }),
+            ),
+            (
+                "put_attributes",
+                (|e: &Engine| put(e, "long", &[("a", &long_value())])),
+            ),
+            (
+                "batch_put",
+                (|e: &Engine| {
+                    e.batch_put(
+                        "dom",
+                        &[("long".into(), vec![pa("a", &long_value(), true)])],
+                    )
+                    .unwrap()
+                }),
+            ),
+            (
+                "put with replace",
+                (|e: &Engine| {
+                    put(e, "long", &[("a", "x")]);
+                    e.put_attributes("dom", "long", &[pa("a", &long_value(), true)], None)
+                        .unwrap()
+                }),
+            ),
+        ];
+        for (how, write) in writes {
+            let e = engine();
+            put(&e, "short", &[("a", "n")]);
+            write(&e);
+            assert_eq!(
+                e.get("dom", "long", &[]).unwrap().unwrap()["a"],
+                std::slice::from_ref(&long),
+                "{how}"
+            );
+            ranges_find_long_values(&e);
+        }
+        // Short values, and long values of other names, note nothing more.
+        let e = engine();
+        put(
+            &e,
+            "x",
+            &[("a", &"é".repeat(INDEXED_VALUE_CHARS)), ("b", &long)],
+        );
+        assert_eq!(
+            long_names(&e.lock(), "dom").unwrap(),
+            HashSet::from(["b".to_string()])
+        );
     }
 
     #[test]
@@ -2831,14 +3065,92 @@ mod tests {
             ))
             .unwrap();
         }
+        {
+            // An earlier version kept long_names with triggers, which cost
+            // every insert a statement journal.
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE long_names(domain_id INTEGER NOT NULL, name TEXT NOT NULL,
+                     PRIMARY KEY(domain_id, name)) WITHOUT ROWID;
+                 CREATE TRIGGER attrs_insert_long AFTER INSERT ON attrs BEGIN SELECT 1; END;
+                 CREATE TRIGGER attrs_update_long AFTER UPDATE ON attrs BEGIN SELECT 1; END;
+                 DROP TABLE long_names;",
+            )
+            .unwrap();
+        }
         let e = Engine::open(&path).unwrap();
         ranges_find_long_values(&e);
+        let triggers: i64 = e
+            .lock()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(triggers, 0);
         // Opening again leaves it be.
         drop(e);
         let e = Engine::open(&path).unwrap();
         assert_eq!(
             long_names(&e.lock(), "dom").unwrap(),
             HashSet::from(["a".to_string()])
+        );
+    }
+
+    #[test]
+    fn ranges_on_one_attribute_in_one_scope_are_one_prefilter() {
+        let pre = |text: &str, long: &[&str]| {
+            let (_, q) = parse(&format!("select * from dom where {text}")).unwrap();
+            let long = long.iter().map(|s| s.to_string()).collect();
+            prefilters(q.filter.as_ref().unwrap(), &long)
+        };
+        let bound = |v: &str, inclusive| Bound::new(v, inclusive);
+        let range = |name: &str, lo, hi| Prefilter {
+            name: name.into(),
+            test: ValueTest::Range { lo, hi },
+        };
+        assert_eq!(
+            pre("a >= 'm' and b = 'x' and every(a) < 'n'", &[]),
+            [
+                range("a", bound("m", true), bound("n", false)),
+                Prefilter {
+                    name: "b".into(),
+                    test: ValueTest::In(vec!["x".into()])
+                }
+            ]
+        );
+        assert_eq!(
+            pre(
+                "a > 'm' and a >= 'm' and a between 'a' and 'p' and a <= 'o'",
+                &[]
+            ),
+            [range("a", bound("m", false), bound("o", true))]
+        );
+        // Each side of an intersection binds its own value.
+        assert_eq!(
+            pre("a >= 'm' intersection a <= 'n'", &[]),
+            [
+                range("a", bound("m", true), None),
+                range("a", None, bound("n", true))
+            ]
+        );
+        // Not for names that may have values the index leaves out, nor
+        // under `or` and `not`.
+        assert_eq!(pre("a >= 'm' and a <= 'n'", &["a"]), []);
+        assert_eq!(pre("a >= 'm' or b = 'x'", &[]), []);
+        assert_eq!(pre("not a >= 'm'", &[]), []);
+
+        let e = engine();
+        put(&e, "apart", &[("a", "a"), ("a", "z")]);
+        put(&e, "inside", &[("a", "mm")]);
+        assert_eq!(
+            sel(&e, "select * from dom where a >= 'm' intersection a <= 'n'"),
+            ["apart", "inside"]
+        );
+        assert_eq!(
+            sel(&e, "select * from dom where a >= 'm' and a <= 'n'"),
+            ["inside"]
         );
     }
 
