@@ -212,6 +212,7 @@ debian_store() {
 synthetic_debs() {
     local n=$1 dir=$BENCH_CACHE/debs have
     need dpkg-deb dpkg
+    mkdir -p "$dir" # find fails on a missing directory, and pipefail with it
     have=$(find "$dir" -name 'bench-pkg-*.deb' 2>/dev/null | wc -l)
     if [ "$have" -lt "$n" ]; then
         log "building $n synthetic packages into $dir (once)"
