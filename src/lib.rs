@@ -10,6 +10,7 @@ pub mod cli;
 pub mod debian;
 pub mod embedded;
 pub mod model;
+pub mod parallel;
 pub mod publish;
 pub mod sdb;
 pub mod select;

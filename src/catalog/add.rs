@@ -8,6 +8,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::json;
@@ -19,6 +20,7 @@ use crate::debian::deb::{read_deb, DebInfo};
 use crate::debian::dsc::{read_dsc, DscInfo};
 use crate::debian::names::validate_file_name;
 use crate::model::{Package, Payload, RepoConfig};
+use crate::parallel::parallel;
 use crate::store::{Change, PutMode, StoreError};
 
 #[derive(Debug, Clone, Default)]
@@ -163,11 +165,22 @@ enum PoolAction {
     Identical,
 }
 
+/// Pool files uploaded at once by one add.
+const UPLOAD_WORKERS: usize = 8;
+
+/// A pool file to write, and whether another writer created it first.
+struct Upload {
+    key: String,
+    path: PathBuf,
+    mode: PutMode,
+    raced: AtomicBool,
+}
+
 pub fn add(
     cat: &Catalog,
     files: &[PathBuf],
     opts: &AddOptions,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<AddReport> {
     let config = cat.config()?;
     check_targets(&config, &opts.dists, &opts.comps)?;
@@ -251,19 +264,40 @@ pub fn add(
     }
 
     // 5. Data before pointers: pool files, then items, then announcements.
-    for a in actions {
-        if let PoolAction::Upload { key, path, mode } = a {
-            progress(&format!("uploading {key}"));
-            match cat.backend.blobs.put_file(&key, &path, mode) {
-                Ok(()) => report.uploaded.push(key),
-                // Someone created the key between our check and our
-                // upload: the same bytes are what we wanted anyway (two CI
-                // jobs adding one file at once both succeed).
-                Err(StoreError::Exists(_)) => created_meanwhile(cat, &key, &path)?,
-                Err(e) => bail!("uploading {}: {e}", path.display()),
+    // Several uploads at once: each waits on the network (S3) or on its
+    // own fsync (the directory bucket), and those waits overlap.
+    let uploads: Vec<Upload> = actions
+        .into_iter()
+        .filter_map(|a| match a {
+            PoolAction::Upload { key, path, mode } => Some(Upload {
+                key,
+                path,
+                mode,
+                raced: AtomicBool::new(false),
+            }),
+            PoolAction::Identical => None,
+        })
+        .collect();
+    parallel(&uploads, UPLOAD_WORKERS, |u| {
+        progress(&format!("uploading {}", u.key));
+        match cat.backend.blobs.put_file(&u.key, &u.path, u.mode) {
+            Ok(()) => Ok(()),
+            // Someone created the key between our check and our upload:
+            // the same bytes are what we wanted anyway (two CI jobs adding
+            // one file at once both succeed).
+            Err(StoreError::Exists(_)) => {
+                u.raced.store(true, Ordering::SeqCst);
+                created_meanwhile(cat, &u.key, &u.path)
             }
+            Err(e) => bail!("uploading {}: {e}", u.path.display()),
         }
-    }
+    })?;
+    report.uploaded.extend(
+        uploads
+            .into_iter()
+            .filter(|u| !u.raced.load(Ordering::SeqCst))
+            .map(|u| u.key),
+    );
     cat.backend.meta.apply(&changes).context("writing items")?;
     let mut messages: Vec<_> = report.added.iter().map(add_message).collect();
     messages.extend(report.purged.iter().map(super::delete_message));

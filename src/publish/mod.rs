@@ -25,8 +25,7 @@ pub mod stanza;
 mod tests;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use chrono::{DateTime, Utc};
@@ -34,6 +33,7 @@ use serde_json::json;
 
 use crate::catalog::{Catalog, Filter};
 use crate::model::RepoConfig;
+use crate::parallel::parallel;
 use crate::store::{BlobStore, PutMode};
 use index::{compress_and_hash, index_text, Algo, Digests};
 use release::{leaf_release, top_release, Listed, ReleaseInfo};
@@ -518,39 +518,6 @@ fn put_unless_present(
         return Ok(());
     }
     Ok(put()?)
-}
-
-/// Runs `job` on every item with up to `workers` threads; stops taking new
-/// items after the first failure and returns it.
-fn parallel<T: Sync>(
-    items: &[T],
-    workers: usize,
-    job: impl Fn(&T) -> Result<()> + Sync,
-) -> Result<()> {
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..workers.min(items.len()) {
-            s.spawn(|| {
-                while !stop.load(Ordering::SeqCst) {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(item) = items.get(i) else { break };
-                    if let Err(e) = job(item) {
-                        stop.store(true, Ordering::SeqCst);
-                        first_error
-                            .lock()
-                            .expect("no thread panics holding this lock")
-                            .get_or_insert(e);
-                    }
-                }
-            });
-        }
-    });
-    match first_error.into_inner().expect("no thread panicked") {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }
 
 /// An error and its causes on one line, each cause once (store errors

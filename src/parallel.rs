@@ -1,0 +1,77 @@
+//! Work spread over a few threads: uploads and syncs wait on the network or
+//! the disk, so several in flight hide most of each one's latency.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::Result;
+
+/// Runs `job` on every item with up to `workers` threads; stops taking new
+/// items after the first failure and returns it.
+pub fn parallel<T: Sync>(
+    items: &[T],
+    workers: usize,
+    job: impl Fn(&T) -> Result<()> + Sync,
+) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..workers.min(items.len()) {
+            s.spawn(|| {
+                while !stop.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { break };
+                    if let Err(e) = job(item) {
+                        stop.store(true, Ordering::SeqCst);
+                        first_error
+                            .lock()
+                            .expect("no thread panics holding this lock")
+                            .get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().expect("no thread panicked") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_item_runs_once() {
+        let items: Vec<usize> = (0..100).collect();
+        let seen: Vec<AtomicUsize> = items.iter().map(|_| AtomicUsize::new(0)).collect();
+        parallel(&items, 8, |&i| {
+            seen[i].fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap();
+        assert!(seen.iter().all(|n| n.load(Ordering::SeqCst) == 1));
+    }
+
+    #[test]
+    fn the_first_failure_stops_the_rest() {
+        let items: Vec<usize> = (0..1000).collect();
+        let ran = AtomicUsize::new(0);
+        let err = parallel(&items, 4, |&i| {
+            ran.fetch_add(1, Ordering::SeqCst);
+            anyhow::ensure!(i != 10, "item {i} failed");
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "item 10 failed");
+        // Workers stop taking items once one has failed: at most one more
+        // item per worker runs after the failure.
+        assert!(
+            ran.load(Ordering::SeqCst) < 20,
+            "{}",
+            ran.load(Ordering::SeqCst)
+        );
+    }
+}
