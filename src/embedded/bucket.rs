@@ -4,6 +4,7 @@
 //! Every write goes to a temporary file in the target directory, is synced,
 //! then renamed into place (overwrite) or hard-linked into place (create:
 //! the link fails if the name exists, so two writers cannot both win).
+//! A copy is a hard link to the same file.
 
 use std::fs;
 use std::io::{self, Write};
@@ -147,12 +148,33 @@ impl BlobStore for DirBucket {
         }
     }
 
+    /// A hard link: objects are never changed in place (a put replaces the
+    /// name with a new file), so a link behaves as a copy, and costs neither
+    /// the bytes nor a sync. Where linking is impossible (another
+    /// filesystem mounted inside the bucket), the bytes are copied.
     fn copy(&self, from: &str, to: &str, mode: PutMode) -> StoreResult<()> {
         let src = self.path(from)?;
         if !src.is_file() {
             return Err(StoreError::NotFound(from.to_string()));
         }
-        self.put_file(to, &src, mode)
+        let dest = self.path(to)?;
+        let dir = dest.parent().expect("a key has a parent directory");
+        fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        let linked = match mode {
+            PutMode::Create => fs::hard_link(&src, &dest),
+            PutMode::Overwrite => tempfile::Builder::new()
+                .prefix(".tmp-")
+                .make_in(dir, |tmp| fs::hard_link(&src, tmp))
+                .and_then(|tmp| tmp.persist(&dest).map_err(|e| e.error)),
+        };
+        match linked {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(StoreError::Exists(to.to_string()))
+            }
+            Err(_) => self.put_file(to, &src, mode),
+        }
     }
 
     fn list(&self, prefix: &str) -> StoreResult<Vec<ObjectInfo>> {
@@ -239,6 +261,33 @@ mod tests {
             .map(|o| o.key)
             .collect();
         assert_eq!(keys, ["pool/a/b"]);
+    }
+
+    #[test]
+    fn a_copy_keeps_its_bytes_when_the_source_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = DirBucket::new(dir.path());
+        b.put_bytes("dists/a", b"old", PutMode::Create).unwrap();
+        b.copy("dists/a", "dists/by-hash/x", PutMode::Create)
+            .unwrap();
+        b.copy("dists/a", "dists/by-hash/y", PutMode::Overwrite)
+            .unwrap();
+        b.copy("dists/a", "dists/by-hash/y", PutMode::Overwrite)
+            .unwrap();
+        assert!(matches!(
+            b.copy("dists/a", "dists/by-hash/x", PutMode::Create),
+            Err(StoreError::Exists(_))
+        ));
+        assert!(matches!(
+            b.copy("dists/none", "dists/z", PutMode::Create),
+            Err(StoreError::NotFound(_))
+        ));
+        b.put_bytes("dists/a", b"new", PutMode::Overwrite).unwrap();
+        assert_eq!(b.get("dists/a").unwrap().unwrap(), b"new");
+        assert_eq!(b.get("dists/by-hash/x").unwrap().unwrap(), b"old");
+        assert_eq!(b.get("dists/by-hash/y").unwrap().unwrap(), b"old");
+        let keys: Vec<String> = b.list("").unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["dists/a", "dists/by-hash/x", "dists/by-hash/y"]);
     }
 
     #[test]
