@@ -434,26 +434,29 @@ fn write_dist(
         Ok(())
     })
     .map_err(|e| failed("Release not updated", e))?;
-    let copies: Vec<(&IndexFile, Option<Algo>)> = plan
+    let copies: Vec<(&IndexFile, Algo)> = plan
         .indices
         .iter()
         .flat_map(|f| {
-            [Some(Algo::Sha256), Some(Algo::Sha1), Some(Algo::Md5), None]
+            [Algo::Sha256, Algo::Sha1, Algo::Md5]
                 .into_iter()
                 .map(move |a| (f, a))
         })
         .collect();
     parallel(&copies, workers, |(f, algo)| {
+        let key = f.by_hash_key(*algo);
+        put_unless_present(blobs, &key, f.digests.size, &skipped, || {
+            blobs.copy(&f.by_hash_key(Algo::Sha512), &key, PutMode::Overwrite)
+        })?;
+        tally.one();
+        Ok(())
+    })
+    .map_err(|e| failed("Release not updated", e))?;
+    // The plain names last: every by-hash name is in place before any
+    // index a client may already know changes under its own name.
+    parallel(&plan.indices, workers, |f| {
         let from = f.by_hash_key(Algo::Sha512);
-        match algo {
-            Some(a) => {
-                let key = f.by_hash_key(*a);
-                put_unless_present(blobs, &key, f.digests.size, &skipped, || {
-                    blobs.copy(&from, &key, PutMode::Overwrite)
-                })?
-            }
-            None => blobs.copy(&from, &format!("{}/{}", f.dir, f.name), PutMode::Overwrite)?,
-        }
+        blobs.copy(&from, &format!("{}/{}", f.dir, f.name), PutMode::Overwrite)?;
         tally.one();
         Ok(())
     })
