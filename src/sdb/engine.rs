@@ -149,6 +149,10 @@ pub struct Engine {
     /// last one stopped instead of running the query again. Locked only
     /// while `conn` is.
     pages: Mutex<Vec<Remainder>>,
+    /// A second, read-only connection to the file, opened on first use:
+    /// [`Engine::select_each`] reads every other chunk of a long result on
+    /// it, on its own thread, so a large read uses two cores.
+    reader: Mutex<Option<Connection>>,
 }
 
 const SCHEMA: &str = "
@@ -223,7 +227,35 @@ impl Engine {
             conn: Mutex::new(conn),
             path,
             pages: Mutex::new(Vec::new()),
+            reader: Mutex::new(None),
         })
+    }
+
+    /// The read-only second connection, taken out of its slot (opened if
+    /// needed) for the caller's thread; `None` for a database in memory
+    /// (private to its one connection) or if the file cannot be opened
+    /// again (then everything is read on the first). Give it back with
+    /// [`Engine::return_reader`].
+    fn take_reader(&self) -> Option<Connection> {
+        let path = self.path.as_ref()?;
+        let idle = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if idle.is_some() {
+            return idle;
+        }
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let c = Connection::open_with_flags(path, flags).ok()?;
+        c.busy_timeout(Duration::from_secs(10)).ok()?;
+        c.pragma_update(None, "cache_size", CACHE_KIB).ok()?;
+        c.pragma_update(None, "mmap_size", MMAP_BYTES).ok()?;
+        Some(c)
+    }
+
+    fn return_reader(&self, c: Connection) {
+        let mut slot = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(c);
+        }
     }
 
     /// The file, or `None` in memory.
@@ -506,10 +538,12 @@ impl Engine {
     /// Unlike following [`Engine::select`]'s pages, this runs the query once:
     /// one statement lists the matching items in order (ids and names only),
     /// then their attributes are read [`STREAM_CHUNK`] items per statement,
-    /// each chunk in one pass over the attribute table's key. So the cost
-    /// grows linearly with the result, and memory holds the list of matches
-    /// plus one chunk of items. Items deleted while the stream runs are left
-    /// out; it is not a snapshot.
+    /// each chunk in one pass over the attribute table's key; on a file,
+    /// every other chunk is read on a second connection by a helper thread,
+    /// so reading and the caller's work on the items share two cores. So
+    /// the cost grows linearly with the result, and memory holds the list of
+    /// matches plus a few chunks of items. Items deleted while the stream
+    /// runs are left out; it is not a snapshot.
     pub fn select_each(
         &self,
         domain: &str,
@@ -536,29 +570,91 @@ impl Engine {
             let conn = self.lock();
             plan.matches(&conn, domain_id(&conn, domain)?, None, None)?
         };
-        let mut rest = found.into_iter();
-        loop {
-            let chunk: Vec<Match> = rest.by_ref().take(STREAM_CHUNK).collect();
-            if chunk.is_empty() {
-                return Ok(());
-            }
-            let mut attrs = {
-                let conn = self.lock();
-                plan.read_attrs(&conn, chunk.iter().map(|m| m.id))?
-            };
-            for m in chunk {
-                let item_attrs = attrs.remove(&m.id).unwrap_or_default();
-                if item_attrs.is_empty() && plan.query.output == Output::All {
-                    // Deleted since the matches were listed.
-                    continue;
-                }
-                each(Item {
-                    name: m.name,
-                    attrs: item_attrs,
-                })?;
-            }
+        let mut chunks = Vec::new();
+        let mut rest = found.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(STREAM_CHUNK).collect::<Vec<Match>>());
         }
+        let read_on_first = |chunk: &[Match]| {
+            let conn = self.lock();
+            plan.read_attrs(&conn, chunk.iter().map(|m| m.id))
+        };
+        let reader = if chunks.len() > 1 {
+            self.take_reader()
+        } else {
+            None
+        };
+        let Some(second) = reader else {
+            for chunk in chunks {
+                let attrs = read_on_first(&chunk)?;
+                hand_out(&plan, chunk, attrs, each)?;
+            }
+            return Ok(());
+        };
+        // Odd chunks are read on the second connection by a helper thread,
+        // at most two ahead; even ones here, between handing out the others.
+        let (result, second) = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let plan = &plan;
+            let odd: Vec<Vec<i64>> = chunks
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|c| c.iter().map(|m| m.id).collect())
+                .collect();
+            let helper = s.spawn(move || {
+                for ids in odd {
+                    let read = plan.read_attrs(&second, ids.into_iter());
+                    let failed = read.is_err();
+                    if tx.send(read).is_err() || failed {
+                        break; // nobody listens any more, or this was the last word
+                    }
+                }
+                second
+            });
+            let hand_all = || -> SdbResult<()> {
+                for (i, chunk) in chunks.into_iter().enumerate() {
+                    let attrs = if i % 2 == 0 {
+                        read_on_first(&chunk)?
+                    } else {
+                        rx.recv()
+                            .map_err(|_| SdbError::internal("the reading thread stopped"))??
+                    };
+                    hand_out(plan, chunk, attrs, each)?;
+                }
+                Ok(())
+            };
+            let result = hand_all();
+            drop(rx); // unblocks the helper if we stopped early
+            (
+                result,
+                helper.join().expect("the reading thread does not panic"),
+            )
+        });
+        self.return_reader(second);
+        result
     }
+}
+
+/// Hands the items of one chunk to `each`, in order, with their attributes.
+fn hand_out(
+    plan: &Plan,
+    chunk: Vec<Match>,
+    mut attrs: HashMap<i64, Attrs>,
+    each: &mut dyn FnMut(Item) -> SdbResult<()>,
+) -> SdbResult<()> {
+    for m in chunk {
+        let item_attrs = attrs.remove(&m.id).unwrap_or_default();
+        if item_attrs.is_empty() && plan.query.output == Output::All {
+            // Deleted since the matches were listed.
+            continue;
+        }
+        each(Item {
+            name: m.name,
+            attrs: item_attrs,
+        })?;
+    }
+    Ok(())
 }
 
 /// Items whose attributes [`Engine::select_each`] reads with one statement.
