@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::debian::version;
 use crate::model::{Item, Package, RepoConfig, META_ITEM};
 use crate::select::{Expr, Operand, Select};
-use crate::store::{Backend, BlobStore};
+use crate::store::{Backend, BlobStore, StoreResult};
 
 pub mod add;
 pub mod configure;
@@ -160,45 +160,61 @@ impl Catalog {
     /// readable packages are skipped with a warning.
     pub fn find(&self, filter: &Filter) -> Result<Vec<Package>> {
         let mut out = Vec::new();
-        for item in self.find_items(filter)? {
-            match Package::from_attrs(&item.attrs) {
+        // Each item becomes a package as it arrives: its attributes are
+        // dropped at once, and the conversion overlaps the store's reading
+        // of the next items.
+        self.each_item(filter, &mut |item| {
+            match Package::from_owned_attrs(item.attrs) {
                 Ok(p) => out.push(p),
                 Err(e) => tracing::warn!("skipping item {}: {e}", item.name),
             }
-        }
+            Ok(())
+        })?;
         out.sort_by(package_order);
         Ok(out)
     }
 
-    /// Raw items matching `filter`. Long name lists are queried in chunks:
-    /// SimpleDB allows 20 comparisons per predicate.
+    /// Raw items matching `filter`.
     pub fn find_items(&self, filter: &Filter) -> Result<Vec<Item>> {
-        if filter.names.len() <= NAMES_PER_QUERY {
-            let mut out = Vec::new();
-            self.backend.meta.select(&filter.to_select(), &mut |item| {
-                out.push(item);
-                Ok(())
-            })?;
-            return Ok(out);
-        }
-        self.find_items_by_names(&filter.names, filter)
+        let mut out = Vec::new();
+        self.each_item(filter, &mut |item| {
+            out.push(item);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
-    /// Items of the named packages, further restricted by `filter`'s other
-    /// fields, in chunks of [`NAMES_PER_QUERY`] names.
-    pub fn find_items_by_names(&self, names: &[String], filter: &Filter) -> Result<Vec<Item>> {
-        let mut out = Vec::new();
-        for chunk in names.chunks(NAMES_PER_QUERY) {
+    /// Hands every item matching `filter` to `each` as the store yields
+    /// it. Long name lists are queried in chunks: SimpleDB allows 20
+    /// comparisons per predicate.
+    fn each_item(
+        &self,
+        filter: &Filter,
+        each: &mut dyn FnMut(Item) -> StoreResult<()>,
+    ) -> Result<()> {
+        if filter.names.len() <= NAMES_PER_QUERY {
+            return Ok(self.backend.meta.select(&filter.to_select(), each)?);
+        }
+        for chunk in filter.names.chunks(NAMES_PER_QUERY) {
             let f = Filter {
                 names: chunk.to_vec(),
                 ..filter.clone()
             };
-            self.backend.meta.select(&f.to_select(), &mut |item| {
-                out.push(item);
-                Ok(())
-            })?;
+            self.backend.meta.select(&f.to_select(), each)?;
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Items of the named packages (none for no names), further restricted
+    /// by `filter`'s other fields.
+    pub fn find_items_by_names(&self, names: &[String], filter: &Filter) -> Result<Vec<Item>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.find_items(&Filter {
+            names: names.to_vec(),
+            ..filter.clone()
+        })
     }
 
     /// Who is acting, for announcements.
