@@ -17,6 +17,10 @@ use repoman::publish::index::compress_and_hash;
 use repoman::publish::{publish, Request};
 use repoman::store::Change;
 
+// The allocator repoman-cli uses (src/main.rs), so figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A control paragraph of about 1 KB, shaped like a real one.
 fn control(name: &str, version: &str, arch: &str, i: usize) -> String {
     format!(

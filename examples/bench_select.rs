@@ -20,6 +20,10 @@ use repoman::sdb::engine::{Engine, PageLimit};
 use repoman::select::{CmpOp, Expr, Operand, Order, Output, Select};
 use repoman::store::Change;
 
+// The allocator repoman-cli uses (src/main.rs), so figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DISTS: [&str; 3] = ["stable", "testing", "unstable"];
 
 /// A control paragraph of about 1 KB, shaped like a real one.

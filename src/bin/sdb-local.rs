@@ -8,6 +8,10 @@ use std::time::Duration;
 use clap::Parser;
 use repoman::sdb::server::{Server, ServerConfig};
 
+// The same allocator as repoman-cli (see src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A local SimpleDB server on SQLite.
 #[derive(Debug, Parser)]
 #[command(name = "sdb-local", version)]
