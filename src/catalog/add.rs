@@ -167,6 +167,9 @@ enum PoolAction {
 
 /// Pool files uploaded at once by one add.
 const UPLOAD_WORKERS: usize = 8;
+/// Files at least this large are uploaded one at a time (S3 sends them in
+/// parts, a few held in memory at once).
+const LARGE_FILE: u64 = 16 << 20;
 
 /// A pool file to write, and whether another writer created it first.
 struct Upload {
@@ -264,9 +267,11 @@ pub fn add(
     }
 
     // 5. Data before pointers: pool files, then items, then announcements.
-    // Several uploads at once: each waits on the network (S3) or on its
-    // own fsync (the directory bucket), and those waits overlap.
-    let uploads: Vec<Upload> = actions
+    // Small files several at a time: each waits on the network (S3) or on
+    // its own fsync (the directory bucket), and those waits overlap. Large
+    // ones one at a time, as each S3 multipart upload holds a few parts in
+    // memory.
+    let (large, small): (Vec<Upload>, Vec<Upload>) = actions
         .into_iter()
         .filter_map(|a| match a {
             PoolAction::Upload { key, path, mode } => Some(Upload {
@@ -277,8 +282,8 @@ pub fn add(
             }),
             PoolAction::Identical => None,
         })
-        .collect();
-    parallel(&uploads, UPLOAD_WORKERS, |u| {
+        .partition(|u| std::fs::metadata(&u.path).map_or(true, |m| m.len() >= LARGE_FILE));
+    let upload = |u: &Upload| {
         progress(&format!("uploading {}", u.key));
         match cat.backend.blobs.put_file(&u.key, &u.path, u.mode) {
             Ok(()) => Ok(()),
@@ -291,10 +296,13 @@ pub fn add(
             }
             Err(e) => bail!("uploading {}: {e}", u.path.display()),
         }
-    })?;
+    };
+    parallel(&small, UPLOAD_WORKERS, upload)?;
+    parallel(&large, 1, upload)?;
     report.uploaded.extend(
-        uploads
+        small
             .into_iter()
+            .chain(large)
             .filter(|u| !u.raced.load(Ordering::SeqCst))
             .map(|u| u.key),
     );
