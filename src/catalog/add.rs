@@ -165,8 +165,10 @@ enum PoolAction {
     Identical,
 }
 
-/// Pool files uploaded at once by one add.
-const UPLOAD_WORKERS: usize = 8;
+/// Pool files uploaded at once by one add. The more syncs wait together,
+/// the more of them one journal commit covers: adding 2,000 small files
+/// took 0.6-0.7 s with 8, 0.5 s with 16 and no less with 32.
+const UPLOAD_WORKERS: usize = 16;
 /// Files at least this large are uploaded one at a time (S3 sends them in
 /// parts, a few held in memory at once).
 const LARGE_FILE: u64 = 16 << 20;
