@@ -6,7 +6,7 @@
 #                                          and backup-sdb when sdb-local and
 #                                          moto_server are there
 #
-# About 6-7 minutes on a quiet 2-core machine; up to 25 when other jobs keep
+# About 4-5 minutes on a quiet 2-core machine; up to 25 when other jobs keep
 # the disk busy (add syncs every file, so it waits on the disk). Inputs that are slow to make (the Debian index, the
 # synthetic packages) are kept in target/bench-cache between runs. See
 # docs/performance.md for what each figure means.
