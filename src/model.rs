@@ -284,7 +284,7 @@ pub fn pool_dir(dist: &str, name: &str) -> String {
 /// Moves the one value of `key` out of `attrs`; a missing or multi-valued
 /// attribute is left in place.
 fn take_single(attrs: &mut Attrs, key: &'static str) -> Result<String, ModelError> {
-    match attrs.get_mut(key).map(|v| v.len()) {
+    match attrs.get(key).map(Vec::len) {
         None | Some(0) => Err(ModelError::Missing(key)),
         Some(1) => Ok(attrs
             .remove(key)

@@ -1,8 +1,9 @@
-//! Work spread over a few threads: uploads and syncs wait on the network or
-//! the disk, so several in flight hide most of each one's latency.
+//! Work spread over a few threads: uploads and syncs that wait on the
+//! network or the disk (several in flight hide most of each one's latency),
+//! and compression that wants every core.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
 
@@ -39,6 +40,25 @@ pub fn parallel<T: Sync>(
     }
 }
 
+/// `f` of every item, in the items' order, computed by up to `workers`
+/// threads.
+pub fn map<T: Sync, R: Send + Sync>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let out: Vec<OnceLock<R>> = items.iter().map(|_| OnceLock::new()).collect();
+    let numbered: Vec<(usize, &T)> = items.iter().enumerate().collect();
+    parallel(&numbered, workers, |&(i, item)| {
+        let _ = out[i].set(f(item));
+        Ok(())
+    })
+    .expect("the jobs cannot fail");
+    out.into_iter()
+        .map(|r| r.into_inner().expect("every item was computed"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +73,14 @@ mod tests {
         })
         .unwrap();
         assert!(seen.iter().all(|n| n.load(Ordering::SeqCst) == 1));
+    }
+
+    #[test]
+    fn map_keeps_the_order() {
+        let items: Vec<u64> = (0..500).collect();
+        let squares = map(&items, 8, |&i| i * i);
+        assert_eq!(squares, items.iter().map(|i| i * i).collect::<Vec<_>>());
+        assert!(map(&[] as &[u64], 8, |&i| i).is_empty());
     }
 
     #[test]

@@ -5,8 +5,6 @@
 //! every core (see [`gzip`]) while the four digests of the plain bytes are
 //! computed beside it.
 
-use std::sync::OnceLock;
-
 use flate2::{Compress, Compression, FlushCompress, Status};
 use md5::Md5;
 use sha1::Sha1;
@@ -14,7 +12,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 use super::stanza::write_stanza;
 use crate::model::Package;
-use crate::parallel::parallel;
+use crate::parallel;
 
 /// The digest algorithms a Release lists, strongest last, with the names
 /// used both as Release section titles and as `by-hash/<name>/` directories.
@@ -110,34 +108,28 @@ pub struct Compressed {
 /// depends only on the input, not on the number of threads, and the header
 /// carries no name and no time, so equal input gives equal bytes.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let slices: Vec<&[u8]> = bytes.chunks(GZIP_SLICE).collect();
-    let deflated: Vec<OnceLock<Vec<u8>>> = slices.iter().map(|_| OnceLock::new()).collect();
-    let last = slices.len().saturating_sub(1);
+    let mut slices: Vec<(usize, &[u8])> = bytes.chunks(GZIP_SLICE).enumerate().collect();
+    if slices.is_empty() {
+        slices.push((0, bytes)); // an empty input is one empty final block
+    }
+    let last = slices.len() - 1;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let numbered: Vec<(usize, &[u8])> = slices.into_iter().enumerate().collect();
-    parallel(&numbered, workers, |&(i, slice)| {
+    let deflated = parallel::map(&slices, workers, |&(i, slice)| {
         let start = i * GZIP_SLICE;
-        let window = &bytes[start.saturating_sub(WINDOW)..start];
-        let _ = deflated[i].set(deflate(window, slice, i == last));
-        Ok(())
-    })
-    .expect("compressing into memory cannot fail");
-
+        deflate(
+            &bytes[start.saturating_sub(WINDOW)..start],
+            slice,
+            i == last,
+        )
+    });
     let mut crc = flate2::Crc::new();
     crc.update(bytes);
-    let body: usize = deflated
-        .iter()
-        .filter_map(OnceLock::get)
-        .map(Vec::len)
-        .sum();
-    let mut out = Vec::with_capacity(body + 20);
+    let body: usize = deflated.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(body + 18);
     // ID1 ID2, deflate, no flags, no mtime, no extra flags, unknown OS.
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-    if bytes.is_empty() {
-        out.extend_from_slice(&deflate(b"", b"", true));
-    }
     for d in deflated {
-        out.extend(d.into_inner().expect("every slice was compressed"));
+        out.extend_from_slice(&d);
     }
     out.extend_from_slice(&crc.sum().to_le_bytes());
     out.extend_from_slice(&crc.amount().to_le_bytes());
