@@ -12,63 +12,15 @@ use std::time::Instant;
 
 use repoman::catalog::configure::{setup, SetupRequest};
 use repoman::catalog::{Catalog, Filter};
-use repoman::model::{Package, Payload};
+use repoman::model::Package;
 use repoman::publish::index::compress_and_hash;
 use repoman::publish::{publish, Request};
 use repoman::store::Change;
 
-// The allocator repoman-cli uses (src/main.rs), so figures match it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// A control paragraph of about 1 KB, shaped like a real one.
-fn control(name: &str, version: &str, arch: &str, i: usize) -> String {
-    format!(
-        "Package: {name}\n\
-         Version: {version}\n\
-         Architecture: {arch}\n\
-         Maintainer: Benchmark Maintainers <bench-{m}@lists.example.org>\n\
-         Installed-Size: {size}\n\
-         Depends: libc6 (>= 2.34), libgcc-s1 (>= 3.0), libssl3 (>= 3.0.0), zlib1g (>= 1:1.2.0), libstdc++6 (>= 12), libbench-common-{m} (= {version})\n\
-         Recommends: bench-data-{m}, ca-certificates\n\
-         Section: utils\n\
-         Priority: optional\n\
-         Homepage: https://bench.example.org/projects/{name}\n\
-         Description: synthetic package {i} for the publish benchmark\n \
-         This package exists only to give the publish benchmark realistic\n \
-         control text: a long description of several lines, dependencies with\n \
-         version constraints, and the usual fields that Debian packages carry.\n \
-         .\n \
-         It is never installed; its size, {size} kB, is made up, and so is its\n \
-         maintainer. The text is long enough that one stanza of the Packages\n \
-         index takes about one kilobyte, as in the Debian archive itself.\n\
-         Description-md5: {md5:032x}\n",
-        m = i % 97,
-        size = 100 + (i * 37) % 5000,
-        md5 = (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834),
-    )
-}
+mod common;
 
 fn package(i: usize) -> Package {
-    let name = format!("bench-{i:06}");
-    let version = format!("{}.{}-{}", 1 + i % 5, i % 13, 1 + i % 3);
-    // One package in ten is architecture-independent, as in Debian.
-    let arch = if i % 10 == 0 { "all" } else { "amd64" };
-    Package {
-        control: control(&name, &version, arch, i),
-        payload: Payload::Binary {
-            filename: format!("{name}_{version}_{arch}.deb"),
-            md5: format!("{:032x}", i as u128 * 7919),
-            sha1: format!("{:040x}", i as u128 * 104_729),
-            sha256: format!("{:064x}", i as u128 * 1_299_709),
-            size: 10_000 + (i as u64 * 13) % 900_000,
-        },
-        name,
-        version,
-        distribution: "bench".into(),
-        component: "main".into(),
-        architecture: arch.into(),
-    }
+    common::package(i, format!("bench-{i:06}"), "bench")
 }
 
 /// CPU seconds (user + system) used so far by this process, and by its
