@@ -67,22 +67,10 @@ mod support {
     /// must not depend on what else runs (killed when dropped).
     pub fn start_moto() -> Moto {
         let port = free_port().to_string();
-        let venv = root().join(".venv/bin/moto_server");
-        let mut cmd = if venv.exists() {
-            Command::new(venv)
-        } else if Command::new("moto_server")
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-        {
-            Command::new("moto_server")
-        } else {
-            let mut c = Command::new(python());
-            c.args(["-m", "moto.server"]);
-            c
-        };
+        // moto's own server, with conditional writes made atomic as on S3
+        // (see the script).
+        let mut cmd = Command::new(python());
+        cmd.arg(root().join("tests/aws/moto_server.py"));
         let child = cmd
             .args(["-H", "127.0.0.1", "-p", &port])
             .stdout(Stdio::null())
