@@ -15,7 +15,6 @@ use repoman::catalog::{Catalog, Filter};
 use repoman::model::Package;
 use repoman::publish::index::compress_and_hash;
 use repoman::publish::{publish, Request};
-use repoman::store::Change;
 
 mod common;
 
@@ -81,20 +80,7 @@ fn main() -> anyhow::Result<()> {
         },
     )?;
     let start = Instant::now();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
-        let changes: Vec<Change> = chunk
-            .iter()
-            .map(|&i| {
-                let p = package(i);
-                Change::Put {
-                    item: p.key(),
-                    attrs: p.to_attrs().expect("fits"),
-                    remove: vec![],
-                }
-            })
-            .collect();
-        cat.backend.meta.apply(&changes)?;
-    }
+    common::store(&cat, n, package)?;
     let load = start.elapsed().as_secs_f64();
 
     let cpu_before = cpu_seconds().0;

@@ -18,7 +18,6 @@ use repoman::catalog::{Catalog, Filter};
 use repoman::model::Package;
 use repoman::sdb::engine::{Engine, PageLimit};
 use repoman::select::{CmpOp, Expr, Operand, Order, Output, Select};
-use repoman::store::Change;
 
 mod common;
 
@@ -33,20 +32,7 @@ fn package(i: usize) -> Package {
 
 fn load(cat: &Catalog, n: usize) -> anyhow::Result<()> {
     cat.backend.meta.create_domain()?;
-    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
-        let changes: Vec<Change> = chunk
-            .iter()
-            .map(|&i| {
-                let p = package(i);
-                Change::Put {
-                    item: p.key(),
-                    attrs: p.to_attrs().expect("fits"),
-                    remove: vec![],
-                }
-            })
-            .collect();
-        cat.backend.meta.apply(&changes)?;
-    }
+    common::store(cat, n, package)?;
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! Debian's, and the allocator repoman-cli uses (src/main.rs), so that
 //! figures match it.
 
+use repoman::catalog::Catalog;
 use repoman::model::{Package, Payload};
+use repoman::store::Change;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -55,4 +57,24 @@ pub fn package(i: usize, name: String, dist: &str) -> Package {
         component: "main".into(),
         architecture: arch.into(),
     }
+}
+
+/// Writes packages `0..n` (made by `package`) into the store, 5,000 per
+/// batch.
+pub fn store(cat: &Catalog, n: usize, package: impl Fn(usize) -> Package) -> anyhow::Result<()> {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let changes: Vec<Change> = chunk
+            .iter()
+            .map(|&i| {
+                let p = package(i);
+                Change::Put {
+                    item: p.key(),
+                    attrs: p.to_attrs().expect("fits"),
+                    remove: vec![],
+                }
+            })
+            .collect();
+        cat.backend.meta.apply(&changes)?;
+    }
+    Ok(())
 }
