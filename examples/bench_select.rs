@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use repoman::catalog::{Catalog, Filter};
 use repoman::model::Package;
-use repoman::sdb::engine::{Engine, PageLimit};
 use repoman::select::{CmpOp, Expr, Operand, Order, Output, Select};
+use sdb::engine::{Engine, PageLimit};
 
 mod common;
 

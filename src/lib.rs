@@ -12,6 +12,5 @@ pub mod embedded;
 pub mod model;
 pub mod parallel;
 pub mod publish;
-pub mod sdb;
 pub mod select;
 pub mod store;

@@ -9,8 +9,6 @@
 //!   attribute names and concatenate the values.
 //! * The item `meta` holds the configuration.
 
-use std::collections::BTreeMap;
-
 use sha2::{Digest, Sha256};
 
 /// Name of the item that holds the repository configuration.
@@ -20,21 +18,13 @@ pub const META_ITEM: &str = "meta";
 pub const CONTROL_PREFIX: &str = "controltxt";
 
 /// SimpleDB limits that shape how items are stored.
-pub const MAX_VALUE_BYTES: usize = 1024;
-pub const MAX_PAIRS_PER_ITEM: usize = 256;
+pub use sdb::limits::{MAX_PAIRS_PER_ITEM, MAX_VALUE_BYTES};
 /// The original's fragment size, in characters (not bytes): 256 characters of
 /// up to 4 bytes each always fit in one 1024-byte value.
 pub const FRAGMENT_CHARS: usize = 256;
 
-/// An item's attributes: every attribute may carry several values.
-pub type Attrs = BTreeMap<String, Vec<String>>;
-
-/// One stored item: its name and attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item {
-    pub name: String,
-    pub attrs: Attrs,
-}
+/// Items and their attributes, as SimpleDB has them.
+pub use sdb::item::{Attrs, Item};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ModelError {

@@ -92,7 +92,7 @@ impl Drop for LocalSdb {
 }
 
 fn encode(s: &str) -> String {
-    repoman::sdb::sigv2::encode(s)
+    sdb::sigv2::encode(s)
 }
 
 /// Text of the first element called `tag`.

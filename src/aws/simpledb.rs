@@ -17,22 +17,19 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use base64::Engine;
 
+use sdb::item::{DeleteAttr, DomainMetadata, PutAttr};
+use sdb::limits::MAX_SUBMITTED_ATTRIBUTES as MAX_PAIRS_PER_CALL;
+pub use sdb::limits::{API_VERSION, MAX_BATCH_ITEMS, MAX_SELECT_LIMIT};
+use sdb::sigv2;
+
 use super::{backoff, error_chain, redact, AwsContext};
 use crate::model::{Attrs, Item};
-use crate::sdb::sigv2;
 use crate::select::{render, Output, Select};
 use crate::store::{Change, MetaStore, StoreError, StoreResult};
 
-pub const API_VERSION: &str = "2009-04-15";
-/// Items per BatchPutAttributes / BatchDeleteAttributes call.
-pub const MAX_BATCH_ITEMS: usize = 25;
-/// Attribute pairs per item in one call (and per item in the domain).
-pub const MAX_PAIRS_PER_CALL: usize = 256;
 /// Data per BatchPutAttributes call: SimpleDB allows 1 MB per request; this
 /// leaves room for the parameter names around the data.
 pub const MAX_BATCH_BYTES: usize = 900 * 1024;
-/// Items per Select page: SimpleDB's maximum `limit`.
-pub const MAX_SELECT_LIMIT: u32 = 2500;
 
 /// How often and how patiently a call is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,27 +50,11 @@ impl Default for RetryPolicy {
     }
 }
 
-/// An attribute pair to write; `replace` drops the attribute's other values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PutPair {
-    pub name: String,
-    pub value: String,
-    pub replace: bool,
-}
-
 /// One item's pairs, for PutAttributes or one entry of BatchPutAttributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutItem {
     pub item: String,
-    pub pairs: Vec<PutPair>,
-}
-
-/// Counts and sizes SimpleDB reports for a domain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DomainMetadata {
-    pub item_count: u64,
-    pub attribute_name_count: u64,
-    pub attribute_value_count: u64,
+    pub pairs: Vec<PutAttr>,
 }
 
 /// A failed call, before it is worded as a [`StoreError`].
@@ -200,6 +181,7 @@ impl SimpleDb {
             item_count: num("ItemCount"),
             attribute_name_count: num("AttributeNameCount"),
             attribute_value_count: num("AttributeValueCount"),
+            ..DomainMetadata::default()
         }))
     }
 
@@ -238,17 +220,17 @@ impl SimpleDb {
         Ok(attrs)
     }
 
-    /// DeleteAttributes: each `(name, None)` deletes the attribute, each
-    /// `(name, Some(value))` one value; no pairs deletes the item.
+    /// DeleteAttributes: each pair without a value deletes the attribute,
+    /// each with one that value; no pairs deletes the item.
     pub fn delete_attributes(
         &self,
         domain: &str,
         item: &str,
-        pairs: &[(String, Option<String>)],
+        pairs: &[DeleteAttr],
     ) -> StoreResult<()> {
         let mut p = domain_params(domain);
         p.insert("ItemName".to_string(), item.to_string());
-        for (i, (name, value)) in pairs.iter().enumerate() {
+        for (i, DeleteAttr { name, value }) in pairs.iter().enumerate() {
             p.insert(format!("Attribute.{}.Name", i + 1), name.clone());
             if let Some(v) = value {
                 p.insert(format!("Attribute.{}.Value", i + 1), v.clone());
@@ -452,7 +434,7 @@ fn domain_params(domain: &str) -> BTreeMap<String, String> {
     p
 }
 
-fn put_pairs(p: &mut BTreeMap<String, String>, prefix: &str, pairs: &[PutPair]) {
+fn put_pairs(p: &mut BTreeMap<String, String>, prefix: &str, pairs: &[PutAttr]) {
     for (i, pair) in pairs.iter().enumerate() {
         let a = format!("{prefix}Attribute.{}.", i + 1);
         p.insert(format!("{a}Name"), pair.name.clone());
@@ -586,10 +568,10 @@ fn attribute_pair(node: roxmltree::Node) -> (String, String) {
 pub enum Op {
     BatchPut(Vec<PutItem>),
     Put(PutItem),
-    /// `(name, None)` deletes an attribute, `(name, Some(v))` one value.
+    /// A pair without a value deletes an attribute, with one that value.
     DeleteAttrs {
         item: String,
-        pairs: Vec<(String, Option<String>)>,
+        pairs: Vec<DeleteAttr>,
     },
     BatchDelete(Vec<String>),
 }
@@ -628,7 +610,7 @@ pub fn plan(changes: &[Change]) -> Vec<Op> {
             }
             Change::AddValue { item, attr, value } => ops.push(Op::Put(PutItem {
                 item: item.clone(),
-                pairs: vec![PutPair {
+                pairs: vec![PutAttr {
                     name: attr.clone(),
                     value: value.clone(),
                     replace: false,
@@ -636,7 +618,10 @@ pub fn plan(changes: &[Change]) -> Vec<Op> {
             })),
             Change::DeleteValue { item, attr, value } => ops.push(Op::DeleteAttrs {
                 item: item.clone(),
-                pairs: vec![(attr.clone(), Some(value.clone()))],
+                pairs: vec![DeleteAttr {
+                    name: attr.clone(),
+                    value: Some(value.clone()),
+                }],
             }),
         }
     }
@@ -664,13 +649,16 @@ struct PutBatcher {
 impl PutBatcher {
     fn add(&mut self, item: &str, attrs: &Attrs, remove: &[String], ops: &mut Vec<Op>) {
         // An attribute listed with no values is replaced by nothing: removed.
-        let mut removals: Vec<(String, Option<String>)> = remove
+        let mut removals: Vec<DeleteAttr> = remove
             .iter()
             .filter(|r| attrs.get(*r).map_or(true, Vec::is_empty))
             .chain(attrs.iter().filter(|(_, v)| v.is_empty()).map(|(k, _)| k))
-            .map(|r| (r.clone(), None))
+            .map(|r| DeleteAttr {
+                name: r.clone(),
+                value: None,
+            })
             .collect();
-        removals.sort();
+        removals.sort_by(|a, b| a.name.cmp(&b.name));
         removals.dedup();
         let chunks = pair_chunks(attrs);
         let first_size: usize = chunks.first().map_or(0, |c| {
@@ -728,11 +716,11 @@ impl PutBatcher {
 /// An item's pairs in chunks of at most 256. Every attribute's first pair
 /// replaces; an attribute continued in a later chunk must not replace again
 /// (that would drop the values the earlier chunk wrote).
-fn pair_chunks(attrs: &Attrs) -> Vec<Vec<PutPair>> {
-    let pairs: Vec<PutPair> = attrs
+fn pair_chunks(attrs: &Attrs) -> Vec<Vec<PutAttr>> {
+    let pairs: Vec<PutAttr> = attrs
         .iter()
         .flat_map(|(name, values)| {
-            values.iter().map(move |v| PutPair {
+            values.iter().map(move |v| PutAttr {
                 name: name.clone(),
                 value: v.clone(),
                 replace: true,
@@ -742,9 +730,9 @@ fn pair_chunks(attrs: &Attrs) -> Vec<Vec<PutPair>> {
     let mut written: HashSet<String> = HashSet::new();
     let mut out = Vec::new();
     for chunk in pairs.chunks(MAX_PAIRS_PER_CALL) {
-        let chunk: Vec<PutPair> = chunk
+        let chunk: Vec<PutAttr> = chunk
             .iter()
-            .map(|p| PutPair {
+            .map(|p| PutAttr {
                 replace: !written.contains(&p.name),
                 ..p.clone()
             })
@@ -931,7 +919,7 @@ mod tests {
             vec![
                 Op::BatchPut(vec![PutItem {
                     item: "a".into(),
-                    pairs: vec![PutPair {
+                    pairs: vec![PutAttr {
                         name: "x".into(),
                         value: "1".into(),
                         replace: true
@@ -939,11 +927,14 @@ mod tests {
                 }]),
                 Op::DeleteAttrs {
                     item: "a".into(),
-                    pairs: vec![("old".into(), None)]
+                    pairs: vec![DeleteAttr {
+                        name: "old".into(),
+                        value: None
+                    }]
                 },
                 Op::BatchPut(vec![PutItem {
                     item: "a".into(),
-                    pairs: vec![PutPair {
+                    pairs: vec![PutAttr {
                         name: "x".into(),
                         value: "2".into(),
                         replace: true
@@ -972,7 +963,7 @@ mod tests {
             vec![
                 Op::Put(PutItem {
                     item: "meta".into(),
-                    pairs: vec![PutPair {
+                    pairs: vec![PutAttr {
                         name: "dists".into(),
                         value: "sid".into(),
                         replace: false
@@ -980,7 +971,10 @@ mod tests {
                 }),
                 Op::DeleteAttrs {
                     item: "meta".into(),
-                    pairs: vec![("dists".into(), Some("old".into()))]
+                    pairs: vec![DeleteAttr {
+                        name: "dists".into(),
+                        value: Some("old".into())
+                    }]
                 }
             ]
         );
@@ -1198,7 +1192,7 @@ mod tests {
                     Op::DeleteAttrs { item, pairs } => {
                         assert!(!pairs.is_empty() && pairs.len() <= MAX_PAIRS_PER_CALL);
                         if let Some(a) = s.get_mut(item) {
-                            for (name, value) in pairs {
+                            for DeleteAttr { name, value } in pairs {
                                 match value {
                                     None => {
                                         a.remove(name);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use repoman::sdb::server::{Server, ServerConfig};
+use sdb::server::{Server, ServerConfig};
 
 // The same allocator as repoman-cli (see src/main.rs).
 #[global_allocator]

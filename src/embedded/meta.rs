@@ -8,8 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::model::{Attrs, Item};
-use crate::sdb::engine::{validate_domain_name, Engine};
-use crate::sdb::error::SdbError;
+use sdb::engine::{validate_domain_name, Engine};
+use sdb::error::SdbError;
+use sdb::item::Edit;
+
 use crate::select::Select;
 use crate::store::{Change, MetaStore, StoreError, StoreResult};
 
@@ -104,8 +106,26 @@ impl MetaStore for SqliteMeta {
             return Ok(());
         }
         self.engine
-            .apply(&self.domain, changes)
+            .apply(&self.domain, changes.iter().map(edit))
             .map_err(|e| self.err(e))
+    }
+}
+
+/// The engine's form of a store change.
+fn edit(change: &Change) -> Edit<'_> {
+    match change {
+        Change::Put {
+            item,
+            attrs,
+            remove,
+        } => Edit::Put {
+            item,
+            attrs,
+            remove,
+        },
+        Change::Delete { item } => Edit::Delete { item },
+        Change::AddValue { item, attr, value } => Edit::AddValue { item, attr, value },
+        Change::DeleteValue { item, attr, value } => Edit::DeleteValue { item, attr, value },
     }
 }
 

@@ -1,7 +1,7 @@
 //! SimpleDB's errors: a code, the HTTP status SimpleDB answers it with, and
 //! a one-line message. The engine reports them; sdb-local renders them as
-//! SimpleDB's XML error documents; the embedded store words them as
-//! [`crate::store::StoreError`]s.
+//! SimpleDB's XML error documents; a store built on the engine words them
+//! its own way.
 
 /// One SimpleDB error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,7 +19,7 @@
 //! quote doubled inside); names are bare (letters, digits, `_`, `$`, not a
 //! keyword) or quoted with backticks (doubled inside).
 
-use super::error::{SdbError, SdbResult};
+use crate::error::{SdbError, SdbResult};
 use crate::select::{CmpOp, Expr, Operand, Order, Output, Select};
 
 /// Parses Select text into its domain and query.

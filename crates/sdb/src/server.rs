@@ -16,13 +16,13 @@ use base64::Engine as _;
 use rand::Rng;
 use tiny_http::{Header, Method, Request, Response};
 
-use super::engine::{
-    DeleteAttr, Engine, Expected, PageLimit, PutAttr, MAX_BATCH_ITEMS, MAX_LIST_DOMAINS,
-};
-use super::error::{SdbError, SdbResult};
-use super::select::parse;
-use super::sigv2;
-use crate::model::Attrs;
+use crate::engine::{Engine, PageLimit};
+use crate::error::{SdbError, SdbResult};
+use crate::item::Attrs;
+use crate::item::{DeleteAttr, Expected, PutAttr};
+use crate::limits::{MAX_BATCH_ITEMS, MAX_LIST_DOMAINS};
+use crate::parse::parse;
+use crate::sigv2;
 
 /// SimpleDB's XML namespace.
 pub const NAMESPACE: &str = "http://sdb.amazonaws.com/doc/2009-04-15/";
@@ -137,6 +137,7 @@ impl Server {
 /// pieces; with Nagle on, a client's delayed ACK stalls every response
 /// that spans several pieces by 40 ms.
 #[cfg(unix)]
+#[allow(unsafe_code)]
 fn set_nodelay(listener: &std::net::TcpListener) -> std::io::Result<()> {
     use std::os::fd::{AsRawFd, FromRawFd};
     // SAFETY: the descriptor is the listener's open TCP socket; the

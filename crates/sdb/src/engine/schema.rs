@@ -1,0 +1,83 @@
+//! The SQLite schema and connection settings, and the names of the
+//! attributes with values too long for the value index.
+
+use std::collections::HashSet;
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::*;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS domains(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS items(
+    id INTEGER PRIMARY KEY,
+    domain_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    UNIQUE(domain_id, name)
+);
+CREATE TABLE IF NOT EXISTS attrs(
+    item_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    domain_id INTEGER NOT NULL,
+    PRIMARY KEY(item_id, name, value)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attrs_by_short_value ON attrs(domain_id, name, value)
+    WHERE length(value) <= 200;
+CREATE TABLE IF NOT EXISTS long_names(
+    domain_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY(domain_id, name)
+) WITHOUT ROWID;
+DROP TRIGGER IF EXISTS attrs_insert_long;
+DROP TRIGGER IF EXISTS attrs_update_long;
+";
+
+/// SQLite's page cache for the connection, in KiB (negative in the pragma).
+pub(super) const CACHE_KIB: i64 = -65536;
+
+/// How much of the file SQLite reads through a memory map rather than
+/// `pread` into its own page cache: the most SQLite allows on Linux
+/// (2 GB). Reading a large store whole (publish, backup) then costs no
+/// system call and no copy per page, whether or not the file fits the page
+/// cache, and the pages live once, in the kernel's cache.
+pub(super) const MMAP_BYTES: i64 = 0x7fff_0000;
+
+/// Creates the tables, indexes and triggers that do not exist yet, in one
+/// transaction. A file made before `long_names` existed gets it filled from
+/// its values, in the same transaction, so no reader ever sees it partial.
+pub(super) fn create_schema(conn: &Connection) -> SdbResult<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let had_long_names: bool = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'long_names'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    tx.execute_batch(SCHEMA)?;
+    if !had_long_names {
+        tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO long_names(domain_id, name) \
+                 SELECT DISTINCT domain_id, name FROM attrs WHERE length(value) > {INDEXED_VALUE_CHARS}"
+            ),
+            [],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The attribute names of `domain` that have had a value longer than
+/// [`INDEXED_VALUE_CHARS`] (none when the domain does not exist).
+pub(super) fn long_names(c: &Connection, domain: &str) -> SdbResult<HashSet<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT l.name FROM long_names l JOIN domains d ON d.id = l.domain_id WHERE d.name = ?1",
+    )?;
+    let names = st
+        .query_map(params![domain], |r| r.get(0))?
+        .collect::<Result<HashSet<String>, _>>()?;
+    Ok(names)
+}
