@@ -8,6 +8,7 @@ pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod debian;
+pub mod digest;
 pub mod embedded;
 pub mod model;
 pub mod parallel;

@@ -9,8 +9,6 @@
 //!   attribute names and concatenate the values.
 //! * The item `meta` holds the configuration.
 
-use sha2::{Digest, Sha256};
-
 /// Name of the item that holds the repository configuration.
 pub const META_ITEM: &str = "meta";
 
@@ -44,11 +42,7 @@ pub enum ModelError {
 /// concatenated with no separator. (The original encodes as ASCII; every
 /// valid Debian name and version is ASCII, so UTF-8 gives the same bytes.)
 pub fn item_key(name: &str, version: &str, dist: &str, comp: &str, arch: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [name, version, dist, comp, arch] {
-        h.update(part.as_bytes());
-    }
-    hex::encode(h.finalize())
+    crate::digest::sha256_hex([name, version, dist, comp, arch].concat().as_bytes())
 }
 
 /// The attribute name of fragment `index` out of `count`.

@@ -9,8 +9,8 @@ use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::digest::sha256_hex;
 use crate::store::{BlobStore, PutMode, StoreError};
 
 /// Where a backend's backups live.
@@ -88,7 +88,7 @@ pub fn store(
         items,
         names,
         size: gz.len() as u64,
-        sha256: hex::encode(Sha256::digest(gz)),
+        sha256: sha256_hex(gz),
         created: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
     for seq in 0..1000u32 {
@@ -189,7 +189,7 @@ pub fn fetch(blobs: &dyn BlobStore, key: &str) -> Result<Vec<u8>> {
         .with_context(|| format!("{key}: no such backup in {}", blobs.describe()))?;
     if let Some(raw) = blobs.get(&info_key(key))? {
         if let Ok(info) = serde_json::from_slice::<BackupInfo>(&raw) {
-            let sha = hex::encode(Sha256::digest(&bytes));
+            let sha = sha256_hex(&bytes);
             if sha != info.sha256 || bytes.len() as u64 != info.size {
                 bail!(
                     "{key}: the stored backup does not match its sidecar (sha256 {sha}, {} bytes; expected {}, {} bytes)",

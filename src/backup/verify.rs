@@ -221,7 +221,7 @@ fn check_release(cat: &Catalog, dist: &str, problems: &mut Vec<String>) -> Resul
             problems.push(format!("release: {key} lists {path}, which is missing"));
             continue;
         };
-        let got = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let got = crate::digest::sha256_hex(&bytes);
         if size.parse::<u64>().ok() != Some(bytes.len() as u64) || got != digest.to_lowercase() {
             problems.push(format!(
                 "release: {key} lists {path} with {size} bytes and sha256 {digest}; the file has {} bytes and sha256 {got}",

@@ -6,13 +6,11 @@
 //! one batch, then the changes are announced. Re-adding identical bytes is a
 //! success that writes nothing new, so a retried CI job does not fail.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::purge::purge_changes;
 use super::{object_sha256, Catalog, Filter};
@@ -379,20 +377,9 @@ fn created_meanwhile(cat: &Catalog, key: &str, path: &Path) -> Result<()> {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f =
+    let f =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    crate::digest::sha256_of(f).with_context(|| format!("{}: cannot read", path.display()))
 }
 
 impl Catalog {

@@ -102,19 +102,9 @@ pub fn split_recent(packages: Vec<Package>, n: usize) -> (Vec<Package>, Vec<Pack
 
 /// The sha256 (lowercase hex) of an object in the bucket, streamed.
 pub fn object_sha256(blobs: &dyn BlobStore, key: &str) -> Result<String> {
-    struct Hasher(sha2::Sha256);
-    impl std::io::Write for Hasher {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            sha2::Digest::update(&mut self.0, buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut h = Hasher(sha2::Digest::new());
+    let mut h = crate::digest::Sha256Writer::default();
     blobs.read(key, &mut h)?;
-    Ok(hex::encode(sha2::Digest::finalize(h.0)))
+    Ok(h.finish())
 }
 
 /// The announcement of a removed package.

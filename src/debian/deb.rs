@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::control::{parse_paragraph, ControlError, Paragraph};
-use super::hashing::{Digests, HashingReader};
 use super::names::{validate_architecture, validate_package_name};
 use super::version;
+use crate::digest::{Digests, HashingReader};
 
 /// The largest control file accepted. Real ones are a few kilobytes; the
 /// cap keeps a hostile package from making us hold much in memory.

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::control::{parse_paragraph, ControlError, Paragraph};
-use super::hashing::{digest_bytes, Digests, HashingReader};
 use super::names::{validate_file_name, validate_package_name};
 use super::version;
+use crate::digest::{digest_bytes, Digests, HashingReader};
 
 /// A .dsc is a few kilobytes; anything much larger is not one.
 const MAX_DSC: u64 = 1024 * 1024;
@@ -476,6 +476,7 @@ mod tests {
             md5: "m".into(),
             sha1: "s1".into(),
             sha256: "s2".into(),
+            sha512: "s5".into(),
             size: 9,
         };
         assert_eq!(

@@ -4,6 +4,5 @@
 pub mod control;
 pub mod deb;
 pub mod dsc;
-mod hashing;
 pub mod names;
 pub mod version;

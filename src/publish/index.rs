@@ -6,78 +6,11 @@
 //! computed beside it.
 
 use flate2::{Compress, Compression, FlushCompress, Status};
-use md5::Md5;
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
 
 use super::stanza::write_stanza;
+pub use crate::digest::{Algo, Digests};
 use crate::model::Package;
 use crate::parallel;
-
-/// The digest algorithms a Release lists, strongest last, with the names
-/// used both as Release section titles and as `by-hash/<name>/` directories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algo {
-    Md5,
-    Sha1,
-    Sha256,
-    Sha512,
-}
-
-impl Algo {
-    pub const ALL: [Algo; 4] = [Algo::Md5, Algo::Sha1, Algo::Sha256, Algo::Sha512];
-
-    /// `MD5Sum`, `SHA1`, `SHA256`, `SHA512`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Algo::Md5 => "MD5Sum",
-            Algo::Sha1 => "SHA1",
-            Algo::Sha256 => "SHA256",
-            Algo::Sha512 => "SHA512",
-        }
-    }
-}
-
-/// The digests (lowercase hex) and size of some bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digests {
-    pub md5: String,
-    pub sha1: String,
-    pub sha256: String,
-    pub sha512: String,
-    pub size: u64,
-}
-
-impl Digests {
-    pub fn of(bytes: &[u8]) -> Digests {
-        // One pass per algorithm over 1 MiB slices: each slice stays in the
-        // cache while all four hashers read it.
-        let (mut m, mut s1, mut s2, mut s5) =
-            (Md5::new(), Sha1::new(), Sha256::new(), Sha512::new());
-        for chunk in bytes.chunks(1 << 20) {
-            m.update(chunk);
-            s1.update(chunk);
-            s2.update(chunk);
-            s5.update(chunk);
-        }
-        Digests {
-            md5: hex::encode(m.finalize()),
-            sha1: hex::encode(s1.finalize()),
-            sha256: hex::encode(s2.finalize()),
-            sha512: hex::encode(s5.finalize()),
-            size: bytes.len() as u64,
-        }
-    }
-
-    pub fn get(&self, algo: Algo) -> &str {
-        match algo {
-            Algo::Md5 => &self.md5,
-            Algo::Sha1 => &self.sha1,
-            Algo::Sha256 => &self.sha256,
-            Algo::Sha512 => &self.sha512,
-        }
-    }
-}
 
 /// The text of an index: the stanzas of `packages` (already in index
 /// order) as published in `dist`.
@@ -192,6 +125,10 @@ pub fn compress_and_hash(bytes: &[u8]) -> Compressed {
 
 #[cfg(test)]
 mod tests {
+    use md5::Md5;
+    use sha1::Sha1;
+    use sha2::{Digest, Sha256, Sha512};
+
     use super::*;
     use crate::model::Payload;
     use std::io::Read;
