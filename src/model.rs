@@ -353,6 +353,56 @@ impl RepoConfig {
     pub fn has_arch(&self, a: &str) -> bool {
         IMPLIED_ARCHS.contains(&a) || self.stored_archs.iter().any(|x| x == a)
     }
+
+    /// `Ok` when the repository serves distribution `d`.
+    pub fn require_dist(&self, d: &str) -> Result<(), NotServed> {
+        NotServed::check("distribution", d, self.has_dist(d), &self.dists)
+    }
+
+    /// `Ok` when the repository serves component `c`.
+    pub fn require_comp(&self, c: &str) -> Result<(), NotServed> {
+        NotServed::check("component", c, self.has_comp(c), &self.comps)
+    }
+
+    /// `Ok` when the repository serves architecture `a` (`all` and `source`
+    /// always are).
+    pub fn require_arch(&self, a: &str) -> Result<(), NotServed> {
+        NotServed::check("architecture", a, self.has_arch(a), &self.archs())
+    }
+}
+
+/// A distribution, component or architecture the repository does not serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {name:?} is not served by this repository (configured: {configured})")]
+pub struct NotServed {
+    /// `distribution`, `component` or `architecture`.
+    pub kind: &'static str,
+    pub name: String,
+    /// The configured names, or a hint when there are none.
+    pub configured: String,
+}
+
+impl NotServed {
+    fn check(
+        kind: &'static str,
+        name: &str,
+        served: bool,
+        all: &[String],
+    ) -> Result<(), NotServed> {
+        if served {
+            return Ok(());
+        }
+        let configured = if all.is_empty() {
+            "none; run setup first".to_string()
+        } else {
+            all.join(", ")
+        };
+        Err(NotServed {
+            kind,
+            name: name.to_string(),
+            configured,
+        })
+    }
 }
 
 #[cfg(test)]

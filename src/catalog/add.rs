@@ -127,20 +127,10 @@ fn base_name(path: &Path) -> Result<String> {
 /// Checks that every named distribution and component is served.
 pub fn check_targets(config: &RepoConfig, dists: &[String], comps: &[String]) -> Result<()> {
     for d in dists {
-        if !config.has_dist(d) {
-            bail!(
-                "distribution {d:?} is not served by this repository (configured: {})",
-                list_or_none(&config.dists)
-            );
-        }
+        config.require_dist(d)?;
     }
     for c in comps {
-        if !config.has_comp(c) {
-            bail!(
-                "component {c:?} is not served by this repository (configured: {})",
-                list_or_none(&config.comps)
-            );
-        }
+        config.require_comp(c)?;
     }
     Ok(())
 }
@@ -194,12 +184,10 @@ pub fn add(
         progress(&format!("reading {}", f.display()));
         let input = Input::read(f)?;
         if let Input::Deb(path, d) = &input {
-            if !config.has_arch(&d.architecture) {
+            if let Err(e) = config.require_arch(&d.architecture) {
                 bail!(
-                    "{}: architecture {:?} is not served by this repository (configured: {}); add it with `repoman-cli repo add-architecture {}`",
+                    "{}: {e}; add it with `repoman-cli repo add-architecture {}`",
                     path.display(),
-                    d.architecture,
-                    config.archs().join(", "),
                     d.architecture
                 );
             }

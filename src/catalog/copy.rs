@@ -59,12 +59,7 @@ pub fn plan(cat: &Catalog, req: &CopyRequest) -> Result<CopyPlan> {
         &[req.src_comp.clone(), dst_comp.clone()],
     )?;
     for a in &req.filter.archs {
-        if !config.has_arch(a) {
-            bail!(
-                "architecture {a:?} is not served by this repository (configured: {})",
-                config.archs().join(", ")
-            );
-        }
+        config.require_arch(a)?;
     }
     let mut evil = Vec::new();
     if req.filter.names.is_empty() && req.filter.versions.is_empty() {

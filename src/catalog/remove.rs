@@ -70,20 +70,14 @@ pub fn scope(config: &RepoConfig, f: &Filter, hidden: bool) -> Result<Filter> {
     if hidden {
         return Ok(f.clone());
     }
-    for d in &f.dists {
-        if !config.has_dist(d) {
-            bail!("distribution {d:?} is not served by this repository (configured: {}); use -H for hidden packages", config.dists.join(", "));
-        }
-    }
-    for c in &f.comps {
-        if !config.has_comp(c) {
-            bail!("component {c:?} is not served by this repository (configured: {}); use -H for hidden packages", config.comps.join(", "));
-        }
-    }
-    for a in &f.archs {
-        if !config.has_arch(a) {
-            bail!("architecture {a:?} is not served by this repository (configured: {}); use -H for hidden packages", config.archs().join(", "));
-        }
+    let served = f
+        .dists
+        .iter()
+        .try_for_each(|d| config.require_dist(d))
+        .and_then(|()| f.comps.iter().try_for_each(|c| config.require_comp(c)))
+        .and_then(|()| f.archs.iter().try_for_each(|a| config.require_arch(a)));
+    if let Err(e) = served {
+        bail!("{e}; use -H for hidden packages");
     }
     let or =
         |given: &Vec<String>, all: Vec<String>| if given.is_empty() { all } else { given.clone() };
