@@ -18,6 +18,7 @@ use repoman::model::{Attrs, Package, Payload, META_ITEM};
 use repoman::store::Change;
 
 mod common;
+use common::faults::FailingMeta;
 use common::{original, real, Repo};
 
 impl Repo {
@@ -512,13 +513,19 @@ fn a_restore_stopped_part_way_converges_when_run_again() {
 
     let r = Repo::new();
     let fixture = original("repoman-1.0.7-backup.json");
-    let out = r
-        .cmd()
-        .env("REPOMAN_TEST_FAIL_AFTER_ITEMS", "10")
-        .args(["restore", fixture.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    // The store stops accepting writes after 10 items, as if the process
+    // were killed there.
+    let mut backend = repoman::embedded::open(&r.local(), None).unwrap();
+    backend.meta = Box::new(FailingMeta::after(backend.meta, 10));
+    let failing = Catalog::new(backend);
+    let backup = parse_backup(&std::fs::read(&fixture).unwrap()).unwrap();
+    let req = RestoreRequest {
+        source: fixture.display().to_string(),
+        ..RestoreRequest::default()
+    };
+    let plan = restore::plan(&failing, &backup, &req).unwrap();
+    assert!(restore::apply(&failing, &plan, &req, &mut |_, _| {}).is_err());
+    drop(failing);
     let cat = r.catalog();
     assert_eq!(cat.find_items(&Filter::default()).unwrap().len(), 10);
     // The configuration goes last: not written yet.

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::validate::{describe, first, Backup, BackupItem};
@@ -22,10 +22,6 @@ use crate::store::Change;
 /// Items written per `apply` (one transaction on the embedded store; a
 /// progress step).
 pub const CHUNK: usize = 2000;
-
-/// A fault injection for tests: a restore stops with an error after writing
-/// this many items, as if killed part-way.
-pub const FAIL_AFTER_ENV: &str = "REPOMAN_TEST_FAIL_AFTER_ITEMS";
 
 /// What to restore and how.
 #[derive(Debug, Clone, Default)]
@@ -322,11 +318,6 @@ fn hidden_notes(p: &mut RestorePlan, config: &RepoConfig, restored: &[&BackupIte
     ));
 }
 
-/// How many items a restore may write before the injected fault, if any.
-fn fail_after() -> Option<usize> {
-    std::env::var(FAIL_AFTER_ENV).ok()?.parse().ok()
-}
-
 /// Carries out a plan: item writes in chunks, then deletions, then the
 /// configuration, then the announcements. `progress(done, total)` after
 /// each chunk.
@@ -340,22 +331,13 @@ pub fn apply(
     let writes: Vec<&ItemWrite> = plan.added.iter().chain(&plan.changed).collect();
     let total = (writes.len() + plan.pruned.len() + usize::from(plan.meta.is_some())) as u64;
     let mut done = 0u64;
-    let limit = fail_after();
     if plan.create_domain {
         store
             .create_domain()
             .with_context(|| format!("creating {}", store.describe()))?;
     }
     for chunk in writes.chunks(CHUNK) {
-        let mut changes: Vec<Change> = chunk.iter().map(|w| w.change()).collect();
-        if let Some(n) = limit {
-            let room = n.saturating_sub(done as usize);
-            if room < changes.len() {
-                changes.truncate(room);
-                store.apply(&changes)?;
-                bail!("stopped after {n} items ({FAIL_AFTER_ENV})");
-            }
-        }
+        let changes: Vec<Change> = chunk.iter().map(|w| w.change()).collect();
         store
             .apply(&changes)
             .with_context(|| format!("writing items to {}", store.describe()))?;

@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+pub mod faults;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_repoman-cli");
 
 pub fn root() -> PathBuf {
