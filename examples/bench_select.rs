@@ -126,7 +126,7 @@ fn main() -> anyhow::Result<()> {
     let only: Option<Vec<String>> = args
         .next()
         .map(|a| a.split(',').map(str::to_string).collect());
-    let wanted = |q: &str| only.as_ref().map_or(true, |o| o.iter().any(|x| x == q));
+    let wanted = |q: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == q));
     let tmp = tempfile::tempdir()?;
     let dir = keep.unwrap_or_else(|| tmp.path().to_path_buf());
     let cat = Catalog::new(repoman::embedded::open(&dir, None)?);

@@ -3,6 +3,10 @@
 # Debian tools the tests use as real clients and oracles (dpkg-dev, apt,
 # gpg), and a project-local Python virtualenv (.venv) with moto's server and
 # boto3 for the AWS-protocol tests. Debug profile: fast to build.
+#
+# Before the tests: formatting; lints with and without the `aws` feature;
+# the declared minimum Rust version against the dependencies' (see
+# scripts/check-msrv.py); the API docs with warnings denied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +28,9 @@ if [ ! -x .venv/bin/moto_server ] || ! .venv/bin/python -c 'import boto3, moto' 
 fi
 export PATH="$PWD/.venv/bin:$PATH"
 
-cargo fmt --check
-cargo clippy --all-targets -- -D warnings
-cargo test --all-targets "$@"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --no-default-features -- -D warnings
+python3 scripts/check-msrv.py
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+cargo test --workspace --all-targets "$@"

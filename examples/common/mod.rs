@@ -41,7 +41,7 @@ pub fn control(name: &str, version: &str, arch: &str, i: usize) -> String {
 /// is architecture-independent, as in Debian.
 pub fn package(i: usize, name: String, dist: &str) -> Package {
     let version = format!("{}.{}-{}", 1 + i % 5, i % 13, 1 + i % 3);
-    let arch = if i % 10 == 0 { "all" } else { "amd64" };
+    let arch = if i.is_multiple_of(10) { "all" } else { "amd64" };
     Package {
         control: control(&name, &version, arch, i),
         payload: Payload::Binary {

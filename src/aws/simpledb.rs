@@ -4,7 +4,7 @@
 //! body carries `Action`, the operation's parameters and a Signature
 //! Version 2 (HmacSHA256) signature; answers are XML. No maintained SDK
 //! covers it, so this module is the client: signing with
-//! [`crate::sdb::sigv2`], credentials from the SDK configuration's provider,
+//! [`sdb::sigv2`], credentials from the SDK configuration's provider,
 //! retries with capped exponential backoff and full jitter on throttling,
 //! 5xx and transport failures (never on other 4xx), and one-line errors that
 //! never carry a key, secret, token or signature.
@@ -404,7 +404,7 @@ impl SimpleDb {
             if let Some(c) = &*guard {
                 let fresh = c
                     .expiry()
-                    .map_or(true, |e| e > SystemTime::now() + Duration::from_secs(300));
+                    .is_none_or(|e| e > SystemTime::now() + Duration::from_secs(300));
                 if fresh {
                     return Ok(c.clone());
                 }
@@ -651,7 +651,7 @@ impl PutBatcher {
         // An attribute listed with no values is replaced by nothing: removed.
         let mut removals: Vec<DeleteAttr> = remove
             .iter()
-            .filter(|r| attrs.get(*r).map_or(true, Vec::is_empty))
+            .filter(|r| attrs.get(*r).is_none_or(Vec::is_empty))
             .chain(attrs.iter().filter(|(_, v)| v.is_empty()).map(|(k, _)| k))
             .map(|r| DeleteAttr {
                 name: r.clone(),
@@ -846,7 +846,7 @@ impl MetaStore for SimpleDbMeta {
                 delivered += 1;
             }
             match next {
-                Some(t) if !wanted.is_some_and(|w| delivered >= w) || counting => token = Some(t),
+                Some(t) if wanted.is_none_or(|w| delivered < w) || counting => token = Some(t),
                 _ => break,
             }
         }
@@ -1134,7 +1134,7 @@ mod tests {
                             e.insert(k.clone(), vs.iter().cloned().collect());
                         }
                         for r in remove {
-                            if attrs.get(r).map_or(true, Vec::is_empty) {
+                            if attrs.get(r).is_none_or(Vec::is_empty) {
                                 e.remove(r);
                             }
                         }

@@ -1,6 +1,6 @@
 //! Backup, restore and verify.
 //!
-//! * [`dump`]: the state as JSON in the original's structure, streamed name
+//! * [`dump`](mod@dump): the state as JSON in the original's structure, streamed name
 //!   by name, byte-compatible with the original's `json.dumps`.
 //! * [`validate`]: a backup read and checked as a whole before anything is
 //!   written; every problem reported with its JSON path.

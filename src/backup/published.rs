@@ -163,7 +163,7 @@ fn binary_package(p: &Paragraph, dist: &str, comp: &str) -> Result<Package, Stri
 fn source_files(dsc: &Paragraph, name: &str, version: &str) -> Result<Vec<String>, String> {
     let listed = dsc.get("Files").ok_or("no Files field in the .dsc text")?;
     let tokens: Vec<&str> = listed.split_whitespace().collect();
-    if tokens.is_empty() || tokens.len() % 3 != 0 {
+    if tokens.is_empty() || !tokens.len().is_multiple_of(3) {
         return Err("the Files field is not md5/size/name triples".into());
     }
     let names: Vec<String> = tokens.chunks(3).map(|t| t[2].to_string()).collect();

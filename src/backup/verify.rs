@@ -56,7 +56,7 @@ pub fn dsc_checksums(text: &str) -> BTreeMap<String, (String, u64)> {
         return out;
     };
     let tokens: Vec<&str> = v.split_whitespace().collect();
-    if tokens.len() % 3 != 0 {
+    if !tokens.len().is_multiple_of(3) {
         return out;
     }
     for t in tokens.chunks(3) {

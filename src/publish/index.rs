@@ -33,7 +33,7 @@ pub struct Compressed {
 
 /// gzip level 6, as `gzip -6` and the Debian archive tools use.
 ///
-/// Compressed the way pigz does it: slices of [`GZIP_SLICE`] bytes deflated
+/// Compressed the way pigz does it: slices of `GZIP_SLICE` bytes deflated
 /// independently on every core, each primed with the 32 KiB before it (so
 /// the output is within 0.05% of one stream's size) and each but the last
 /// ending in a sync flush (an empty stored block, so the next slice starts

@@ -532,7 +532,7 @@ fn list_domains(engine: &Engine, p: &Params) -> SdbResult<String> {
     let domains: Vec<String> = engine
         .list_domains()?
         .into_iter()
-        .filter(|d| after.as_ref().map_or(true, |a| d > a))
+        .filter(|d| after.as_ref().is_none_or(|a| d > a))
         .collect();
     let mut out = String::new();
     for d in domains.iter().take(max) {

@@ -97,7 +97,7 @@ impl GpgSigner {
             let bare = self
                 .program
                 .parent()
-                .map_or(true, |p| p.as_os_str().is_empty());
+                .is_none_or(|p| p.as_os_str().is_empty());
             let mut c = if bare {
                 Command::new("gpg-connect-agent")
             } else {

@@ -108,7 +108,7 @@ fn eval(item: &Item, e: &Expr, binding: &BTreeMap<String, Option<String>>) -> Op
             let absent = match o {
                 Operand::ItemName => false,
                 Operand::Attr(a) => binding[a].is_none(),
-                Operand::Every(a) => item.attrs.get(a).map_or(true, |v| v.is_empty()),
+                Operand::Every(a) => item.attrs.get(a).is_none_or(|v| v.is_empty()),
             };
             Some(absent == matches!(e, Expr::IsNull(_)))
         }
