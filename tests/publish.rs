@@ -643,3 +643,58 @@ fn unknown_distribution_is_an_error_and_writes_nothing() {
     );
     assert!(r.dists().is_empty());
 }
+
+/// Every path under `dir`, relative, with directories and links included.
+fn every_name(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn republishing_leaves_only_what_publish_keeps() {
+    let r = Repo::new();
+    r.setup(&["main", "extra"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let first = every_name(&r.bucket());
+    for _ in 0..3 {
+        r.ok(&["publish"]);
+        assert_eq!(
+            every_name(&r.bucket()),
+            first,
+            "an unchanged publish adds nothing"
+        );
+    }
+    assert!(!first.iter().any(|n| n.contains(".tmp-")), "{first:?}");
+}
+
+#[test]
+fn publish_and_backup_refuse_links_planted_in_the_bucket() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    let outside = r.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, r.bucket().join("dists")).unwrap();
+    let err = r.fail(&["publish"]);
+    assert!(err.contains("does not follow links"), "{err}");
+    std::os::unix::fs::symlink(&outside, r.bucket().join("backups")).unwrap();
+    let err = r.fail(&["backup", "--to-bucket"]);
+    assert!(err.contains("does not follow links"), "{err}");
+    assert!(
+        every_name(&outside).is_empty(),
+        "{:?}",
+        every_name(&outside)
+    );
+}
