@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod model;
 pub mod parallel;
 pub mod publish;
+pub mod rules;
 pub mod sdb;
 pub mod select;
 pub mod store;

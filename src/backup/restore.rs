@@ -17,6 +17,7 @@ use serde_json::json;
 use super::validate::{describe, first, Backup, BackupItem};
 use crate::catalog::{delete_message, Catalog, Filter};
 use crate::model::{Attrs, Item, Package, RepoConfig, META_ITEM};
+use crate::rules::Setting;
 use crate::store::Change;
 
 /// Items written per `apply` (one transaction on the embedded store; a
@@ -38,6 +39,19 @@ pub struct RestoreRequest {
     /// Where the backup came from (file path, bucket key), for the
     /// announcement.
     pub source: String,
+    /// Restore a backup whose metadata lacks distributions, components or
+    /// architectures, keeping the current configuration. Without it such
+    /// a backup is refused: it is most likely not what was meant.
+    pub allow_missing_config: bool,
+}
+
+/// The configuration lists a backup's metadata lacks.
+pub fn missing_config(backup: &Backup) -> Vec<&'static str> {
+    Setting::ALL
+        .iter()
+        .map(|k| k.attr())
+        .filter(|a| !backup.metadata.contains_key(*a))
+        .collect()
 }
 
 impl RestoreRequest {
@@ -163,6 +177,15 @@ fn diff(current: &Attrs, wanted: &Attrs) -> (Vec<String>, Vec<String>) {
 
 /// Plans a restore of `backup` against the current state.
 pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<RestorePlan> {
+    let missing = missing_config(backup);
+    if !missing.is_empty() && !req.allow_missing_config {
+        bail!(
+            "{}: the backup's metadata has no {}; nothing was written (restore its items \
+             and keep the current configuration with --allow-missing-config)",
+            req.source,
+            missing.join(", ")
+        );
+    }
     let meta = cat.backend.meta.as_ref();
     let mut p = RestorePlan {
         create_domain: !meta
@@ -238,11 +261,20 @@ pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<Rest
 }
 
 /// The configuration: replaced by the backup's on a full restore, or when
-/// there is none yet; kept on a partial restore.
+/// there is none yet; kept on a partial restore, and when the backup's
+/// lacks a list (restored with `allow_missing_config`).
 fn plan_meta(p: &mut RestorePlan, backup: &Backup, req: &RestoreRequest, current: Option<&Attrs>) {
     if backup.metadata.is_empty() {
         p.notes
             .push("the backup has no configuration; the current configuration is kept".into());
+        return;
+    }
+    let missing = missing_config(backup);
+    if !missing.is_empty() {
+        p.notes.push(format!(
+            "the backup's configuration has no {}; the current configuration is kept",
+            missing.join(", ")
+        ));
         return;
     }
     if !req.is_full() && current.is_some() {

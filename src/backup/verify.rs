@@ -4,7 +4,9 @@
 //! package's files are checked against the Checksums-Sha256 of its stored
 //! .dsc text. Every published Packages and Sources index must hold exactly
 //! what a publish would write now, and every file a Release lists must have
-//! the size and sha256 it lists.
+//! the size and sha256 it lists. Every item and the configuration are
+//! checked against the rules every stored value follows (`rules`), all of
+//! them, not only up to the first bad one.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -16,6 +18,7 @@ use crate::catalog::{object_sha256, Catalog, Filter};
 use crate::debian::control::parse_paragraph;
 use crate::model::{Package, Payload};
 use crate::publish::index::index_text;
+use crate::rules::{check_config, check_package};
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -106,6 +109,9 @@ pub fn verify(
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let config = cat.config()?;
+    for e in check_config(&config) {
+        report.problems.push(format!("configuration: {e}"));
+    }
     let filter = Filter {
         dists: req.dists.clone(),
         ..Filter::default()
@@ -126,9 +132,18 @@ pub fn verify(
             }
         };
         let who = format!(
-            "{} {} {}/{}/{}",
+            "{} {:?} {}/{}/{}",
             p.name, p.version, p.distribution, p.component, p.architecture
         );
+        let invalid = check_package(&p);
+        if !invalid.is_empty() {
+            report.problems.push(format!(
+                "item {}: {who}: cannot be published: {}",
+                item.name,
+                invalid.join("; ")
+            ));
+            continue;
+        }
         for (key, size, sha256) in expectations(&p) {
             let e = files.entry(key.clone()).or_insert_with(|| Expected {
                 size,

@@ -86,6 +86,10 @@ pub struct RestoreArgs {
     /// Also delete items (within the filters) that the backup does not have
     #[arg(long)]
     pub prune: bool,
+    /// Restore a backup whose metadata lacks dists, comps or archs (the
+    /// current configuration is kept)
+    #[arg(long)]
+    pub allow_missing_config: bool,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 }
@@ -294,6 +298,9 @@ pub fn run_restore(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         filter: args.filter.to_filter(&args.dists, &args.comps),
         prune: args.prune,
         source,
+        // A recovery from dists/ carries the configuration only when the
+        // store has none.
+        allow_missing_config: args.allow_missing_config || args.from_published,
     };
     let plan = restore::plan(&ctx.catalog, &backup, &req)?;
     for note in &plan.notes {

@@ -34,6 +34,7 @@ use serde_json::json;
 use crate::catalog::{Catalog, Filter};
 use crate::model::RepoConfig;
 use crate::parallel::parallel;
+use crate::rules::{check_config, check_package};
 use crate::store::{BlobStore, PutMode};
 use index::{compress_and_hash, index_text, Algo, Digests};
 use release::{leaf_release, top_release, Listed, ReleaseInfo};
@@ -193,6 +194,13 @@ fn chosen_dists(config: &RepoConfig, requested: &[String]) -> Result<Vec<String>
     if config.dists.is_empty() {
         bail!("the repository has no distributions configured (run setup first)");
     }
+    let invalid = check_config(config);
+    if !invalid.is_empty() {
+        bail!(
+            "the stored configuration is invalid: {}; nothing was published",
+            invalid.join("; ")
+        );
+    }
     if requested.is_empty() {
         return Ok(config.dists.clone());
     }
@@ -253,6 +261,8 @@ impl IndexSpec {
 
 /// An index built in memory, with its gzipped form and digests.
 struct Built {
+    /// Packages that break the rules (`rules::check_package`), described.
+    invalid: Vec<String>,
     raw: Vec<u8>,
     compressed: index::Compressed,
     has_packages: bool,
@@ -296,8 +306,10 @@ fn prepare(
                 .with_context(|| format!("reading the packages of {dist}/{}", spec.rel_dir()))?;
             let raw = index_text(&packages, dist);
             let has_packages = !packages.is_empty();
-            drop(packages);
+            // Re-checked beside the gzip: what the store holds may have
+            // been written by an older version or another tool.
             let job = s.spawn(move || Built {
+                invalid: invalid_packages(&packages),
                 compressed: compress_and_hash(&raw),
                 raw,
                 has_packages,
@@ -325,6 +337,28 @@ fn prepare(
     Ok(plan)
 }
 
+/// The packages that break the rules every stored package must follow,
+/// each as `name version dist/comp/arch: problems`.
+fn invalid_packages(packages: &[crate::model::Package]) -> Vec<String> {
+    packages
+        .iter()
+        .filter_map(|p| {
+            let problems = check_package(p);
+            (!problems.is_empty()).then(|| {
+                format!(
+                    "{} {:?} {}/{}/{}: {}",
+                    p.name,
+                    p.version,
+                    p.distribution,
+                    p.component,
+                    p.architecture,
+                    problems.join("; ")
+                )
+            })
+        })
+        .collect()
+}
+
 /// Spools a built index (plain and gzipped) and records it, with its leaf
 /// Release, in the plan and the Release listing.
 fn add_index(
@@ -337,6 +371,13 @@ fn add_index(
 ) -> Result<()> {
     let rel_dir = spec.rel_dir();
     let dir = format!("dists/{}/{rel_dir}", plan.dist);
+    if let Some(first) = built.invalid.first() {
+        bail!(
+            "{} stored package(s) of {dir} cannot be published (first: {first}); nothing was \
+             published (`repoman-cli verify` lists them all)",
+            built.invalid.len()
+        );
+    }
     if spec.sub == "source" && built.has_packages {
         plan.has_sources = true;
     }
