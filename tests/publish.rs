@@ -698,3 +698,96 @@ fn publish_and_backup_refuse_links_planted_in_the_bucket() {
         every_name(&outside)
     );
 }
+
+#[test]
+fn verify_checks_inrelease_and_release_gpg_as_apt_reads_them() {
+    if !have("gpg") {
+        eprintln!("skipping: gpg is not installed");
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    let keys = Keyring::new(r.path(), "pw");
+    let file = keys.export_secret("pw", &r.path().join("secret.asc"));
+    let signed = |args: &[&str]| {
+        let mut a = vec!["--gpg-key-file", file.as_str(), "--gpg-passphrase", "pw"];
+        a.extend(args);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| r.cmd().args(args).output().unwrap();
+    let out = run(signed(&["publish"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(signed(&["verify"]));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let dists = r.bucket().join("dists/stable");
+    let old_inrelease = std::fs::read(dists.join("InRelease")).unwrap();
+    let old_gpg = std::fs::read(dists.join("Release.gpg")).unwrap();
+    r.add(&[real("libzstd1_1.5.4+dfsg2-5_amd64.deb")]);
+    assert!(run(signed(&["publish"])).status.success());
+    let new_inrelease = std::fs::read(dists.join("InRelease")).unwrap();
+    let new_gpg = std::fs::read(dists.join("Release.gpg")).unwrap();
+
+    // An InRelease of the previous publish: apt would read its file list.
+    std::fs::write(dists.join("InRelease"), &old_inrelease).unwrap();
+    let out = run(signed(&["verify"]));
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("InRelease lists other files than Release")
+            && stdout.contains("main/binary-amd64/Packages"),
+        "{stdout}"
+    );
+    std::fs::write(dists.join("InRelease"), &new_inrelease).unwrap();
+
+    // A Release.gpg of the previous publish does not sign this Release.
+    std::fs::write(dists.join("Release.gpg"), &old_gpg).unwrap();
+    let out = run(signed(&["verify"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success()
+            && stdout
+                .contains("Release.gpg does not verify Release with the configured signing key"),
+        "{stdout}"
+    );
+    std::fs::write(dists.join("Release.gpg"), &new_gpg).unwrap();
+
+    // Signatures by a key other than the configured one.
+    let other = Keyring::new(r.path(), "other");
+    let other_file = other.export_secret("other", &r.path().join("other.asc"));
+    let out = run(vec!["--gpg-key-file".into(), other_file, "verify".into()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success()
+            && stdout.contains("InRelease does not verify with the configured signing key")
+            && stdout.contains("Release.gpg does not verify"),
+        "{stdout}"
+    );
+    // A malformed InRelease.
+    std::fs::write(dists.join("InRelease"), b"Origin: forged\n").unwrap();
+    let out = run(signed(&["verify"]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("InRelease is not a clear-signed message")
+    );
+    std::fs::write(dists.join("InRelease"), &new_inrelease).unwrap();
+    assert!(run(signed(&["verify"])).status.success());
+}
+
+#[test]
+fn verify_and_restore_refuse_an_unknown_distribution() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let err = r.fail(&["verify", "-d", "nosuch"]);
+    assert!(err.contains("unknown distribution \"nosuch\""), "{err}");
+    let backup = r.path().join("b.json");
+    std::fs::write(&backup, r.ok(&["backup"])).unwrap();
+    let before = std::fs::read_to_string(r.local().join("announcements.jsonl")).unwrap();
+    let err = r.fail(&["restore", "-y", "-d", "nosuch", backup.to_str().unwrap()]);
+    assert!(err.contains("unknown distribution(s) \"nosuch\""), "{err}");
+    let after = std::fs::read_to_string(r.local().join("announcements.jsonl")).unwrap();
+    assert_eq!(before, after, "nothing is announced");
+    r.ok(&["restore", "-y", "-d", "stable", backup.to_str().unwrap()]);
+}

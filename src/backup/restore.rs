@@ -250,6 +250,7 @@ pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<Rest
         meta.get(META_ITEM)
             .with_context(|| format!("reading configuration from {}", meta.describe()))?
     };
+    unknown_dists(backup, req, current_meta.as_ref())?;
     plan_meta(&mut p, backup, req, current_meta.as_ref());
     let config = match (&p.meta, &current_meta) {
         (Some(w), _) => RepoConfig::from_attrs(&w.attrs),
@@ -258,6 +259,27 @@ pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<Rest
     };
     hidden_notes(&mut p, &config, &restored);
     Ok(p)
+}
+
+/// A distribution asked for with `-d` must be one the backup or the
+/// current configuration knows: a typo restores nothing, and says so.
+fn unknown_dists(backup: &Backup, req: &RestoreRequest, current: Option<&Attrs>) -> Result<()> {
+    let known = |d: &String| {
+        [Some(&backup.metadata), current]
+            .into_iter()
+            .flatten()
+            .any(|m| m.get("dists").is_some_and(|v| v.contains(d)))
+            || backup.items.iter().any(|i| i.get("distribution") == d)
+    };
+    let unknown: Vec<&String> = req.filter.dists.iter().filter(|d| !known(d)).collect();
+    if !unknown.is_empty() {
+        bail!(
+            "{}: unknown distribution(s) {} (neither in the backup nor configured); nothing was written",
+            req.source,
+            unknown.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The configuration: replaced by the backup's on a full restore, or when

@@ -410,6 +410,19 @@ pub fn run_verify(ctx: &Context, args: &VerifyArgs) -> Result<()> {
         &VerifyRequest {
             fast: args.fast,
             dists: args.dists.clone(),
+            keys: verify::public_keys(
+                ctx.settings
+                    .gpg_key_file
+                    .as_ref()
+                    .map(|f| super::config::expand_home(&f.to_string_lossy()))
+                    .as_deref(),
+                &ctx.settings.gpg_signer,
+                ctx.settings
+                    .gpg_home
+                    .as_ref()
+                    .map(|h| super::config::expand_home(&h.to_string_lossy()))
+                    .as_deref(),
+            )?,
         },
         &mut |done, total| {
             bar.set_length(total);
