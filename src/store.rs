@@ -95,6 +95,28 @@ pub trait MetaStore: Send + Sync {
     /// applied, which re-running the same command converges from).
     fn apply(&self, changes: &[Change]) -> StoreResult<()>;
 
+    /// Sets the single value of attribute `attr` of `item` to `value` if,
+    /// atomically, its current value is `expected` (`None`: the attribute
+    /// is absent). `Ok(false)` when it is not: another writer was first.
+    /// Publish coordinates concurrent publishes with it (a generation per
+    /// distribution). SQLite: one transaction; SimpleDB: PutAttributes
+    /// with `Expected.Name/Value/Exists`; DynamoDB: a condition
+    /// expression. A backend that cannot must say so rather than write
+    /// unconditionally.
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        let _ = (item, attr, expected, value);
+        Err(StoreError::Backend(format!(
+            "{} does not support conditional writes",
+            self.describe()
+        )))
+    }
+
     /// Convenience: a Select's items collected.
     fn select_all(&self, query: &Select) -> StoreResult<Vec<Item>> {
         let mut out = Vec::new();

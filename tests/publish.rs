@@ -791,3 +791,116 @@ fn verify_and_restore_refuse_an_unknown_distribution() {
     assert_eq!(before, after, "nothing is announced");
     r.ok(&["restore", "-y", "-d", "stable", backup.to_str().unwrap()]);
 }
+
+/// The bucket of one publish, held at its first upload (once it has read
+/// the state and built every index) until the test lets it go on.
+struct PausedAtFirstUpload {
+    inner: Box<dyn repoman::store::BlobStore>,
+    reached: std::sync::mpsc::Sender<()>,
+    resume: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl repoman::store::BlobStore for PausedAtFirstUpload {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn apt_url(&self) -> String {
+        self.inner.apt_url()
+    }
+    fn setup(&self, o: &repoman::store::BucketSetup) -> repoman::store::StoreResult<()> {
+        self.inner.setup(o)
+    }
+    fn checkup(&self) -> repoman::store::StoreResult<Vec<String>> {
+        self.inner.checkup()
+    }
+    fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        mode: repoman::store::PutMode,
+    ) -> repoman::store::StoreResult<()> {
+        let held = self.resume.lock().unwrap().take();
+        if let Some(resume) = held {
+            self.reached.send(()).unwrap();
+            resume.recv().unwrap();
+        }
+        self.inner.put_file(key, path, mode)
+    }
+    fn put_bytes(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        mode: repoman::store::PutMode,
+    ) -> repoman::store::StoreResult<()> {
+        self.inner.put_bytes(key, bytes, mode)
+    }
+    fn read(&self, key: &str, out: &mut dyn std::io::Write) -> repoman::store::StoreResult<()> {
+        self.inner.read(key, out)
+    }
+    fn head(&self, key: &str) -> repoman::store::StoreResult<Option<u64>> {
+        self.inner.head(key)
+    }
+    fn copy(
+        &self,
+        from: &str,
+        to: &str,
+        mode: repoman::store::PutMode,
+    ) -> repoman::store::StoreResult<()> {
+        self.inner.copy(from, to, mode)
+    }
+    fn list(&self, prefix: &str) -> repoman::store::StoreResult<Vec<repoman::store::ObjectInfo>> {
+        self.inner.list(prefix)
+    }
+    fn delete(&self, key: &str) -> repoman::store::StoreResult<()> {
+        self.inner.delete(key)
+    }
+}
+
+#[test]
+fn a_later_publish_wins_over_an_earlier_one_that_writes_last() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    // Publish A reads the state (hello only), then is held.
+    let backend = repoman::embedded::open(&r.local(), None).unwrap();
+    let (reached_tx, reached) = std::sync::mpsc::channel();
+    let (resume, resume_rx) = std::sync::mpsc::channel();
+    let blobs = PausedAtFirstUpload {
+        inner: backend.blobs,
+        reached: reached_tx,
+        resume: std::sync::Mutex::new(Some(resume_rx)),
+    };
+    let cat = repoman::catalog::Catalog::new(repoman::store::Backend {
+        blobs: Box::new(blobs),
+        ..backend
+    });
+    let a = std::thread::spawn(move || {
+        repoman::publish::publish(&cat, &repoman::publish::Request::new(vec![], None), &|_| {})
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"))
+    });
+    reached.recv_timeout(Duration::from_secs(120)).unwrap();
+    // A package is added, and publish B reads and writes everything.
+    r.add(&[real("libzstd1_1.5.4+dfsg2-5_amd64.deb")]);
+    r.ok(&["publish"]);
+    let dists = r.bucket().join("dists/stable");
+    let release_b = std::fs::read(dists.join("Release")).unwrap();
+    let packages_b = std::fs::read(dists.join("main/binary-amd64/Packages")).unwrap();
+    // A goes on: it must not replace B's newer indices or Release.
+    resume.send(()).unwrap();
+    let err = a.join().unwrap().unwrap_err();
+    assert!(
+        err.contains("a later publish of stable") && err.contains("replaced no index"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dists.join("Release")).unwrap(), release_b);
+    assert_eq!(
+        std::fs::read(dists.join("main/binary-amd64/Packages")).unwrap(),
+        packages_b
+    );
+    assert!(String::from_utf8_lossy(&packages_b).contains("Package: libzstd1\n"));
+    // The published tree is consistent with the state.
+    r.ok(&["verify"]);
+    // And the next publish is an ordinary one.
+    r.ok(&["publish"]);
+}

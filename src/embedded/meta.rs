@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::model::{Attrs, Item};
-use crate::sdb::engine::{validate_domain_name, Engine};
+use crate::sdb::engine::{validate_domain_name, Engine, Expected, PutAttr};
 use crate::sdb::error::SdbError;
 use crate::select::Select;
 use crate::store::{Change, MetaStore, StoreError, StoreResult};
@@ -106,6 +106,33 @@ impl MetaStore for SqliteMeta {
         self.engine
             .apply(&self.domain, changes)
             .map_err(|e| self.err(e))
+    }
+
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        let put = [PutAttr {
+            name: attr.to_string(),
+            value: value.to_string(),
+            replace: true,
+        }];
+        let cond = Expected {
+            name: attr.to_string(),
+            value: expected.map(str::to_string),
+            exists: expected.is_none().then_some(false),
+        };
+        match self
+            .engine
+            .put_attributes(&self.domain, item, &put, Some(&cond))
+        {
+            Ok(()) => Ok(true),
+            Err(e) if e.code == "ConditionalCheckFailed" => Ok(false),
+            Err(e) => Err(self.err(e)),
+        }
     }
 }
 

@@ -35,7 +35,7 @@ use crate::catalog::{Catalog, Filter};
 use crate::model::RepoConfig;
 use crate::parallel::parallel;
 use crate::rules::{check_config, check_package};
-use crate::store::{BlobStore, PutMode};
+use crate::store::{BlobStore, MetaStore, PutMode};
 use index::{compress_and_hash, index_text, Algo, Digests};
 use release::{leaf_release, top_release, Listed, ReleaseInfo};
 use sign::{Signatures, Signer};
@@ -146,6 +146,13 @@ pub fn publish(
         .prefix("repoman-publish-")
         .tempdir()
         .context("creating a temporary directory for index files")?;
+    let meta = catalog.backend.meta.as_ref();
+    // Claimed before anything is read: a publish that claims later reads a
+    // state at least as new, and wins.
+    let mut generations = Vec::new();
+    for dist in &dists {
+        generations.push(claim_generation(meta, dist)?);
+    }
     let mut plans = Vec::new();
     for dist in &dists {
         plans.push(prepare(
@@ -171,8 +178,9 @@ pub fn publish(
     }
     let blobs = catalog.backend.blobs.as_ref();
     let mut out = Vec::new();
-    for plan in &plans {
-        let files = write_dist(blobs, plan, req.workers.max(1), progress)?;
+    for (plan, generation) in plans.iter().zip(generations) {
+        let latest = || still_latest(meta, &plan.dist, generation);
+        let files = write_dist(blobs, plan, req.workers.max(1), &latest, progress)?;
         catalog.announce(
             &config,
             vec![json!({"action": "publish", "type": "dists", "name": plan.dist})],
@@ -446,6 +454,7 @@ fn write_dist(
     blobs: &dyn BlobStore,
     plan: &DistPlan,
     workers: usize,
+    latest: &dyn Fn() -> Result<()>,
     progress: &(dyn Fn(Step) + Sync),
 ) -> Result<usize> {
     let tally = Tally {
@@ -494,7 +503,10 @@ fn write_dist(
     })
     .map_err(|e| failed("Release not updated", e))?;
     // The plain names last: every by-hash name is in place before any
-    // index a client may already know changes under its own name.
+    // index a client may already know changes under its own name. A
+    // publish that started later has the newer state: this one stops
+    // before replacing anything a client reads.
+    latest()?;
     parallel(&plan.indices, workers, |f| {
         let from = f.by_hash_key(Algo::Sha512);
         blobs.copy(&from, &format!("{}/{}", f.dir, f.name), PutMode::Overwrite)?;
@@ -509,6 +521,7 @@ fn write_dist(
     })
     .map_err(|e| failed("Release not updated", e))?;
     let base = format!("dists/{}", plan.dist);
+    latest()?;
     blobs
         .put_bytes(
             &format!("{base}/Release"),
@@ -546,6 +559,55 @@ fn write_dist(
         }
     }
     Ok(tally.written() - skipped.load(Ordering::SeqCst))
+}
+
+/// The item holding each distribution's publish generation (one attribute
+/// per distribution). It has no `name`, so no package query sees it.
+pub const GENERATIONS_ITEM: &str = "publish-generations";
+
+/// The current publish generation of `dist` (0 before the first).
+fn generation(meta: &dyn MetaStore, dist: &str) -> Result<(Option<String>, u64)> {
+    let text = meta
+        .get(GENERATIONS_ITEM)?
+        .and_then(|a| a.get(dist).and_then(|v| v.first().cloned()));
+    let n = match &text {
+        None => 0,
+        Some(t) => t.parse().map_err(|_| {
+            anyhow!("the publish generation of {dist} in {GENERATIONS_ITEM} is not a number: {t:?}")
+        })?,
+    };
+    Ok((text, n))
+}
+
+/// Takes the next publish generation of `dist` (a conditional write, so
+/// two publishes never get the same one).
+fn claim_generation(meta: &dyn MetaStore, dist: &str) -> Result<u64> {
+    for _ in 0..50 {
+        let (text, n) = generation(meta, dist)?;
+        let next = n + 1;
+        if meta
+            .put_if(GENERATIONS_ITEM, dist, text.as_deref(), &next.to_string())
+            .with_context(|| format!("recording the publish of {dist} in {}", meta.describe()))?
+        {
+            return Ok(next);
+        }
+    }
+    bail!("publish of {dist}: too many publishes at once, could not record this one; try again")
+}
+
+/// Fails when a publish of `dist` started after the one holding
+/// `mine`: that one read a newer state, so its indices must stay.
+fn still_latest(meta: &dyn MetaStore, dist: &str, mine: u64) -> Result<()> {
+    let text = mine.to_string();
+    // A conditional write of the same value: as consistent as the claim.
+    if meta.put_if(GENERATIONS_ITEM, dist, Some(&text), &text)? {
+        return Ok(());
+    }
+    let (_, now) = generation(meta, dist)?;
+    bail!(
+        "publish of {dist} stopped: a later publish of {dist} (number {now}, this one is {mine}) \
+         read a newer state and publishes it; this publish replaced no index and no Release"
+    )
 }
 
 /// Writes a by-hash object unless it is there already: its name is its
