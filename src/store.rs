@@ -182,6 +182,32 @@ pub trait BlobStore: Send + Sync {
     /// backups and stale Release signatures are.
     fn delete(&self, key: &str) -> StoreResult<()>;
 
+    /// Starts replacing the whole tree under `prefix` (a distribution's
+    /// `dists/DIST`) as one unit: returns the prefix to write the new tree
+    /// under, which starts as a copy of the current one, or `None` when the
+    /// bucket cannot switch a tree atomically (S3), and the caller writes
+    /// in place. See [`BlobStore::commit_tree`].
+    fn stage_tree(&self, prefix: &str) -> StoreResult<Option<String>> {
+        let _ = prefix;
+        Ok(None)
+    }
+
+    /// Makes the tree staged under `staged` the tree under `prefix` in one
+    /// step, if `check` passes when no other commit of a tree beside it can
+    /// run; the previous tree is removed.
+    fn commit_tree(
+        &self,
+        prefix: &str,
+        staged: &str,
+        check: &dyn Fn() -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let _ = (prefix, staged, check);
+        Err(StoreError::Backend(format!(
+            "{} cannot switch trees",
+            self.describe()
+        )))
+    }
+
     /// Convenience: a whole (small) object in memory, or `None` if absent.
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let mut buf = Vec::new();

@@ -550,6 +550,29 @@ fn apt_sees_only_hello(r: &Repo, http: &Http) {
     }
 }
 
+/// Every file the Release of `dists` lists has the size and SHA256 listed:
+/// what a client without by-hash support reads.
+fn plain_indices_match_release(dists: &Path) {
+    use sha2::Digest;
+    let release = std::fs::read_to_string(dists.join("Release")).unwrap();
+    let section = release.split("SHA256:\n").nth(1).unwrap();
+    let mut checked = 0;
+    for line in section.lines().take_while(|l| l.starts_with(' ')) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [digest, size, path] = parts[..] else {
+            panic!("{line}")
+        };
+        if path.ends_with("/Release") {
+            continue; // leaf Releases: where this test plants its obstacle
+        }
+        let bytes = std::fs::read(dists.join(path)).unwrap();
+        assert_eq!(bytes.len().to_string(), size, "{path}");
+        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), digest, "{path}");
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
+
 fn assert_failed_before_release(err: &str) {
     assert!(
         err.contains("publish of stable failed after writing ")
@@ -586,14 +609,17 @@ fn a_publish_that_fails_part_way_leaves_apt_reading_the_previous_state() {
     std::fs::remove_file(dists.join("zextra")).unwrap();
 
     // 2. A leaf Release that cannot be replaced (a directory is in its
-    // place): every new index is already under its usual name beside the
-    // old Release, and only the by-hash names keep the old state readable.
+    // place): the publish stops after every new index is written, just
+    // before Release, as a kill there would. The distribution's tree is
+    // switched as one unit, so the plain indices are still the ones the
+    // old Release lists: no client sees a hash sum mismatch.
     let leaf = dists.join("main/binary-amd64/Release");
     std::fs::remove_file(&leaf).unwrap();
     std::fs::create_dir_all(leaf.join("in-the-way")).unwrap();
     assert_failed_before_release(&r.fail(&["publish"]));
     assert_eq!(std::fs::read(dists.join("Release")).unwrap(), release);
-    assert!(packages().contains("Package: libzstd1\n"));
+    assert!(!packages().contains("Package: libzstd1\n"));
+    plain_indices_match_release(&dists);
     apt_sees_only_hello(&r, &http);
 
     // Once the obstacle is gone, the next publish brings the new state.
@@ -798,6 +824,9 @@ struct PausedAtFirstUpload {
     inner: Box<dyn repoman::store::BlobStore>,
     reached: std::sync::mpsc::Sender<()>,
     resume: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// Whether the bucket switches a distribution's tree as one unit (the
+    /// directory bucket), or is written in place (as S3 is).
+    atomic: bool,
 }
 
 impl repoman::store::BlobStore for PausedAtFirstUpload {
@@ -854,10 +883,30 @@ impl repoman::store::BlobStore for PausedAtFirstUpload {
     fn delete(&self, key: &str) -> repoman::store::StoreResult<()> {
         self.inner.delete(key)
     }
+    fn stage_tree(&self, prefix: &str) -> repoman::store::StoreResult<Option<String>> {
+        match self.atomic {
+            true => self.inner.stage_tree(prefix),
+            false => Ok(None),
+        }
+    }
+    fn commit_tree(
+        &self,
+        prefix: &str,
+        staged: &str,
+        check: &dyn Fn() -> repoman::store::StoreResult<()>,
+    ) -> repoman::store::StoreResult<()> {
+        self.inner.commit_tree(prefix, staged, check)
+    }
 }
 
 #[test]
 fn a_later_publish_wins_over_an_earlier_one_that_writes_last() {
+    for atomic in [true, false] {
+        a_later_publish_wins(atomic);
+    }
+}
+
+fn a_later_publish_wins(atomic: bool) {
     let r = Repo::new();
     r.setup(&["main"]);
     r.add(&[real("hello_2.10-3_amd64.deb")]);
@@ -869,6 +918,7 @@ fn a_later_publish_wins_over_an_earlier_one_that_writes_last() {
         inner: backend.blobs,
         reached: reached_tx,
         resume: std::sync::Mutex::new(Some(resume_rx)),
+        atomic,
     };
     let cat = repoman::catalog::Catalog::new(repoman::store::Backend {
         blobs: Box::new(blobs),

@@ -16,12 +16,21 @@
 //! served (a web server, apt's file: method as another user), like S3
 //! objects behind a public-read policy.
 //!
+//! A distribution's tree is replaced as one unit (`stage_tree`,
+//! `commit_tree`): the new tree is built beside it in a temporary
+//! directory that starts as hard links of the current one, then the two
+//! directories are exchanged in one `renameat2(RENAME_EXCHANGE)`. A reader
+//! (apt over `file:`, a web server) sees the whole old tree or the whole
+//! new one, and a publish killed before the exchange leaves the old tree
+//! as it was. (A symbolic link to a generation directory would do the same,
+//! but the bucket refuses links.)
+//!
 //! A temporary file is locked (`flock`) by the process writing it. The
 //! first write of a process to a directory removes the temporary files
 //! there that nobody holds and that are older than a minute: the leftovers
 //! of a killed upload.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Write};
@@ -31,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, FlockOperation, Mode, OFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
@@ -49,6 +58,9 @@ pub struct DirBucket {
     root: PathBuf,
     /// Directories whose leftovers this process has removed already.
     cleaned: Mutex<HashSet<String>>,
+    /// Staged trees of this process, each directory held locked (`flock`)
+    /// so no other process takes it for a leftover.
+    staged: Mutex<HashMap<String, OwnedFd>>,
 }
 
 /// An open directory beneath the root and its key prefix (for messages).
@@ -66,6 +78,7 @@ impl DirBucket {
         DirBucket {
             root: root.into(),
             cleaned: Mutex::new(HashSet::new()),
+            staged: Mutex::new(HashMap::new()),
         }
     }
 
@@ -284,6 +297,65 @@ impl DirBucket {
     }
 }
 
+/// Makes `dst` a copy of the tree in `src` of hard links (real directories
+/// and regular files only; temporary names skipped).
+fn link_tree(src: &OwnedFd, dst: &OwnedFd) -> io::Result<()> {
+    for entry in rfs::Dir::read_from(src)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let bytes = name.to_bytes();
+        if bytes == b"." || bytes == b".." || bytes.starts_with(TMP_PREFIX.as_bytes()) {
+            continue;
+        }
+        let st = match rfs::statat(src, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                rfs::mkdirat(dst, name, Mode::from_raw_mode(DIR_MODE))?;
+                let sub_dst = rfs::openat(dst, name, nofollow_dir(), Mode::empty())?;
+                rfs::fchmod(&sub_dst, Mode::from_raw_mode(DIR_MODE))?;
+                let sub_src = rfs::openat(src, name, nofollow_dir(), Mode::empty())?;
+                link_tree(&sub_src, &sub_dst)?;
+            }
+            FileType::RegularFile => rfs::linkat(src, name, dst, name, AtFlags::empty())?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Removes directory `name` in `parent` and everything beneath it,
+/// following no link.
+fn remove_tree(parent: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    let dir = match rfs::openat(parent, name, nofollow_dir(), Mode::empty()) {
+        Ok(d) => d,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in rfs::Dir::read_from(&dir)? {
+        let entry = entry?;
+        let child = OsStr::from_bytes(entry.file_name().to_bytes()).to_owned();
+        if child == "." || child == ".." {
+            continue;
+        }
+        match rfs::statat(&dir, child.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                remove_tree(&dir, &child)?
+            }
+            Ok(_) => rfs::unlinkat(&dir, child.as_os_str(), AtFlags::empty())?,
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match rfs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A fresh temporary name.
 fn temp_name() -> String {
     use rand::Rng;
@@ -417,6 +489,104 @@ impl BlobStore for DirBucket {
             }
             Err(e) => Err(self.io_err("linking", to, e)),
         }
+    }
+
+    fn stage_tree(&self, prefix: &str) -> StoreResult<Option<String>> {
+        let (segs, name) = Self::split(prefix)?;
+        let parent = self.open_dir(&segs, true)?.expect("created");
+        // Trees staged by killed publishes: nobody holds their lock.
+        let stale = format!("{TMP_PREFIX}{name}-");
+        if let Ok(entries) = rfs::Dir::read_from(&parent.fd) {
+            for entry in entries.flatten() {
+                let n = OsStr::from_bytes(entry.file_name().to_bytes()).to_owned();
+                if !n.as_bytes().starts_with(stale.as_bytes()) {
+                    continue;
+                }
+                if let Ok(fd) =
+                    rfs::openat(&parent.fd, n.as_os_str(), nofollow_dir(), Mode::empty())
+                {
+                    if rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                        remove_tree(&parent.fd, &n).map_err(|e| {
+                            self.io_err("removing a stale staged tree in", &parent.key, e)
+                        })?;
+                    }
+                }
+            }
+        }
+        let staging = format!("{stale}{}", &temp_name()[TMP_PREFIX.len()..]);
+        let key = if parent.key.is_empty() {
+            staging.clone()
+        } else {
+            format!("{}/{staging}", parent.key)
+        };
+        let fail = |e: io::Error| self.io_err("staging a new tree at", &key, e);
+        rfs::mkdirat(&parent.fd, staging.as_str(), Mode::from_raw_mode(DIR_MODE))
+            .map_err(|e| fail(e.into()))?;
+        let fd = rfs::openat(&parent.fd, staging.as_str(), nofollow_dir(), Mode::empty())
+            .and_then(|fd| {
+                rfs::flock(&fd, FlockOperation::LockExclusive)?;
+                rfs::fchmod(&fd, Mode::from_raw_mode(DIR_MODE))?;
+                Ok(fd)
+            })
+            .map_err(|e| fail(e.into()))?;
+        match rfs::openat(&parent.fd, name, nofollow_dir(), Mode::empty()) {
+            Ok(current) => link_tree(&current, &fd).map_err(fail)?,
+            Err(Errno::NOENT) => {}
+            Err(Errno::LOOP | Errno::NOTDIR) => return Err(self.not_plain(prefix)),
+            Err(e) => return Err(fail(e.into())),
+        }
+        self.staged
+            .lock()
+            .expect("not poisoned")
+            .insert(key.clone(), fd);
+        Ok(Some(key))
+    }
+
+    fn commit_tree(
+        &self,
+        prefix: &str,
+        staged: &str,
+        check: &dyn Fn() -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let (segs, name) = Self::split(prefix)?;
+        let staging = staged.rsplit('/').next().unwrap_or(staged);
+        let stage_of = |dir: &str| format!("{dir}/{staging}");
+        if !staging.starts_with(TMP_PREFIX)
+            || stage_of(prefix.rsplit_once('/').map_or("", |(d, _)| d)).trim_start_matches('/')
+                != staged
+        {
+            return Err(StoreError::Backend(format!(
+                "{staged:?} is not a tree staged beside {prefix:?}"
+            )));
+        }
+        let parent = self
+            .open_dir(&segs, false)?
+            .ok_or_else(|| StoreError::NotFound(staged.to_string()))?;
+        // Commits beside each other (and their checks) one at a time: a
+        // check that passed still holds when its exchange happens.
+        rfs::flock(&parent.fd, FlockOperation::LockExclusive)
+            .map_err(|e| self.io_err("locking", &parent.key, e))?;
+        let result = check().and_then(|()| {
+            let swapped =
+                rfs::renameat_with(&parent.fd, staging, &parent.fd, name, RenameFlags::EXCHANGE);
+            match swapped {
+                Ok(()) => Ok(()),
+                Err(Errno::NOENT) => rfs::renameat_with(
+                    &parent.fd,
+                    staging,
+                    &parent.fd,
+                    name,
+                    RenameFlags::NOREPLACE,
+                )
+                .map_err(|e| self.io_err("moving into place", prefix, e)),
+                Err(e) => Err(self.io_err("switching to the new tree of", prefix, e)),
+            }
+        });
+        // The old tree (after an exchange) or the refused new one.
+        let _ = remove_tree(&parent.fd, OsStr::new(staging));
+        let _ = rfs::flock(&parent.fd, FlockOperation::Unlock);
+        self.staged.lock().expect("not poisoned").remove(staged);
+        result
     }
 
     fn list(&self, prefix: &str) -> StoreResult<Vec<ObjectInfo>> {
@@ -665,6 +835,85 @@ mod tests {
             "only the written directory"
         );
         drop(held);
+    }
+
+    #[test]
+    fn a_staged_tree_replaces_the_old_one_in_one_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = DirBucket::new(dir.path());
+        b.put_bytes("dists/d/Release", b"old", PutMode::Create)
+            .unwrap();
+        b.put_bytes("dists/d/main/Packages", b"old", PutMode::Create)
+            .unwrap();
+        b.put_bytes("dists/d/main/by-hash/x", b"old", PutMode::Create)
+            .unwrap();
+        b.put_bytes("dists/e/Release", b"other", PutMode::Create)
+            .unwrap();
+        // A tree staged by a publish that was killed: nobody holds it.
+        std::fs::create_dir_all(dir.path().join("dists/.tmp-d-killed/main")).unwrap();
+
+        let staged = b.stage_tree("dists/d").unwrap().unwrap();
+        assert!(!dir.path().join("dists/.tmp-d-killed").exists());
+        // It starts as the current tree, and is not listed.
+        assert_eq!(
+            b.get(&format!("{staged}/main/by-hash/x")).unwrap().unwrap(),
+            b"old"
+        );
+        b.put_bytes(
+            &format!("{staged}/main/Packages"),
+            b"new",
+            PutMode::Overwrite,
+        )
+        .unwrap();
+        b.put_bytes(&format!("{staged}/main/by-hash/y"), b"new", PutMode::Create)
+            .unwrap();
+        b.put_bytes(&format!("{staged}/Release"), b"new", PutMode::Overwrite)
+            .unwrap();
+        // Until the switch, readers see the old tree whole.
+        assert_eq!(b.get("dists/d/main/Packages").unwrap().unwrap(), b"old");
+        assert_eq!(b.get("dists/d/Release").unwrap().unwrap(), b"old");
+        let before = keys(&b, "");
+        assert!(!before.iter().any(|k| k.contains(".tmp-")), "{before:?}");
+
+        // A check that fails: nothing changes, the staged tree is gone.
+        let refused = || Err(StoreError::Backend("stale".into()));
+        assert!(b.commit_tree("dists/d", &staged, &refused).is_err());
+        assert_eq!(b.get("dists/d/Release").unwrap().unwrap(), b"old");
+        assert_eq!(keys(&b, ""), before);
+
+        let staged = b.stage_tree("dists/d").unwrap().unwrap();
+        b.put_bytes(
+            &format!("{staged}/main/Packages"),
+            b"new",
+            PutMode::Overwrite,
+        )
+        .unwrap();
+        b.put_bytes(&format!("{staged}/Release"), b"new", PutMode::Overwrite)
+            .unwrap();
+        b.commit_tree("dists/d", &staged, &|| Ok(())).unwrap();
+        assert_eq!(b.get("dists/d/Release").unwrap().unwrap(), b"new");
+        assert_eq!(b.get("dists/d/main/Packages").unwrap().unwrap(), b"new");
+        assert_eq!(
+            keys(&b, ""),
+            [
+                "dists/d/Release",
+                "dists/d/main/Packages",
+                "dists/d/main/by-hash/x",
+                "dists/e/Release"
+            ]
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("dists"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+
+        // The first publish of a distribution: nothing to exchange with.
+        let staged = b.stage_tree("dists/f").unwrap().unwrap();
+        b.put_bytes(&format!("{staged}/Release"), b"f", PutMode::Create)
+            .unwrap();
+        b.commit_tree("dists/f", &staged, &|| Ok(())).unwrap();
+        assert_eq!(b.get("dists/f/Release").unwrap().unwrap(), b"f");
     }
 
     #[test]

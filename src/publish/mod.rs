@@ -10,11 +10,19 @@
 //!    directory. Then compose the Release texts and sign them all. A missing
 //!    key or a wrong passphrase stops here.
 //! 2. **Write**, data before pointers, per distribution: every index under
-//!    its `by-hash/<Algo>/<digest>` names and its usual name, then the leaf
-//!    Release files, then `Release`, `Release.gpg` and `InRelease` last. An
-//!    apt client reading meanwhile sees the old or the new Release, and both
-//!    sets of indices exist under their by-hash names, so it never sees a
-//!    hash sum mismatch. by-hash files from earlier publishes are kept: the
+//!    its `by-hash/<Algo>/<digest>` names, then (one parallel burst) its
+//!    usual name and the leaf Release files, then `Release`, `Release.gpg`
+//!    and `InRelease` last. An apt client reading meanwhile sees the old or
+//!    the new Release, and both sets of indices exist under their by-hash
+//!    names, so it never sees a hash sum mismatch. On a bucket that can
+//!    switch a tree atomically (a local directory) all of it is written to
+//!    a staged copy of `dists/DIST` that replaces it in one step, so even a
+//!    client without by-hash support, or a publish killed part-way, never
+//!    leaves plain indices that Release does not describe.
+//!
+//! Concurrent publishes of one distribution are ordered by a generation
+//! recorded in the state: the one that started last wins (see
+//! docs/publishing.md). by-hash files from earlier publishes are kept: the
 //!    bucket only ever grows (see docs/publishing.md).
 
 pub mod index;
@@ -35,7 +43,7 @@ use crate::catalog::{Catalog, Filter};
 use crate::model::RepoConfig;
 use crate::parallel::parallel;
 use crate::rules::{check_config, check_package};
-use crate::store::{BlobStore, MetaStore, PutMode};
+use crate::store::{BlobStore, MetaStore, PutMode, StoreError};
 use index::{compress_and_hash, index_text, Algo, Digests};
 use release::{leaf_release, top_release, Listed, ReleaseInfo};
 use sign::{Signatures, Signer};
@@ -473,10 +481,23 @@ fn write_dist(
         )
     };
     let skipped = AtomicUsize::new(0);
+    // A bucket that can switch a tree atomically (a local directory) gets
+    // the whole new tree beside the old one, then one switch; on S3 the
+    // files are written in place, in the order below.
+    let home = format!("dists/{}", plan.dist);
+    let staged = blobs
+        .stage_tree(&home)
+        .map_err(|e| failed("Release not updated", e.into()))?;
+    let base = staged.clone().unwrap_or_else(|| home.clone());
+    let at = |key: &str| format!("{base}{}", &key[home.len()..]);
+    let in_place = |check: &dyn Fn() -> Result<()>| match staged {
+        None => check(),
+        Some(_) => Ok(()),
+    };
     // Each index's strongest by-hash name first, uploaded from the spool;
     // then its other names, copied from that one (server-side on S3).
     parallel(&plan.indices, workers, |f| {
-        let key = f.by_hash_key(Algo::Sha512);
+        let key = at(&f.by_hash_key(Algo::Sha512));
         put_unless_present(blobs, &key, f.digests.size, &skipped, || {
             blobs.put_file(&key, &f.spool, PutMode::Overwrite)
         })?;
@@ -494,34 +515,42 @@ fn write_dist(
         })
         .collect();
     parallel(&copies, workers, |(f, algo)| {
-        let key = f.by_hash_key(*algo);
+        let key = at(&f.by_hash_key(*algo));
         put_unless_present(blobs, &key, f.digests.size, &skipped, || {
-            blobs.copy(&f.by_hash_key(Algo::Sha512), &key, PutMode::Overwrite)
+            blobs.copy(&at(&f.by_hash_key(Algo::Sha512)), &key, PutMode::Overwrite)
         })?;
         tally.one();
         Ok(())
     })
     .map_err(|e| failed("Release not updated", e))?;
-    // The plain names last: every by-hash name is in place before any
-    // index a client may already know changes under its own name. A
+    // The usual names last: every by-hash name is in place before any
+    // index a client may already know changes under its own name. They
+    // (indices and leaf Releases) go in one parallel burst right before
+    // Release: in place (S3), that burst is the only time a client without
+    // by-hash support can see an index Release does not describe yet. A
     // publish that started later has the newer state: this one stops
     // before replacing anything a client reads.
-    latest()?;
-    parallel(&plan.indices, workers, |f| {
-        let from = f.by_hash_key(Algo::Sha512);
-        blobs.copy(&from, &format!("{}/{}", f.dir, f.name), PutMode::Overwrite)?;
+    in_place(latest)?;
+    let pointers: Vec<Result<&IndexFile, &(String, Vec<u8>)>> = plan
+        .indices
+        .iter()
+        .map(Ok)
+        .chain(plan.leaves.iter().map(Err))
+        .collect();
+    parallel(&pointers, workers, |p| {
+        match p {
+            Ok(f) => {
+                let from = at(&f.by_hash_key(Algo::Sha512));
+                let to = at(&format!("{}/{}", f.dir, f.name));
+                blobs.copy(&from, &to, PutMode::Overwrite)?
+            }
+            Err((key, bytes)) => blobs.put_bytes(&at(key), bytes, PutMode::Overwrite)?,
+        }
         tally.one();
         Ok(())
     })
     .map_err(|e| failed("Release not updated", e))?;
-    parallel(&plan.leaves, workers, |(key, bytes)| {
-        blobs.put_bytes(key, bytes, PutMode::Overwrite)?;
-        tally.one();
-        Ok(())
-    })
-    .map_err(|e| failed("Release not updated", e))?;
-    let base = format!("dists/{}", plan.dist);
-    latest()?;
+    in_place(latest)?;
     blobs
         .put_bytes(
             &format!("{base}/Release"),
@@ -557,6 +586,17 @@ fn write_dist(
                 stale?;
             }
         }
+    }
+    if let Some(staged) = &staged {
+        // The check runs where no other switch beside it can, so the
+        // switch happens only while this publish is still the latest.
+        let check = || latest().map_err(|e| StoreError::Backend(one_line(&e)));
+        blobs
+            .commit_tree(&home, staged, &check)
+            .map_err(|e| match e {
+                StoreError::Backend(msg) if msg.starts_with("publish of ") => anyhow!(msg),
+                e => failed("Release not updated", e.into()),
+            })?;
     }
     Ok(tally.written() - skipped.load(Ordering::SeqCst))
 }
