@@ -13,5 +13,6 @@ pub mod embedded;
 pub mod model;
 pub mod parallel;
 pub mod publish;
+pub mod rules;
 pub mod select;
 pub mod store;

@@ -30,6 +30,8 @@ pub enum ModelError {
     Missing(&'static str),
     #[error("attribute `{0}` has {1} values, expected one")]
     NotSingle(String, usize),
+    #[error("attribute `{0}` is not a number: {1:?}")]
+    NotANumber(&'static str, String),
     #[error("control text of {chars} characters needs {needed} fragments but only {available} attribute slots are free (SimpleDB allows {MAX_PAIRS_PER_ITEM} per item)")]
     ControlTooLarge {
         chars: usize,
@@ -208,7 +210,13 @@ impl Package {
                 md5: take_single(a, "md5")?,
                 sha1: take_single(a, "sha1")?,
                 sha256: take_single(a, "sha256")?,
-                size: take_single(a, "size")?.parse().unwrap_or(0),
+                size: {
+                    let size = take_single(a, "size")?;
+                    match size.parse() {
+                        Ok(n) if size.bytes().all(|b| b.is_ascii_digit()) => n,
+                        _ => return Err(ModelError::NotANumber("size", size)),
+                    }
+                },
             },
         };
         Ok(Package {

@@ -95,6 +95,28 @@ pub trait MetaStore: Send + Sync {
     /// applied, which re-running the same command converges from).
     fn apply(&self, changes: &[Change]) -> StoreResult<()>;
 
+    /// Sets the single value of attribute `attr` of `item` to `value` if,
+    /// atomically, its current value is `expected` (`None`: the attribute
+    /// is absent). `Ok(false)` when it is not: another writer was first.
+    /// Publish coordinates concurrent publishes with it (a generation per
+    /// distribution). SQLite: one transaction; SimpleDB: PutAttributes
+    /// with `Expected.Name/Value/Exists`; DynamoDB: a condition
+    /// expression. A backend that cannot must say so rather than write
+    /// unconditionally.
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        let _ = (item, attr, expected, value);
+        Err(StoreError::Backend(format!(
+            "{} does not support conditional writes",
+            self.describe()
+        )))
+    }
+
     /// Convenience: a Select's items collected.
     fn select_all(&self, query: &Select) -> StoreResult<Vec<Item>> {
         let mut out = Vec::new();
@@ -159,6 +181,32 @@ pub trait BlobStore: Send + Sync {
     /// Deletes an object. Package files are never deleted; only stored
     /// backups and stale Release signatures are.
     fn delete(&self, key: &str) -> StoreResult<()>;
+
+    /// Starts replacing the whole tree under `prefix` (a distribution's
+    /// `dists/DIST`) as one unit: returns the prefix to write the new tree
+    /// under, which starts as a copy of the current one, or `None` when the
+    /// bucket cannot switch a tree atomically (S3), and the caller writes
+    /// in place. See [`BlobStore::commit_tree`].
+    fn stage_tree(&self, prefix: &str) -> StoreResult<Option<String>> {
+        let _ = prefix;
+        Ok(None)
+    }
+
+    /// Makes the tree staged under `staged` the tree under `prefix` in one
+    /// step, if `check` passes when no other commit of a tree beside it can
+    /// run; the previous tree is removed.
+    fn commit_tree(
+        &self,
+        prefix: &str,
+        staged: &str,
+        check: &dyn Fn() -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let _ = (prefix, staged, check);
+        Err(StoreError::Backend(format!(
+            "{} cannot switch trees",
+            self.describe()
+        )))
+    }
 
     /// Convenience: a whole (small) object in memory, or `None` if absent.
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {

@@ -822,6 +822,38 @@ mod simpledb {
         assert_eq!(seen, 1);
     }
 
+    /// `put_if`, as publish uses it, behaves the same on SimpleDB and on
+    /// the embedded SQLite store: a write whose expectation does not hold
+    /// changes nothing and says so.
+    #[test]
+    fn conditional_puts_agree_on_simpledb_and_sqlite() {
+        let server = sdb_local(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite =
+            repoman::embedded::meta::SqliteMeta::open(&dir.path().join("s.sqlite"), "repo")
+                .unwrap();
+        sqlite.create_domain().unwrap();
+        let simpledb = store(&server, "repo");
+        for m in [&simpledb as &dyn MetaStore, &sqlite] {
+            assert!(m.put_if("gen", "stable", None, "1").unwrap());
+            assert!(
+                !m.put_if("gen", "stable", None, "1").unwrap(),
+                "{}",
+                m.describe()
+            );
+            assert!(!m.put_if("gen", "stable", Some("0"), "2").unwrap());
+            assert!(m.put_if("gen", "stable", Some("1"), "2").unwrap());
+            assert!(m.put_if("gen", "stable", Some("2"), "2").unwrap());
+            assert!(m.put_if("gen", "testing", None, "7").unwrap());
+            assert_eq!(
+                m.get("gen").unwrap().unwrap(),
+                attrs(&[("stable", &["2"]), ("testing", &["7"])]),
+                "{}",
+                m.describe()
+            );
+        }
+    }
+
     #[test]
     fn sdb_concurrent_add_value_both_take_effect() {
         let server = sdb_local(&[]);

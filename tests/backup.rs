@@ -74,21 +74,24 @@ mod generated {
     use super::*;
     use proptest::prelude::*;
 
-    fn control_text() -> impl Strategy<Value = String> {
-        // Multibyte characters, and often longer than one 256-character
-        // fragment.
+    /// A description of multibyte characters, often longer than one
+    /// 256-character fragment, as continuation lines.
+    fn description() -> impl Strategy<Value = String> {
         proptest::collection::vec(
             prop::sample::select(vec![
                 'a', 'Z', ' ', '\n', ':', 'ü', '✓', '日', '😀', '"', '\\',
             ]),
             0..900,
         )
-        .prop_map(|cs| format!("Package: x\n{}\n", cs.into_iter().collect::<String>()))
+        .prop_map(|cs| {
+            let text: String = cs.into_iter().collect();
+            text.split('\n').map(|l| format!(" {l}.\n")).collect()
+        })
     }
 
     prop_compose! {
         fn package()(
-            name in "[a-z][a-z0-9+.-]{0,6}",
+            name in "[a-z0-9][a-z0-9+.-]{1,6}",
             version in "(1:)?[0-9]{1,2}\\.[0-9]{1,2}(-[0-9])?",
             dist in prop::sample::select(vec!["stable", "testing", "xenial"]),
             comp in prop::sample::select(vec!["main", "contrib", "non-free"]),
@@ -96,18 +99,24 @@ mod generated {
             files in proptest::collection::btree_set("[a-z]{1,5}\\.(tar\\.gz|dsc|diff)", 1..4),
             size in 0u64..10_000_000,
             digest in "[0-9a-f]{64}",
-            control in control_text(),
+            description in description(),
         ) -> Package {
-            let payload = if arch == "source" {
-                Payload::Source { files: files.into_iter().collect() }
+            // The control text agrees with the item, as every stored one must.
+            let (payload, control) = if arch == "source" {
+                let files: Vec<String> = files.into_iter().collect();
+                let listed: String = files.iter().map(|f| format!(" {} 1 {f}\n", &digest[..32])).collect();
+                let control = format!("Source: {name}\nVersion: {version}\nFiles:\n{listed}Description: x\n{description}");
+                (Payload::Source { files }, control)
             } else {
+                let control = format!("Package: {name}\nVersion: {version}\nArchitecture: {arch}\nDescription: x\n{description}");
+                (
                 Payload::Binary {
                     filename: format!("{name}_{version}_{arch}.deb"),
                     md5: digest[..32].to_string(),
                     sha1: digest[..40].to_string(),
                     sha256: digest.clone(),
                     size,
-                }
+                }, control)
             };
             Package {
                 name,
@@ -125,9 +134,9 @@ mod generated {
         (
             proptest::collection::btree_set(
                 prop::sample::select(vec!["stable", "testing", "xenial"]),
-                0..3,
+                1..3,
             ),
-            proptest::collection::btree_set(prop::sample::select(vec!["main", "contrib"]), 0..2),
+            proptest::collection::btree_set(prop::sample::select(vec!["main", "contrib"]), 1..2),
             proptest::option::of("[A-Za-z. ]{1,12}"),
         )
             .prop_map(|(dists, comps, origin)| {
@@ -216,7 +225,8 @@ mod generated {
     fn restore_replaces_attributes_and_removes_leftovers() {
         let tmp = tempfile::tempdir().unwrap();
         let cat = store(tmp.path());
-        let long: String = "Description: ✓ long\n".repeat(40);
+        let head = "Package: hello\nVersion: 1.0\nArchitecture: amd64\n";
+        let long: String = format!("{head}Description: x\n{}", " ✓ long\n".repeat(40));
         let p = Package {
             name: "hello".into(),
             version: "1.0".into(),
@@ -246,11 +256,11 @@ mod generated {
             .unwrap();
         // The backup has short control text: one fragment, no `stray`.
         let short = Package {
-            control: "Package: hello\n".into(),
+            control: head.into(),
             ..p.clone()
         };
         let doc = serde_json::json!({
-            "metadata": {"dists": ["stable"]},
+            "metadata": {"dists": ["stable"], "comps": ["main"], "archs": ["amd64"]},
             "packages": {"hello": {"stable": {"main": {"amd64": [repoman::catalog::tree::item_json(&short.to_attrs().unwrap())]}}}}
         });
         let backup = parse_backup(doc.to_string().as_bytes()).unwrap();
@@ -1066,7 +1076,7 @@ fn oversize_control_text_is_re_split_to_fit_and_empty_repositories_back_up() {
     // One fragment of 3,000 bytes (the original's readers concatenate any
     // fragments): too big for one SimpleDB value, so it is re-split.
     let text = format!(
-        "Package: big\nVersion: 1\nDescription: {}\n",
+        "Package: big\nVersion: 1\nArchitecture: amd64\nDescription: {}\n",
         "✓".repeat(990)
     );
     let item = serde_json::json!({
@@ -1100,4 +1110,316 @@ fn oversize_control_text_is_re_split_to_fit_and_empty_repositories_back_up() {
     assert_eq!(repoman::model::join_control_text(&attrs), text);
     let p = Package::from_attrs(&attrs).unwrap();
     assert_eq!(p.control, text);
+}
+
+// ---------------------------------------------------------------------------
+// Every restored value follows the rules an added one follows.
+
+/// A valid binary item of `hello` in stable/main/amd64, as a backup has it.
+fn hello_item() -> Value {
+    serde_json::json!({
+        "name": "hello", "version": "1.0", "distribution": "stable", "component": "main",
+        "architecture": "amd64", "filename": "hello_1.0_amd64.deb", "md5": "0".repeat(32),
+        "sha1": "1".repeat(40), "sha256": "2".repeat(64), "size": "3",
+        "controltxt0": "Package: hello\nVersion: 1.0\nArchitecture: amd64\nDescription: hi\n",
+    })
+}
+
+/// A backup of `items`, each placed in the tree by its own attributes.
+fn backup_of(items: &[Value]) -> Value {
+    let mut packages = serde_json::Map::new();
+    for i in items {
+        let s = |k: &str| i[k].as_str().unwrap().to_string();
+        let slot = packages
+            .entry(s("name"))
+            .or_insert(serde_json::json!({}))
+            .as_object_mut()
+            .unwrap()
+            .entry(s("distribution"))
+            .or_insert(serde_json::json!({}))
+            .as_object_mut()
+            .unwrap()
+            .entry(s("component"))
+            .or_insert(serde_json::json!({}))
+            .as_object_mut()
+            .unwrap()
+            .entry(s("architecture"))
+            .or_insert(serde_json::json!([]));
+        slot.as_array_mut().unwrap().push(i.clone());
+    }
+    serde_json::json!({
+        "metadata": {"dists": ["stable"], "comps": ["main"], "archs": ["amd64"]},
+        "packages": packages,
+    })
+}
+
+/// Backups that each break one rule `add` enforces (the injections seen:
+/// a stanza or fields smuggled into an index, names leaving their
+/// directory, configuration names that address other distributions).
+fn hostile_backups() -> Vec<(&'static str, Value)> {
+    let with = |k: &str, v: Value| {
+        let mut i = hello_item();
+        i[k] = v;
+        backup_of(&[i])
+    };
+    let placed = |k: &str, v: &str| {
+        let mut i = hello_item();
+        i[k] = serde_json::json!(v);
+        if k == "name" {
+            i["controltxt0"] =
+                serde_json::json!(format!("Package: {v}\nVersion: 1.0\nArchitecture: amd64\n"));
+        }
+        backup_of(&[i])
+    };
+    let config = |k: &str, v: &str| {
+        let mut d = backup_of(&[hello_item()]);
+        d["metadata"][k] = serde_json::json!([v]);
+        d
+    };
+    let mut source = hello_item();
+    let o = source.as_object_mut().unwrap();
+    for k in ["filename", "md5", "sha1", "sha256", "size"] {
+        o.remove(k);
+    }
+    o.insert("architecture".into(), "source".into());
+    o.insert(
+        "files".into(),
+        serde_json::json!(["hello_1.0.dsc", "../../x"]),
+    );
+    o.insert(
+        "controltxt0".into(),
+        format!(
+            "Source: hello\nVersion: 1.0\nFiles:\n {0} 1 hello_1.0.dsc\n {0} 1 ../../x\n",
+            "0".repeat(32)
+        )
+        .into(),
+    );
+    vec![
+        (
+            "filename with a newline",
+            with("filename", "x.deb\nPackage: evil\nVersion: 6.6.6".into()),
+        ),
+        (
+            "control text with a second stanza",
+            with(
+                "controltxt0",
+                "Package: hello\nVersion: 1.0\nArchitecture: amd64\n\nPackage: evil\nVersion: 6\n"
+                    .into(),
+            ),
+        ),
+        (
+            "control text naming another package",
+            with(
+                "controltxt0",
+                "Package: openssl\nVersion: 1.0\nArchitecture: amd64\n".into(),
+            ),
+        ),
+        ("filename ..", with("filename", "..".into())),
+        (
+            "version with a newline",
+            placed("version", "1.0\nFilename: x"),
+        ),
+        ("name with ../", placed("name", "../../hello")),
+        ("distribution with ../", placed("distribution", "../x")),
+        ("component with /", placed("component", "main/binary-amd64")),
+        (
+            "architecture with a space",
+            placed("architecture", "amd 64"),
+        ),
+        (
+            "digest of the wrong alphabet",
+            with("sha256", "Z".repeat(64).into()),
+        ),
+        ("size that is no number", with("size", "1e3".into())),
+        ("source files with ../", backup_of(&[source])),
+        (
+            "dists naming another Release",
+            config("dists", "stable/main/binary-amd64"),
+        ),
+        ("dists leaving dists/", config("dists", "../../x")),
+        ("comps with ..", config("comps", "..")),
+        ("archs with /", config("archs", "amd64/../x")),
+    ]
+}
+
+#[test]
+fn restore_refuses_what_add_refuses_from_every_source() {
+    let r = Repo::new();
+    r.ok(&["setup", "-d", "stable", "-c", "main", "-a", "amd64"]);
+    let before = r.backup();
+    for (what, doc) in hostile_backups() {
+        let raw = doc.to_string();
+        let path = r.write("bad.json", raw.as_bytes());
+        let err = r.fail(&["restore", "-y", &path]);
+        assert!(err.contains("not a valid backup"), "{what}: {err}");
+        // Standard input and a backup stored in the bucket: the same rules.
+        let mut child = r
+            .cmd()
+            .args(["restore", "-y", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(raw.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{what}: stdin restore succeeded");
+        let stored = r.bucket().join("backups/local/20260101T000000Z.json.gz");
+        std::fs::create_dir_all(stored.parent().unwrap()).unwrap();
+        std::fs::write(&stored, raw.as_bytes()).unwrap();
+        let err = r.fail(&["restore", "-y", "--from-bucket", "20260101T000000Z"]);
+        assert!(err.contains("not a valid backup"), "{what}: {err}");
+        assert_eq!(r.backup(), before, "{what}: something was written");
+    }
+    // The untouched item restores: the rules refuse the hostile values only.
+    let good = r.write(
+        "good.json",
+        backup_of(&[hello_item()]).to_string().as_bytes(),
+    );
+    r.ok(&["restore", "-y", &good]);
+}
+
+#[test]
+fn restore_from_published_refuses_an_index_that_breaks_the_rules() {
+    let r = Repo::new();
+    r.ok(&["setup", "-d", "stable", "-c", "main", "-a", "amd64"]);
+    r.ok(&[
+        "add",
+        "-d",
+        "stable",
+        "-c",
+        "main",
+        real("hello_2.10-3_amd64.deb").to_str().unwrap(),
+    ]);
+    r.ok(&["publish"]);
+    let packages = r.bucket().join("dists/stable/main/binary-amd64/Packages");
+    let text = std::fs::read_to_string(&packages).unwrap();
+    // A stanza whose control text claims another version than its own
+    // file name says: recovered, it would not be one paragraph any more.
+    let evil = text.replace("Version: 2.10-3\n", "Version: 2.10-3 evil\n");
+    assert_ne!(evil, text);
+    std::fs::write(&packages, evil).unwrap();
+    std::fs::remove_file(
+        r.bucket()
+            .join("dists/stable/main/binary-amd64/Packages.gz"),
+    )
+    .unwrap();
+    lose_state(&r);
+    let err = r.fail(&["restore", "-y", "--from-published"]);
+    assert!(err.contains("invalid Debian version"), "{err}");
+    let cat = r.catalog();
+    assert!(
+        !cat.backend.meta.domain_exists().unwrap()
+            || cat.find_items(&Filter::default()).unwrap().is_empty()
+    );
+}
+
+#[test]
+fn a_backup_without_configuration_lists_needs_to_be_asked_for() {
+    let r = Repo::new();
+    r.ok(&["setup", "-d", "stable", "-c", "main", "-a", "amd64"]);
+    let mut doc = backup_of(&[hello_item()]);
+    doc["metadata"] = serde_json::json!({"dists": ["stable"]});
+    let path = r.write("partial.json", doc.to_string().as_bytes());
+    let err = r.fail(&["restore", "-y", &path]);
+    assert!(
+        err.contains("no comps, archs") && err.contains("--allow-missing-config"),
+        "{err}"
+    );
+    assert!(r
+        .catalog()
+        .find_items(&Filter::default())
+        .unwrap()
+        .is_empty());
+    r.ok(&["restore", "-y", "--allow-missing-config", &path]);
+    let cat = r.catalog();
+    assert_eq!(cat.find_items(&Filter::default()).unwrap().len(), 1);
+    // The configuration is kept whole, not replaced by the partial one.
+    let config = cat.config().unwrap();
+    assert_eq!(config.comps, ["main"]);
+    assert_eq!(config.stored_archs, ["amd64"]);
+}
+
+#[test]
+fn publish_rechecks_what_is_stored_and_verify_reports_every_bad_item() {
+    let r = Repo::new();
+    r.ok(&["setup", "-d", "stable", "-c", "main", "-a", "amd64"]);
+    r.ok(&[
+        "add",
+        "-d",
+        "stable",
+        "-c",
+        "main",
+        real("hello_2.10-3_amd64.deb").to_str().unwrap(),
+    ]);
+    // Items written by another tool, straight into the store.
+    let cat = r.catalog();
+    let put = |name: &str, filename: &str, control: &str| {
+        let p = Package {
+            name: name.into(),
+            version: "1.0".into(),
+            distribution: "stable".into(),
+            component: "main".into(),
+            architecture: "amd64".into(),
+            payload: Payload::Binary {
+                filename: filename.into(),
+                md5: "0".repeat(32),
+                sha1: "1".repeat(40),
+                sha256: "2".repeat(64),
+                size: 3,
+            },
+            control: control.into(),
+        };
+        cat.backend
+            .meta
+            .apply(&[Change::Put {
+                item: p.key(),
+                attrs: p.to_attrs().unwrap(),
+                remove: vec![],
+            }])
+            .unwrap();
+    };
+    put(
+        "evil",
+        "evil.deb\nPackage: openssl",
+        "Package: evil\nVersion: 1.0\nArchitecture: amd64\n",
+    );
+    put(
+        "stanza",
+        "stanza.deb",
+        "Package: stanza\nVersion: 1.0\nArchitecture: amd64\n\nPackage: openssl\nVersion: 9\n",
+    );
+    let err = r.fail(&["publish"]);
+    assert!(
+        err.contains("2 stored package(s)") && err.contains("cannot be published"),
+        "{err}"
+    );
+    assert!(!r.bucket().join("dists/stable/Release").exists());
+    let (out, _) = r.fail_out(&["verify"]);
+    for name in ["evil", "stanza"] {
+        assert!(
+            out.lines().any(|l| l.contains(&format!(
+                ": {name} \"1.0\" stable/main/amd64: cannot be published"
+            ))),
+            "{name} not reported: {out}"
+        );
+    }
+    // A configuration another tool stored: its names are checked too.
+    cat.backend
+        .meta
+        .apply(&[Change::AddValue {
+            item: META_ITEM.into(),
+            attr: "dists".into(),
+            value: "../../x".into(),
+        }])
+        .unwrap();
+    let err = r.fail(&["publish"]);
+    assert!(err.contains("the stored configuration is invalid"), "{err}");
+    assert!(!r.path().join("x").exists() && !r.local().join("x").exists());
 }

@@ -550,6 +550,29 @@ fn apt_sees_only_hello(r: &Repo, http: &Http) {
     }
 }
 
+/// Every file the Release of `dists` lists has the size and SHA256 listed:
+/// what a client without by-hash support reads.
+fn plain_indices_match_release(dists: &Path) {
+    use sha2::Digest;
+    let release = std::fs::read_to_string(dists.join("Release")).unwrap();
+    let section = release.split("SHA256:\n").nth(1).unwrap();
+    let mut checked = 0;
+    for line in section.lines().take_while(|l| l.starts_with(' ')) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [digest, size, path] = parts[..] else {
+            panic!("{line}")
+        };
+        if path.ends_with("/Release") {
+            continue; // leaf Releases: where this test plants its obstacle
+        }
+        let bytes = std::fs::read(dists.join(path)).unwrap();
+        assert_eq!(bytes.len().to_string(), size, "{path}");
+        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), digest, "{path}");
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
+
 fn assert_failed_before_release(err: &str) {
     assert!(
         err.contains("publish of stable failed after writing ")
@@ -586,14 +609,17 @@ fn a_publish_that_fails_part_way_leaves_apt_reading_the_previous_state() {
     std::fs::remove_file(dists.join("zextra")).unwrap();
 
     // 2. A leaf Release that cannot be replaced (a directory is in its
-    // place): every new index is already under its usual name beside the
-    // old Release, and only the by-hash names keep the old state readable.
+    // place): the publish stops after every new index is written, just
+    // before Release, as a kill there would. The distribution's tree is
+    // switched as one unit, so the plain indices are still the ones the
+    // old Release lists: no client sees a hash sum mismatch.
     let leaf = dists.join("main/binary-amd64/Release");
     std::fs::remove_file(&leaf).unwrap();
     std::fs::create_dir_all(leaf.join("in-the-way")).unwrap();
     assert_failed_before_release(&r.fail(&["publish"]));
     assert_eq!(std::fs::read(dists.join("Release")).unwrap(), release);
-    assert!(packages().contains("Package: libzstd1\n"));
+    assert!(!packages().contains("Package: libzstd1\n"));
+    plain_indices_match_release(&dists);
     apt_sees_only_hello(&r, &http);
 
     // Once the obstacle is gone, the next publish brings the new state.
@@ -642,4 +668,289 @@ fn unknown_distribution_is_an_error_and_writes_nothing() {
         "{err}"
     );
     assert!(r.dists().is_empty());
+}
+
+/// Every path under `dir`, relative, with directories and links included.
+fn every_name(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn republishing_leaves_only_what_publish_keeps() {
+    let r = Repo::new();
+    r.setup(&["main", "extra"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let first = every_name(&r.bucket());
+    for _ in 0..3 {
+        r.ok(&["publish"]);
+        assert_eq!(
+            every_name(&r.bucket()),
+            first,
+            "an unchanged publish adds nothing"
+        );
+    }
+    assert!(!first.iter().any(|n| n.contains(".tmp-")), "{first:?}");
+}
+
+#[test]
+fn publish_and_backup_refuse_links_planted_in_the_bucket() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    let outside = r.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, r.bucket().join("dists")).unwrap();
+    let err = r.fail(&["publish"]);
+    assert!(err.contains("does not follow links"), "{err}");
+    std::os::unix::fs::symlink(&outside, r.bucket().join("backups")).unwrap();
+    let err = r.fail(&["backup", "--to-bucket"]);
+    assert!(err.contains("does not follow links"), "{err}");
+    assert!(
+        every_name(&outside).is_empty(),
+        "{:?}",
+        every_name(&outside)
+    );
+}
+
+#[test]
+fn verify_checks_inrelease_and_release_gpg_as_apt_reads_them() {
+    if !have("gpg") {
+        eprintln!("skipping: gpg is not installed");
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    let keys = Keyring::new(r.path(), "pw");
+    let file = keys.export_secret("pw", &r.path().join("secret.asc"));
+    let signed = |args: &[&str]| {
+        let mut a = vec!["--gpg-key-file", file.as_str(), "--gpg-passphrase", "pw"];
+        a.extend(args);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| r.cmd().args(args).output().unwrap();
+    let out = run(signed(&["publish"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(signed(&["verify"]));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let dists = r.bucket().join("dists/stable");
+    let old_inrelease = std::fs::read(dists.join("InRelease")).unwrap();
+    let old_gpg = std::fs::read(dists.join("Release.gpg")).unwrap();
+    r.add(&[real("libzstd1_1.5.4+dfsg2-5_amd64.deb")]);
+    assert!(run(signed(&["publish"])).status.success());
+    let new_inrelease = std::fs::read(dists.join("InRelease")).unwrap();
+    let new_gpg = std::fs::read(dists.join("Release.gpg")).unwrap();
+
+    // An InRelease of the previous publish: apt would read its file list.
+    std::fs::write(dists.join("InRelease"), &old_inrelease).unwrap();
+    let out = run(signed(&["verify"]));
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("InRelease lists other files than Release")
+            && stdout.contains("main/binary-amd64/Packages"),
+        "{stdout}"
+    );
+    std::fs::write(dists.join("InRelease"), &new_inrelease).unwrap();
+
+    // A Release.gpg of the previous publish does not sign this Release.
+    std::fs::write(dists.join("Release.gpg"), &old_gpg).unwrap();
+    let out = run(signed(&["verify"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success()
+            && stdout
+                .contains("Release.gpg does not verify Release with the configured signing key"),
+        "{stdout}"
+    );
+    std::fs::write(dists.join("Release.gpg"), &new_gpg).unwrap();
+
+    // Signatures by a key other than the configured one.
+    let other = Keyring::new(r.path(), "other");
+    let other_file = other.export_secret("other", &r.path().join("other.asc"));
+    let out = run(vec!["--gpg-key-file".into(), other_file, "verify".into()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success()
+            && stdout.contains("InRelease does not verify with the configured signing key")
+            && stdout.contains("Release.gpg does not verify"),
+        "{stdout}"
+    );
+    // A malformed InRelease.
+    std::fs::write(dists.join("InRelease"), b"Origin: forged\n").unwrap();
+    let out = run(signed(&["verify"]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("InRelease is not a clear-signed message")
+    );
+    std::fs::write(dists.join("InRelease"), &new_inrelease).unwrap();
+    assert!(run(signed(&["verify"])).status.success());
+}
+
+#[test]
+fn verify_and_restore_refuse_an_unknown_distribution() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let err = r.fail(&["verify", "-d", "nosuch"]);
+    assert!(err.contains("unknown distribution \"nosuch\""), "{err}");
+    let backup = r.path().join("b.json");
+    std::fs::write(&backup, r.ok(&["backup"])).unwrap();
+    let before = std::fs::read_to_string(r.local().join("announcements.jsonl")).unwrap();
+    let err = r.fail(&["restore", "-y", "-d", "nosuch", backup.to_str().unwrap()]);
+    assert!(err.contains("unknown distribution(s) \"nosuch\""), "{err}");
+    let after = std::fs::read_to_string(r.local().join("announcements.jsonl")).unwrap();
+    assert_eq!(before, after, "nothing is announced");
+    r.ok(&["restore", "-y", "-d", "stable", backup.to_str().unwrap()]);
+}
+
+/// The bucket of one publish, held at its first upload (once it has read
+/// the state and built every index) until the test lets it go on.
+struct PausedAtFirstUpload {
+    inner: Box<dyn repoman::store::BlobStore>,
+    reached: std::sync::mpsc::Sender<()>,
+    resume: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// Whether the bucket switches a distribution's tree as one unit (the
+    /// directory bucket), or is written in place (as S3 is).
+    atomic: bool,
+}
+
+impl repoman::store::BlobStore for PausedAtFirstUpload {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn apt_url(&self) -> String {
+        self.inner.apt_url()
+    }
+    fn setup(&self, o: &repoman::store::BucketSetup) -> repoman::store::StoreResult<()> {
+        self.inner.setup(o)
+    }
+    fn checkup(&self) -> repoman::store::StoreResult<Vec<String>> {
+        self.inner.checkup()
+    }
+    fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        mode: repoman::store::PutMode,
+    ) -> repoman::store::StoreResult<()> {
+        let held = self.resume.lock().unwrap().take();
+        if let Some(resume) = held {
+            self.reached.send(()).unwrap();
+            resume.recv().unwrap();
+        }
+        self.inner.put_file(key, path, mode)
+    }
+    fn put_bytes(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        mode: repoman::store::PutMode,
+    ) -> repoman::store::StoreResult<()> {
+        self.inner.put_bytes(key, bytes, mode)
+    }
+    fn read(&self, key: &str, out: &mut dyn std::io::Write) -> repoman::store::StoreResult<()> {
+        self.inner.read(key, out)
+    }
+    fn head(&self, key: &str) -> repoman::store::StoreResult<Option<u64>> {
+        self.inner.head(key)
+    }
+    fn copy(
+        &self,
+        from: &str,
+        to: &str,
+        mode: repoman::store::PutMode,
+    ) -> repoman::store::StoreResult<()> {
+        self.inner.copy(from, to, mode)
+    }
+    fn list(&self, prefix: &str) -> repoman::store::StoreResult<Vec<repoman::store::ObjectInfo>> {
+        self.inner.list(prefix)
+    }
+    fn delete(&self, key: &str) -> repoman::store::StoreResult<()> {
+        self.inner.delete(key)
+    }
+    fn stage_tree(&self, prefix: &str) -> repoman::store::StoreResult<Option<String>> {
+        match self.atomic {
+            true => self.inner.stage_tree(prefix),
+            false => Ok(None),
+        }
+    }
+    fn commit_tree(
+        &self,
+        prefix: &str,
+        staged: &str,
+        check: &dyn Fn() -> repoman::store::StoreResult<()>,
+    ) -> repoman::store::StoreResult<()> {
+        self.inner.commit_tree(prefix, staged, check)
+    }
+}
+
+#[test]
+fn a_later_publish_wins_over_an_earlier_one_that_writes_last() {
+    for atomic in [true, false] {
+        a_later_publish_wins(atomic);
+    }
+}
+
+fn a_later_publish_wins(atomic: bool) {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    // Publish A reads the state (hello only), then is held.
+    let backend = repoman::embedded::open(&r.local(), None).unwrap();
+    let (reached_tx, reached) = std::sync::mpsc::channel();
+    let (resume, resume_rx) = std::sync::mpsc::channel();
+    let blobs = PausedAtFirstUpload {
+        inner: backend.blobs,
+        reached: reached_tx,
+        resume: std::sync::Mutex::new(Some(resume_rx)),
+        atomic,
+    };
+    let cat = repoman::catalog::Catalog::new(repoman::store::Backend {
+        blobs: Box::new(blobs),
+        ..backend
+    });
+    let a = std::thread::spawn(move || {
+        repoman::publish::publish(&cat, &repoman::publish::Request::new(vec![], None), &|_| {})
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"))
+    });
+    reached.recv_timeout(Duration::from_secs(120)).unwrap();
+    // A package is added, and publish B reads and writes everything.
+    r.add(&[real("libzstd1_1.5.4+dfsg2-5_amd64.deb")]);
+    r.ok(&["publish"]);
+    let dists = r.bucket().join("dists/stable");
+    let release_b = std::fs::read(dists.join("Release")).unwrap();
+    let packages_b = std::fs::read(dists.join("main/binary-amd64/Packages")).unwrap();
+    // A goes on: it must not replace B's newer indices or Release.
+    resume.send(()).unwrap();
+    let err = a.join().unwrap().unwrap_err();
+    assert!(
+        err.contains("a later publish of stable") && err.contains("replaced no index"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dists.join("Release")).unwrap(), release_b);
+    assert_eq!(
+        std::fs::read(dists.join("main/binary-amd64/Packages")).unwrap(),
+        packages_b
+    );
+    assert!(String::from_utf8_lossy(&packages_b).contains("Package: libzstd1\n"));
+    // The published tree is consistent with the state.
+    r.ok(&["verify"]);
+    // And the next publish is an ordinary one.
+    r.ok(&["publish"]);
 }

@@ -193,6 +193,34 @@ impl SimpleDb {
         self.run("PutAttributes", domain, p).map(drop)
     }
 
+    /// PutAttributes of one replaced value under a condition on `attr`
+    /// (`Expected.Value`, or `Expected.Exists=false` when `expected`
+    /// is `None`); `Ok(false)` when SimpleDB answers ConditionalCheckFailed.
+    pub fn put_attribute_if(
+        &self,
+        domain: &str,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        let mut p = domain_params(domain);
+        p.insert("ItemName".to_string(), item.to_string());
+        p.insert("Attribute.1.Name".to_string(), attr.to_string());
+        p.insert("Attribute.1.Value".to_string(), value.to_string());
+        p.insert("Attribute.1.Replace".to_string(), "true".to_string());
+        p.insert("Expected.Name".to_string(), attr.to_string());
+        match expected {
+            Some(v) => p.insert("Expected.Value".to_string(), v.to_string()),
+            None => p.insert("Expected.Exists".to_string(), "false".to_string()),
+        };
+        match self.call("PutAttributes", p) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == "ConditionalCheckFailed" => Ok(false),
+            Err(e) => Err(self.word("PutAttributes", domain, e)),
+        }
+    }
+
     /// BatchPutAttributes of at most [`MAX_BATCH_ITEMS`] items.
     pub fn batch_put_attributes(&self, domain: &str, items: &[PutItem]) -> StoreResult<()> {
         let mut p = domain_params(domain);
@@ -860,6 +888,17 @@ impl MetaStore for SimpleDbMeta {
             })?;
         }
         Ok(())
+    }
+
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        self.client
+            .put_attribute_if(&self.domain, item, attr, expected, value)
     }
 
     fn apply(&self, changes: &[Change]) -> StoreResult<()> {

@@ -11,12 +11,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use super::validate::{describe, first, Backup, BackupItem};
 use crate::catalog::{delete_message, Catalog, Filter};
 use crate::model::{Attrs, Item, Package, RepoConfig, META_ITEM};
+use crate::rules::Setting;
 use crate::store::Change;
 
 /// Items written per `apply` (one transaction on the embedded store; a
@@ -34,6 +35,19 @@ pub struct RestoreRequest {
     /// Where the backup came from (file path, bucket key), for the
     /// announcement.
     pub source: String,
+    /// Restore a backup whose metadata lacks distributions, components or
+    /// architectures, keeping the current configuration. Without it such
+    /// a backup is refused: it is most likely not what was meant.
+    pub allow_missing_config: bool,
+}
+
+/// The configuration lists a backup's metadata lacks.
+pub fn missing_config(backup: &Backup) -> Vec<&'static str> {
+    Setting::ALL
+        .iter()
+        .map(|k| k.attr())
+        .filter(|a| !backup.metadata.contains_key(*a))
+        .collect()
 }
 
 impl RestoreRequest {
@@ -159,6 +173,15 @@ fn diff(current: &Attrs, wanted: &Attrs) -> (Vec<String>, Vec<String>) {
 
 /// Plans a restore of `backup` against the current state.
 pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<RestorePlan> {
+    let missing = missing_config(backup);
+    if !missing.is_empty() && !req.allow_missing_config {
+        bail!(
+            "{}: the backup's metadata has no {}; nothing was written (restore its items \
+             and keep the current configuration with --allow-missing-config)",
+            req.source,
+            missing.join(", ")
+        );
+    }
     let meta = cat.backend.meta.as_ref();
     let mut p = RestorePlan {
         create_domain: !meta
@@ -223,6 +246,7 @@ pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<Rest
         meta.get(META_ITEM)
             .with_context(|| format!("reading configuration from {}", meta.describe()))?
     };
+    unknown_dists(backup, req, current_meta.as_ref())?;
     plan_meta(&mut p, backup, req, current_meta.as_ref());
     let config = match (&p.meta, &current_meta) {
         (Some(w), _) => RepoConfig::from_attrs(&w.attrs),
@@ -233,12 +257,42 @@ pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<Rest
     Ok(p)
 }
 
+/// A distribution asked for with `-d` must be one the backup or the
+/// current configuration knows: a typo restores nothing, and says so.
+fn unknown_dists(backup: &Backup, req: &RestoreRequest, current: Option<&Attrs>) -> Result<()> {
+    let known = |d: &String| {
+        [Some(&backup.metadata), current]
+            .into_iter()
+            .flatten()
+            .any(|m| m.get("dists").is_some_and(|v| v.contains(d)))
+            || backup.items.iter().any(|i| i.get("distribution") == d)
+    };
+    let unknown: Vec<&String> = req.filter.dists.iter().filter(|d| !known(d)).collect();
+    if !unknown.is_empty() {
+        bail!(
+            "{}: unknown distribution(s) {} (neither in the backup nor configured); nothing was written",
+            req.source,
+            unknown.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The configuration: replaced by the backup's on a full restore, or when
-/// there is none yet; kept on a partial restore.
+/// there is none yet; kept on a partial restore, and when the backup's
+/// lacks a list (restored with `allow_missing_config`).
 fn plan_meta(p: &mut RestorePlan, backup: &Backup, req: &RestoreRequest, current: Option<&Attrs>) {
     if backup.metadata.is_empty() {
         p.notes
             .push("the backup has no configuration; the current configuration is kept".into());
+        return;
+    }
+    let missing = missing_config(backup);
+    if !missing.is_empty() {
+        p.notes.push(format!(
+            "the backup's configuration has no {}; the current configuration is kept",
+            missing.join(", ")
+        ));
         return;
     }
     if !req.is_full() && current.is_some() {

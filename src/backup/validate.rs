@@ -9,8 +9,10 @@ use std::io::Read;
 
 use super::jvalue::JValue;
 use crate::model::{
-    item_key, split_control_text, Attrs, CONTROL_PREFIX, MAX_PAIRS_PER_ITEM, MAX_VALUE_BYTES,
+    item_key, split_control_text, Attrs, Package, CONTROL_PREFIX, IMPLIED_ARCHS,
+    MAX_PAIRS_PER_ITEM, MAX_VALUE_BYTES,
 };
+use crate::rules::{check_package, check_setting, Setting};
 
 /// How many problems an error message lists; the rest are counted.
 pub const SHOWN_PROBLEMS: usize = 50;
@@ -414,7 +416,19 @@ fn metadata(c: &mut Checker, v: &JValue) -> Option<Attrs> {
     let attrs = c.attrs("metadata", entries, true)?;
     let sizes = c.value_sizes("metadata", &attrs, false);
     let pairs = c.pair_count("metadata", &attrs);
-    (sizes && pairs).then_some(attrs)
+    let mut names = true;
+    for kind in Setting::ALL {
+        for (i, v) in attrs.get(kind.attr()).into_iter().flatten().enumerate() {
+            if kind == Setting::Archs && IMPLIED_ARCHS.contains(&v.as_str()) {
+                continue;
+            }
+            if let Err(e) = check_setting(kind, v) {
+                c.add(&format!("metadata.{}[{i}]", kind.attr()), e);
+                names = false;
+            }
+        }
+    }
+    (sizes && pairs && names).then_some(attrs)
 }
 
 fn packages(c: &mut Checker, v: &JValue, backup: &mut Backup) {
@@ -523,6 +537,22 @@ fn package_item(
     if !c.pair_count(path, &attrs) {
         return None;
     }
+    // The rules every stored package follows, however it arrives.
+    match Package::from_attrs(&attrs) {
+        Ok(p) => {
+            let problems = check_package(&p);
+            if !problems.is_empty() {
+                for e in problems {
+                    c.add(path, e);
+                }
+                return None;
+            }
+        }
+        Err(e) => {
+            c.add(path, format!("not a package: {e}"));
+            return None;
+        }
+    }
     if was_repacked {
         repacked.push(path.to_string());
     }
@@ -625,7 +655,8 @@ mod tests {
             "component": "main", "architecture": "amd64",
             "filename": format!("{name}_{version}_amd64.deb"),
             "md5": "0".repeat(32), "sha1": "1".repeat(40), "sha256": "2".repeat(64),
-            "size": "42", "controltxt0": format!("Package: {name}\n")
+            "size": "42",
+            "controltxt0": format!("Package: {name}\nVersion: {version}\nArchitecture: amd64\n")
         })
     }
 
@@ -724,7 +755,9 @@ mod tests {
     #[test]
     fn oversize_control_text_is_repacked_other_values_are_refused() {
         let mut a = binary("hello", "1.0");
-        let text: String = "Description: ✓ ünïcödé\n".repeat(300);
+        let text: String = "Package: hello\nVersion: 1.0\nArchitecture: amd64\nDescription: x\n"
+            .to_string()
+            + &" ✓ ünïcödé\n".repeat(300);
         a["controltxt0"] = json!(text);
         let b = parse_backup(doc(vec![a.clone()]).to_string().as_bytes()).unwrap();
         assert_eq!(b.repacked.len(), 1);

@@ -4,26 +4,102 @@
 //! package's files are checked against the Checksums-Sha256 of its stored
 //! .dsc text. Every published Packages and Sources index must hold exactly
 //! what a publish would write now, and every file a Release lists must have
-//! the size and sha256 it lists.
+//! the size and sha256 it lists. InRelease and Release.gpg must say what
+//! Release says (InRelease: the same text, hence the same files), with
+//! signatures that verify against the configured signing key. Every item
+//! and the configuration are checked against the rules every stored value
+//! follows (`rules`), all of them, not only up to the first bad one.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use anyhow::{Context, Result};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use pgp::composed::{
+    CleartextSignedMessage, Deserializable, DetachedSignature, SignedPublicKey, SignedSecretKey,
+};
+use pgp::packet::Signature;
 
 use super::validate::describe;
 use crate::catalog::{object_sha256, Catalog, Filter};
 use crate::debian::control::parse_paragraph;
 use crate::model::{Package, Payload};
 use crate::publish::index::index_text;
+use crate::rules::{check_config, check_package};
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyRequest {
     /// Sizes only, no checksums (no file is read).
     pub fast: bool,
-    /// Only these distributions (all when empty).
+    /// Only these distributions (all when empty); each must be configured.
     pub dists: Vec<String>,
+    /// The public keys Release signatures must verify with (the configured
+    /// signer's); empty when none is configured, and then only the
+    /// signatures' form and content are checked.
+    pub keys: Vec<SignedPublicKey>,
+}
+
+/// The public halves of the configured signing keys: those of an armored
+/// key file (secret or public keys), or those gpg exports for key ids.
+pub fn public_keys(
+    key_file: Option<&Path>,
+    gpg_ids: &[String],
+    gpg_home: Option<&Path>,
+) -> Result<Vec<SignedPublicKey>> {
+    let mut out = Vec::new();
+    let mut read_armored = |text: &str, from: &str| -> Result<()> {
+        let starts: Vec<usize> = text
+            .match_indices("-----BEGIN PGP ")
+            .map(|(i, _)| i)
+            .collect();
+        for (n, &i) in starts.iter().enumerate() {
+            let armored = &text[i..starts.get(n + 1).copied().unwrap_or(text.len())];
+            if armored.starts_with("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
+                let (keys, _) = SignedSecretKey::from_armor_many(armored.as_bytes())
+                    .with_context(|| format!("{from}: not an armored OpenPGP key"))?;
+                for k in keys {
+                    out.push(SignedPublicKey::from(
+                        k.with_context(|| format!("{from}: unreadable key"))?,
+                    ));
+                }
+            } else {
+                let (keys, _) = SignedPublicKey::from_armor_many(armored.as_bytes())
+                    .with_context(|| format!("{from}: not an armored OpenPGP key"))?;
+                for k in keys {
+                    out.push(k.with_context(|| format!("{from}: unreadable key"))?);
+                }
+            }
+        }
+        Ok(())
+    };
+    if let Some(file) = key_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        read_armored(&text, &file.display().to_string())?;
+    } else if !gpg_ids.is_empty() {
+        let mut gpg = std::process::Command::new("gpg");
+        if let Some(home) = gpg_home {
+            gpg.arg("--homedir").arg(home);
+        }
+        let exported = gpg
+            .args(["--batch", "--quiet", "--armor", "--export", "--"])
+            .args(gpg_ids)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("running gpg --export for the signing keys")?;
+        let text = String::from_utf8_lossy(&exported.stdout).into_owned();
+        if !exported.status.success() || text.trim().is_empty() {
+            anyhow::bail!(
+                "gpg --export {} gave no public key: {}",
+                gpg_ids.join(" "),
+                String::from_utf8_lossy(&exported.stderr).trim()
+            );
+        }
+        read_armored(&text, "gpg --export")?;
+    }
+    Ok(out)
 }
 
 /// What was checked and what was wrong.
@@ -106,6 +182,17 @@ pub fn verify(
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let config = cat.config()?;
+    for d in &req.dists {
+        if !config.has_dist(d) {
+            bail!(
+                "unknown distribution {d:?} (configured: {}); nothing was verified",
+                config.dists.join(", ")
+            );
+        }
+    }
+    for e in check_config(&config) {
+        report.problems.push(format!("configuration: {e}"));
+    }
     let filter = Filter {
         dists: req.dists.clone(),
         ..Filter::default()
@@ -126,9 +213,18 @@ pub fn verify(
             }
         };
         let who = format!(
-            "{} {} {}/{}/{}",
+            "{} {:?} {}/{}/{}",
             p.name, p.version, p.distribution, p.component, p.architecture
         );
+        let invalid = check_package(&p);
+        if !invalid.is_empty() {
+            report.problems.push(format!(
+                "item {}: {who}: cannot be published: {}",
+                item.name,
+                invalid.join("; ")
+            ));
+            continue;
+        }
         for (key, size, sha256) in expectations(&p) {
             let e = files.entry(key.clone()).or_insert_with(|| Expected {
                 size,
@@ -151,11 +247,7 @@ pub fn verify(
     let dists: Vec<String> = if req.dists.is_empty() {
         config.dists.clone()
     } else {
-        req.dists
-            .iter()
-            .filter(|d| config.has_dist(d))
-            .cloned()
-            .collect()
+        req.dists.clone()
     };
     let index_count = dists.len() * config.comps.len() * (config.binary_archs().len() + 1);
     let total = (files.len() + index_count) as u64;
@@ -188,7 +280,7 @@ pub fn verify(
                 progress(done, total);
             }
         }
-        check_release(cat, dist, &mut report.problems)?;
+        check_release(cat, dist, &req.keys, &mut report.problems)?;
     }
     Ok(report)
 }
@@ -196,7 +288,12 @@ pub fn verify(
 /// The files a Release lists in its SHA256 section must have the listed
 /// size and digest: a mismatch means a client would see a hash sum
 /// mismatch (an interrupted or concurrent publish, or a damaged file).
-fn check_release(cat: &Catalog, dist: &str, problems: &mut Vec<String>) -> Result<()> {
+fn check_release(
+    cat: &Catalog,
+    dist: &str,
+    keys: &[SignedPublicKey],
+    problems: &mut Vec<String>,
+) -> Result<()> {
     let blobs = cat.backend.blobs.as_ref();
     let key = format!("dists/{dist}/Release");
     let Some(raw) = blobs.get(&key)? else {
@@ -204,6 +301,7 @@ fn check_release(cat: &Catalog, dist: &str, problems: &mut Vec<String>) -> Resul
         return Ok(());
     };
     let text = String::from_utf8_lossy(&raw);
+    check_signatures(cat, dist, &text, keys, problems)?;
     let listed = match parse_paragraph(&text) {
         Ok(p) => p.get("SHA256").unwrap_or_default().to_string(),
         Err(e) => {
@@ -228,6 +326,117 @@ fn check_release(cat: &Catalog, dist: &str, problems: &mut Vec<String>) -> Resul
                 bytes.len()
             ));
         }
+    }
+    Ok(())
+}
+
+/// The files a Release text lists (its SHA256 section), by path.
+fn listed_files(release: &str) -> BTreeMap<String, String> {
+    let Ok(p) = parse_paragraph(release) else {
+        return BTreeMap::new();
+    };
+    p.get("SHA256")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            match parts[..] {
+                [digest, size, path] => Some((path.to_string(), format!("{digest} {size}"))),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Whether every signature verifies with one of `keys` (primary or
+/// subkey) over `data`.
+fn verifies(sigs: &[Signature], keys: &[SignedPublicKey], data: &[u8]) -> bool {
+    !sigs.is_empty()
+        && sigs.iter().all(|s| {
+            keys.iter().any(|k| {
+                s.verify(&k.primary_key, data).is_ok()
+                    || k.public_subkeys
+                        .iter()
+                        .any(|sk| s.verify(&sk.key, data).is_ok())
+            })
+        })
+}
+
+/// InRelease and Release.gpg against Release, as apt reads them: apt
+/// prefers InRelease, whose text must be Release's; Release.gpg must be a
+/// signature of Release's bytes; with keys configured, both must verify.
+fn check_signatures(
+    cat: &Catalog,
+    dist: &str,
+    release: &str,
+    keys: &[SignedPublicKey],
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    let blobs = cat.backend.blobs.as_ref();
+    let base = format!("dists/{dist}");
+    let inrelease = blobs.get(&format!("{base}/InRelease"))?;
+    let detached = blobs.get(&format!("{base}/Release.gpg"))?;
+    if let Some(raw) = &inrelease {
+        let text = String::from_utf8_lossy(raw);
+        match CleartextSignedMessage::from_string(&text) {
+            Err(e) => problems.push(format!(
+                "signature: {base}/InRelease is not a clear-signed message: {e}"
+            )),
+            Ok((msg, _)) => {
+                let body = msg.signed_text();
+                // The clear-signing convention: CRLF line ends, no final one.
+                let want = release.trim_end_matches('\n').replace('\n', "\r\n");
+                if body != want {
+                    let (ours, theirs) = (
+                        listed_files(release),
+                        listed_files(&body.replace("\r\n", "\n")),
+                    );
+                    if ours != theirs {
+                        let only = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| {
+                            a.iter()
+                                .filter(|(k, v)| b.get(*k) != Some(v))
+                                .map(|(k, _)| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        problems.push(format!(
+                            "signature: {base}/InRelease lists other files than Release (differing in InRelease: [{}]; in Release: [{}])",
+                            only(&theirs, &ours),
+                            only(&ours, &theirs)
+                        ));
+                    } else {
+                        problems.push(format!(
+                            "signature: {base}/InRelease signs a different text than Release"
+                        ));
+                    }
+                } else if !keys.is_empty() && !verifies(msg.signatures(), keys, body.as_bytes()) {
+                    problems.push(format!(
+                        "signature: {base}/InRelease does not verify with the configured signing key"
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(raw) = &detached {
+        let sigs: Result<Vec<Signature>, _> = DetachedSignature::from_armor_many(&raw[..])
+            .and_then(|(iter, _)| iter.map(|d| d.map(|d| d.signature)).collect());
+        match sigs {
+            Ok(sigs) if !sigs.is_empty() => {
+                if !keys.is_empty() && !verifies(&sigs, keys, release.as_bytes()) {
+                    problems.push(format!(
+                        "signature: {base}/Release.gpg does not verify Release with the configured signing key"
+                    ));
+                }
+            }
+            _ => problems.push(format!(
+                "signature: {base}/Release.gpg is not an armored OpenPGP signature"
+            )),
+        }
+    }
+    if !keys.is_empty() && (inrelease.is_none() || detached.is_none()) {
+        problems.push(format!(
+            "signature: {base} lacks InRelease or Release.gpg while a signing key is configured"
+        ));
     }
     Ok(())
 }

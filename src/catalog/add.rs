@@ -19,6 +19,7 @@ use crate::debian::dsc::{read_dsc, DscInfo};
 use crate::debian::names::validate_file_name;
 use crate::model::{Package, Payload, RepoConfig};
 use crate::parallel::parallel;
+use crate::rules::check_package;
 use crate::store::{Change, PutMode, StoreError};
 
 #[derive(Debug, Clone, Default)]
@@ -56,6 +57,13 @@ impl Input {
             }
             Some("dsc") => Ok(Input::Source(read_dsc(path)?)),
             _ => bail!("{}: neither a .deb nor a .dsc file", path.display()),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Input::Deb(path, _) => path,
+            Input::Source(s) => &s.path,
         }
     }
 
@@ -216,7 +224,12 @@ pub fn add(
     for input in &inputs {
         for dist in &opts.dists {
             for comp in &opts.comps {
-                packages.push(input.package(dist, comp)?);
+                let p = input.package(dist, comp)?;
+                let problems = check_package(&p);
+                if !problems.is_empty() {
+                    bail!("{}: {}", input.path().display(), problems.join("; "));
+                }
+                packages.push(p);
             }
         }
     }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::Catalog;
 use crate::model::{RepoConfig, IMPLIED_ARCHS, META_ITEM};
+use crate::rules::{check_setting, Setting};
 use crate::store::{BucketSetup, Change};
 
 /// The three list-valued settings.
@@ -49,18 +50,12 @@ impl ListKind {
 
 /// Checks a configuration value's syntax: names end up in paths and URLs.
 pub fn validate_name(kind: ListKind, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
-        && !name.starts_with('.');
-    if !ok {
-        bail!(
-            "{} {name:?} is not a valid name (letters, digits, - _ . + only)",
-            kind.noun()
-        );
-    }
+    let setting = match kind {
+        ListKind::Dists => Setting::Dists,
+        ListKind::Comps => Setting::Comps,
+        ListKind::Archs => Setting::Archs,
+    };
+    check_setting(setting, name).map_err(anyhow::Error::msg)?;
     if kind == ListKind::Archs && IMPLIED_ARCHS.contains(&name) {
         bail!("the {name:?} architecture always exists; it cannot be added or removed");
     }

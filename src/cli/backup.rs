@@ -86,6 +86,10 @@ pub struct RestoreArgs {
     /// Also delete items (within the filters) that the backup does not have
     #[arg(long)]
     pub prune: bool,
+    /// Restore a backup whose metadata lacks dists, comps or archs (the
+    /// current configuration is kept)
+    #[arg(long)]
+    pub allow_missing_config: bool,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 }
@@ -294,6 +298,9 @@ pub fn run_restore(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         filter: args.filter.to_filter(&args.dists, &args.comps),
         prune: args.prune,
         source,
+        // A recovery from dists/ carries the configuration only when the
+        // store has none.
+        allow_missing_config: args.allow_missing_config || args.from_published,
     };
     let plan = restore::plan(&ctx.catalog, &backup, &req)?;
     for note in &plan.notes {
@@ -403,6 +410,19 @@ pub fn run_verify(ctx: &Context, args: &VerifyArgs) -> Result<()> {
         &VerifyRequest {
             fast: args.fast,
             dists: args.dists.clone(),
+            keys: verify::public_keys(
+                ctx.settings
+                    .gpg_key_file
+                    .as_ref()
+                    .map(|f| super::config::expand_home(&f.to_string_lossy()))
+                    .as_deref(),
+                &ctx.settings.gpg_signer,
+                ctx.settings
+                    .gpg_home
+                    .as_ref()
+                    .map(|h| super::config::expand_home(&h.to_string_lossy()))
+                    .as_deref(),
+            )?,
         },
         &mut |done, total| {
             bar.set_length(total);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::model::{Attrs, Item};
 use sdb::engine::{validate_domain_name, Engine};
 use sdb::error::SdbError;
-use sdb::item::Edit;
+use sdb::item::{Edit, Expected, PutAttr};
 
 use crate::select::Select;
 use crate::store::{Change, MetaStore, StoreError, StoreResult};
@@ -108,6 +108,33 @@ impl MetaStore for SqliteMeta {
         self.engine
             .apply(&self.domain, changes.iter().map(edit))
             .map_err(|e| self.err(e))
+    }
+
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        let put = [PutAttr {
+            name: attr.to_string(),
+            value: value.to_string(),
+            replace: true,
+        }];
+        let cond = Expected {
+            name: attr.to_string(),
+            value: expected.map(str::to_string),
+            exists: expected.is_none().then_some(false),
+        };
+        match self
+            .engine
+            .put_attributes(&self.domain, item, &put, Some(&cond))
+        {
+            Ok(()) => Ok(true),
+            Err(e) if e.code == "ConditionalCheckFailed" => Ok(false),
+            Err(e) => Err(self.err(e)),
+        }
     }
 }
 

@@ -10,11 +10,19 @@
 //!    directory. Then compose the Release texts and sign them all. A missing
 //!    key or a wrong passphrase stops here.
 //! 2. **Write**, data before pointers, per distribution: every index under
-//!    its `by-hash/<Algo>/<digest>` names and its usual name, then the leaf
-//!    Release files, then `Release`, `Release.gpg` and `InRelease` last. An
-//!    apt client reading meanwhile sees the old or the new Release, and both
-//!    sets of indices exist under their by-hash names, so it never sees a
-//!    hash sum mismatch. by-hash files from earlier publishes are kept: the
+//!    its `by-hash/<Algo>/<digest>` names, then (one parallel burst) its
+//!    usual name and the leaf Release files, then `Release`, `Release.gpg`
+//!    and `InRelease` last. An apt client reading meanwhile sees the old or
+//!    the new Release, and both sets of indices exist under their by-hash
+//!    names, so it never sees a hash sum mismatch. On a bucket that can
+//!    switch a tree atomically (a local directory) all of it is written to
+//!    a staged copy of `dists/DIST` that replaces it in one step, so even a
+//!    client without by-hash support, or a publish killed part-way, never
+//!    leaves plain indices that Release does not describe.
+//!
+//! Concurrent publishes of one distribution are ordered by a generation
+//! recorded in the state: the one that started last wins (see
+//! docs/publishing.md). by-hash files from earlier publishes are kept: the
 //!    bucket only ever grows (see docs/publishing.md).
 
 pub mod index;
@@ -34,7 +42,8 @@ use serde_json::json;
 use crate::catalog::{Catalog, Filter};
 use crate::model::RepoConfig;
 use crate::parallel::parallel;
-use crate::store::{BlobStore, PutMode};
+use crate::rules::{check_config, check_package};
+use crate::store::{BlobStore, MetaStore, PutMode, StoreError};
 use index::{compress_and_hash, index_text, Algo, Digests};
 use release::{leaf_release, top_release, Listed, ReleaseInfo};
 use sign::{Signatures, Signer};
@@ -145,6 +154,13 @@ pub fn publish(
         .prefix("repoman-publish-")
         .tempdir()
         .context("creating a temporary directory for index files")?;
+    let meta = catalog.backend.meta.as_ref();
+    // Claimed before anything is read: a publish that claims later reads a
+    // state at least as new, and wins.
+    let mut generations = Vec::new();
+    for dist in &dists {
+        generations.push(claim_generation(meta, dist)?);
+    }
     let mut plans = Vec::new();
     for dist in &dists {
         plans.push(prepare(
@@ -170,8 +186,9 @@ pub fn publish(
     }
     let blobs = catalog.backend.blobs.as_ref();
     let mut out = Vec::new();
-    for plan in &plans {
-        let files = write_dist(blobs, plan, req.workers.max(1), progress)?;
+    for (plan, generation) in plans.iter().zip(generations) {
+        let latest = || still_latest(meta, &plan.dist, generation);
+        let files = write_dist(blobs, plan, req.workers.max(1), &latest, progress)?;
         catalog.announce(
             &config,
             vec![json!({"action": "publish", "type": "dists", "name": plan.dist})],
@@ -192,6 +209,13 @@ pub fn publish(
 fn chosen_dists(config: &RepoConfig, requested: &[String]) -> Result<Vec<String>> {
     if config.dists.is_empty() {
         bail!("the repository has no distributions configured (run setup first)");
+    }
+    let invalid = check_config(config);
+    if !invalid.is_empty() {
+        bail!(
+            "the stored configuration is invalid: {}; nothing was published",
+            invalid.join("; ")
+        );
     }
     if requested.is_empty() {
         return Ok(config.dists.clone());
@@ -253,6 +277,8 @@ impl IndexSpec {
 
 /// An index built in memory, with its gzipped form and digests.
 struct Built {
+    /// Packages that break the rules (`rules::check_package`), described.
+    invalid: Vec<String>,
     raw: Vec<u8>,
     compressed: index::Compressed,
     has_packages: bool,
@@ -296,8 +322,10 @@ fn prepare(
                 .with_context(|| format!("reading the packages of {dist}/{}", spec.rel_dir()))?;
             let raw = index_text(&packages, dist);
             let has_packages = !packages.is_empty();
-            drop(packages);
+            // Re-checked beside the gzip: what the store holds may have
+            // been written by an older version or another tool.
             let job = s.spawn(move || Built {
+                invalid: invalid_packages(&packages),
                 compressed: compress_and_hash(&raw),
                 raw,
                 has_packages,
@@ -325,6 +353,28 @@ fn prepare(
     Ok(plan)
 }
 
+/// The packages that break the rules every stored package must follow,
+/// each as `name version dist/comp/arch: problems`.
+fn invalid_packages(packages: &[crate::model::Package]) -> Vec<String> {
+    packages
+        .iter()
+        .filter_map(|p| {
+            let problems = check_package(p);
+            (!problems.is_empty()).then(|| {
+                format!(
+                    "{} {:?} {}/{}/{}: {}",
+                    p.name,
+                    p.version,
+                    p.distribution,
+                    p.component,
+                    p.architecture,
+                    problems.join("; ")
+                )
+            })
+        })
+        .collect()
+}
+
 /// Spools a built index (plain and gzipped) and records it, with its leaf
 /// Release, in the plan and the Release listing.
 fn add_index(
@@ -337,6 +387,13 @@ fn add_index(
 ) -> Result<()> {
     let rel_dir = spec.rel_dir();
     let dir = format!("dists/{}/{rel_dir}", plan.dist);
+    if let Some(first) = built.invalid.first() {
+        bail!(
+            "{} stored package(s) of {dir} cannot be published (first: {first}); nothing was \
+             published (`repoman-cli verify` lists them all)",
+            built.invalid.len()
+        );
+    }
     if spec.sub == "source" && built.has_packages {
         plan.has_sources = true;
     }
@@ -405,6 +462,7 @@ fn write_dist(
     blobs: &dyn BlobStore,
     plan: &DistPlan,
     workers: usize,
+    latest: &dyn Fn() -> Result<()>,
     progress: &(dyn Fn(Step) + Sync),
 ) -> Result<usize> {
     let tally = Tally {
@@ -423,10 +481,23 @@ fn write_dist(
         )
     };
     let skipped = AtomicUsize::new(0);
+    // A bucket that can switch a tree atomically (a local directory) gets
+    // the whole new tree beside the old one, then one switch; on S3 the
+    // files are written in place, in the order below.
+    let home = format!("dists/{}", plan.dist);
+    let staged = blobs
+        .stage_tree(&home)
+        .map_err(|e| failed("Release not updated", e.into()))?;
+    let base = staged.clone().unwrap_or_else(|| home.clone());
+    let at = |key: &str| format!("{base}{}", &key[home.len()..]);
+    let in_place = |check: &dyn Fn() -> Result<()>| match staged {
+        None => check(),
+        Some(_) => Ok(()),
+    };
     // Each index's strongest by-hash name first, uploaded from the spool;
     // then its other names, copied from that one (server-side on S3).
     parallel(&plan.indices, workers, |f| {
-        let key = f.by_hash_key(Algo::Sha512);
+        let key = at(&f.by_hash_key(Algo::Sha512));
         put_unless_present(blobs, &key, f.digests.size, &skipped, || {
             blobs.put_file(&key, &f.spool, PutMode::Overwrite)
         })?;
@@ -444,30 +515,42 @@ fn write_dist(
         })
         .collect();
     parallel(&copies, workers, |(f, algo)| {
-        let key = f.by_hash_key(*algo);
+        let key = at(&f.by_hash_key(*algo));
         put_unless_present(blobs, &key, f.digests.size, &skipped, || {
-            blobs.copy(&f.by_hash_key(Algo::Sha512), &key, PutMode::Overwrite)
+            blobs.copy(&at(&f.by_hash_key(Algo::Sha512)), &key, PutMode::Overwrite)
         })?;
         tally.one();
         Ok(())
     })
     .map_err(|e| failed("Release not updated", e))?;
-    // The plain names last: every by-hash name is in place before any
-    // index a client may already know changes under its own name.
-    parallel(&plan.indices, workers, |f| {
-        let from = f.by_hash_key(Algo::Sha512);
-        blobs.copy(&from, &format!("{}/{}", f.dir, f.name), PutMode::Overwrite)?;
+    // The usual names last: every by-hash name is in place before any
+    // index a client may already know changes under its own name. They
+    // (indices and leaf Releases) go in one parallel burst right before
+    // Release: in place (S3), that burst is the only time a client without
+    // by-hash support can see an index Release does not describe yet. A
+    // publish that started later has the newer state: this one stops
+    // before replacing anything a client reads.
+    in_place(latest)?;
+    let pointers: Vec<Result<&IndexFile, &(String, Vec<u8>)>> = plan
+        .indices
+        .iter()
+        .map(Ok)
+        .chain(plan.leaves.iter().map(Err))
+        .collect();
+    parallel(&pointers, workers, |p| {
+        match p {
+            Ok(f) => {
+                let from = at(&f.by_hash_key(Algo::Sha512));
+                let to = at(&format!("{}/{}", f.dir, f.name));
+                blobs.copy(&from, &to, PutMode::Overwrite)?
+            }
+            Err((key, bytes)) => blobs.put_bytes(&at(key), bytes, PutMode::Overwrite)?,
+        }
         tally.one();
         Ok(())
     })
     .map_err(|e| failed("Release not updated", e))?;
-    parallel(&plan.leaves, workers, |(key, bytes)| {
-        blobs.put_bytes(key, bytes, PutMode::Overwrite)?;
-        tally.one();
-        Ok(())
-    })
-    .map_err(|e| failed("Release not updated", e))?;
-    let base = format!("dists/{}", plan.dist);
+    in_place(latest)?;
     blobs
         .put_bytes(
             &format!("{base}/Release"),
@@ -504,7 +587,67 @@ fn write_dist(
             }
         }
     }
+    if let Some(staged) = &staged {
+        // The check runs where no other switch beside it can, so the
+        // switch happens only while this publish is still the latest.
+        let check = || latest().map_err(|e| StoreError::Backend(one_line(&e)));
+        blobs
+            .commit_tree(&home, staged, &check)
+            .map_err(|e| match e {
+                StoreError::Backend(msg) if msg.starts_with("publish of ") => anyhow!(msg),
+                e => failed("Release not updated", e.into()),
+            })?;
+    }
     Ok(tally.written() - skipped.load(Ordering::SeqCst))
+}
+
+/// The item holding each distribution's publish generation (one attribute
+/// per distribution). It has no `name`, so no package query sees it.
+pub const GENERATIONS_ITEM: &str = "publish-generations";
+
+/// The current publish generation of `dist` (0 before the first).
+fn generation(meta: &dyn MetaStore, dist: &str) -> Result<(Option<String>, u64)> {
+    let text = meta
+        .get(GENERATIONS_ITEM)?
+        .and_then(|a| a.get(dist).and_then(|v| v.first().cloned()));
+    let n = match &text {
+        None => 0,
+        Some(t) => t.parse().map_err(|_| {
+            anyhow!("the publish generation of {dist} in {GENERATIONS_ITEM} is not a number: {t:?}")
+        })?,
+    };
+    Ok((text, n))
+}
+
+/// Takes the next publish generation of `dist` (a conditional write, so
+/// two publishes never get the same one).
+fn claim_generation(meta: &dyn MetaStore, dist: &str) -> Result<u64> {
+    for _ in 0..50 {
+        let (text, n) = generation(meta, dist)?;
+        let next = n + 1;
+        if meta
+            .put_if(GENERATIONS_ITEM, dist, text.as_deref(), &next.to_string())
+            .with_context(|| format!("recording the publish of {dist} in {}", meta.describe()))?
+        {
+            return Ok(next);
+        }
+    }
+    bail!("publish of {dist}: too many publishes at once, could not record this one; try again")
+}
+
+/// Fails when a publish of `dist` started after the one holding
+/// `mine`: that one read a newer state, so its indices must stay.
+fn still_latest(meta: &dyn MetaStore, dist: &str, mine: u64) -> Result<()> {
+    let text = mine.to_string();
+    // A conditional write of the same value: as consistent as the claim.
+    if meta.put_if(GENERATIONS_ITEM, dist, Some(&text), &text)? {
+        return Ok(());
+    }
+    let (_, now) = generation(meta, dist)?;
+    bail!(
+        "publish of {dist} stopped: a later publish of {dist} (number {now}, this one is {mine}) \
+         read a newer state and publishes it; this publish replaced no index and no Release"
+    )
 }
 
 /// Writes a by-hash object unless it is there already: its name is its
