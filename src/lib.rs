@@ -15,3 +15,4 @@ pub mod publish;
 pub mod sdb;
 pub mod select;
 pub mod store;
+pub mod store_url;

@@ -4,7 +4,10 @@
 //! renders it to Select text with SimpleDB's quoting rules (so no value can
 //! change the query); the SQLite engine (embedded store and sdb-local)
 //! evaluates it; sdb-local parses Select text back into the same type.
-//! Rendering, parsing and evaluation live in `sdb::select` and `sdb::engine`.
+//! Rendering, parsing and evaluation live in `sdb::select` and `sdb::engine`;
+//! [`eval`] evaluates a Select in memory with the same semantics.
+
+pub mod eval;
 
 /// What a Select returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
