@@ -198,11 +198,7 @@ impl DynamoDbMeta {
                             pending.len()
                         )));
                     }
-                    self.ctx.block_on(tokio::time::sleep(backoff(
-                        attempt,
-                        self.retry_base,
-                        Duration::from_secs(5),
-                    )));
+                    std::thread::sleep(backoff(attempt, self.retry_base, Duration::from_secs(5)));
                     attempt += 1;
                 }
             }
@@ -285,18 +281,16 @@ impl DynamoDbMeta {
                 Ok(()) => return Ok(()),
                 Err(Retry::Again(why)) if attempt + 1 < MAX_ATTEMPTS => {
                     tracing::debug!(target: "repoman::dynamodb", why, attempt, "transaction retried");
-                    self.ctx.block_on(tokio::time::sleep(backoff(
-                        attempt,
-                        self.retry_base,
-                        Duration::from_secs(5),
-                    )));
+                    std::thread::sleep(backoff(attempt, self.retry_base, Duration::from_secs(5)));
                     attempt += 1;
                 }
-                Err(Retry::Again(why)) => return Err(StoreError::Backend(format!(
+                Err(Retry::Again(why)) => {
+                    return Err(StoreError::Backend(format!(
                     "{}: a write of {} item(s) did not apply after {MAX_ATTEMPTS} attempts ({why})",
                     self.describe(),
                     chunk.len()
-                ))),
+                )))
+                }
                 Err(Retry::Fail(e)) => return Err(e),
             }
         }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::model::{Attrs, Item};
-use crate::sdb::engine::{validate_domain_name, Engine};
+use crate::sdb::engine::{validate_domain_name, Engine, MAX_SELECT_LIMIT};
 use crate::sdb::error::SdbError;
 use crate::select::{Output, Select};
 use crate::store::{Change, MetaStore, StoreError, StoreResult};
@@ -90,9 +90,13 @@ impl MetaStore for SqliteMeta {
         let mut delivered: u64 = 0;
         let mut failure: Option<StoreError> = None;
         let mut full = false;
+        // The engine checks a limit as SimpleDB checks a page's; a total
+        // past one page is fine here.
+        let mut checked = query.clone();
+        checked.limit = query.limit.map(|n| n.min(MAX_SELECT_LIMIT));
         let result = self
             .engine
-            .select_each(&self.domain, query, &mut |mut item| {
+            .select_each(&self.domain, &checked, &mut |mut item| {
                 if query.output == Output::Count {
                     if let Some(n) = item.attrs.get_mut("Count").and_then(|v| v.first_mut()) {
                         let counted: u64 = n.parse().unwrap_or(0);
