@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod debian;
 pub mod embedded;
+pub mod migrate;
 pub mod model;
 pub mod parallel;
 pub mod publish;

@@ -547,27 +547,34 @@ impl DynamoDbMeta {
             )
             .build()
             .map_err(fail)?;
-        let created = self.ctx.block_on(
-            self.client
-                .create_table()
-                .table_name(&self.table)
-                .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(attr(KEY).map_err(fail)?)
-                .attribute_definitions(attr(DCA).map_err(fail)?)
-                .key_schema(key(KEY, KeyType::Hash).map_err(fail)?)
-                .global_secondary_indexes(index)
-                .send(),
-        );
-        match created {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("ResourceInUseException") => {}
-            Err(e) => return Err(self.fail("CreateTable", &e)),
+        let mut attempt = 0;
+        loop {
+            tracing::debug!(target: "repoman::dynamodb", op = "CreateTable", "request");
+            let created = self.ctx.block_on(
+                self.client
+                    .create_table()
+                    .table_name(&self.table)
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .attribute_definitions(attr(KEY).map_err(fail)?)
+                    .attribute_definitions(attr(DCA).map_err(fail)?)
+                    .key_schema(key(KEY, KeyType::Hash).map_err(fail)?)
+                    .global_secondary_indexes(index.clone())
+                    .send(),
+            );
+            match created {
+                Ok(_) => break,
+                Err(e) if e.code() == Some("ResourceInUseException") => break,
+                Err(e) if attempt + 1 < MAX_ATTEMPTS && transient(e.code(), &e) => {
+                    std::thread::sleep(backoff(attempt, self.retry_base, Duration::from_secs(5)));
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.fail("CreateTable", &e)),
+            }
         }
-        for attempt in 0..600 {
+        for _ in 0..600 {
             if self.active()? {
                 return Ok(());
             }
-            let _ = attempt;
             std::thread::sleep(Duration::from_millis(200));
         }
         Err(StoreError::Backend(format!(

@@ -110,6 +110,8 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the bucket against the state
     Verify(VerifyArgs),
+    /// Copy the whole state to another store (sqlite:, simpledb:, dynamodb:) and verify it
+    Migrate(super::migrate::MigrateArgs),
     /// Print the least-privilege IAM policy this tool needs
     IamPolicy,
     /// Print a shell completion script
