@@ -66,11 +66,17 @@ mod support {
     /// A moto server of its own, for a test whose bucket and topic names
     /// must not depend on what else runs (killed when dropped).
     pub fn start_moto() -> Moto {
+        start_moto_with_env(&[])
+    }
+
+    /// [`start_moto`] with environment variables for the script (faults).
+    pub fn start_moto_with_env(env: &[(&str, &str)]) -> Moto {
         let port = free_port().to_string();
         // moto's own server, with conditional writes made atomic as on S3
         // (see the script).
         let mut cmd = Command::new(python());
         cmd.arg(root().join("tests/aws/moto_server.py"));
+        cmd.envs(env.iter().copied());
         let child = cmd
             .args(["-H", "127.0.0.1", "-p", &port])
             .stdout(Stdio::null())

@@ -10,6 +10,7 @@
 //! [`connect`], never per request, and the backends must not be used from
 //! inside another tokio runtime (block_on would panic there).
 
+pub mod dynamodb;
 pub mod s3;
 pub mod simpledb;
 pub mod sns;
@@ -28,6 +29,7 @@ use rand::Rng;
 
 use crate::store::{Backend, StoreError, StoreResult};
 
+pub use dynamodb::DynamoDbMeta;
 pub use s3::S3Bucket;
 pub use simpledb::SimpleDbMeta;
 pub use sns::SnsNotifier;
@@ -69,7 +71,7 @@ impl fmt::Debug for StaticKeys {
 
 /// Per-connection settings that take precedence over the environment. The
 /// standard variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, `_SNS`,
-/// `_STS`, `_SIMPLEDB`) are honoured without this; it exists so that several
+/// `_STS`, `_SIMPLEDB`, `_DYNAMODB`) are honoured without this; it exists so that several
 /// connections in one process (tests running in parallel threads) can point
 /// at different servers without touching the process environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,6 +82,7 @@ pub struct Overrides {
     pub sns_endpoint: Option<String>,
     pub sts_endpoint: Option<String>,
     pub simpledb_endpoint: Option<String>,
+    pub dynamodb_endpoint: Option<String>,
     pub credentials: Option<StaticKeys>,
 }
 
@@ -292,6 +295,56 @@ pub fn iam_policy(
     serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
 }
 
+/// [`iam_policy`] for any state store: the `Metadata` statement names the
+/// SimpleDB domain, or the DynamoDB table and its indexes, and is left out
+/// for a SQLite state.
+pub fn iam_policy_for(
+    bucket: &str,
+    state: &crate::store_url::StateUrl,
+    topic: Option<&str>,
+    region: &str,
+    account: &str,
+) -> String {
+    use crate::store_url::StateUrl;
+    let domain = match state {
+        StateUrl::SimpleDb(d) => d.as_str(),
+        _ => "DOMAIN",
+    };
+    let text = iam_policy(bucket, domain, topic, region, account);
+    let mut doc: serde_json::Value = serde_json::from_str(&text).expect("the policy is JSON");
+    let Some(statements) = doc.get_mut("Statement").and_then(|s| s.as_array_mut()) else {
+        return text;
+    };
+    let metadata =
+        |s: &serde_json::Value| s.get("Sid").and_then(|v| v.as_str()) == Some("Metadata");
+    match state {
+        StateUrl::SimpleDb(_) => return text,
+        StateUrl::Sqlite { .. } => statements.retain(|s| !metadata(s)),
+        StateUrl::DynamoDb(table) => {
+            let arn = format!("arn:aws:dynamodb:{region}:{account}:table/{table}");
+            for s in statements.iter_mut().filter(|s| metadata(s)) {
+                *s = serde_json::json!({
+                    "Sid": "Metadata",
+                    "Effect": "Allow",
+                    "Action": [
+                        "dynamodb:CreateTable",
+                        "dynamodb:DescribeTable",
+                        "dynamodb:GetItem",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:Query",
+                        "dynamodb:Scan"
+                    ],
+                    "Resource": [arn.clone(), format!("{arn}/index/*")]
+                });
+            }
+        }
+    }
+    serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+}
+
 fn fill(v: &mut serde_json::Value, vars: &[(&str, &str)]) {
     match v {
         serde_json::Value::String(s) => {
@@ -366,6 +419,38 @@ mod tests {
 
         let arn = iam_policy("b", "d", Some("arn:aws:sns:us-east-2:9:t"), "*", "*");
         assert!(arn.contains("\"arn:aws:sns:us-east-2:9:t\""));
+    }
+
+    #[test]
+    fn policy_follows_the_state_store() {
+        use crate::store_url::StateUrl;
+        let p = iam_policy_for(
+            "b",
+            &StateUrl::DynamoDb("tbl".into()),
+            None,
+            "eu-west-1",
+            "12",
+        );
+        assert!(
+            p.contains("\"arn:aws:dynamodb:eu-west-1:12:table/tbl\""),
+            "{p}"
+        );
+        assert!(p.contains("arn:aws:dynamodb:eu-west-1:12:table/tbl/index/*"));
+        assert!(p.contains("dynamodb:UpdateItem"));
+        assert!(!p.contains("sdb:"));
+        let p = iam_policy_for("b", &StateUrl::SimpleDb("dom".into()), None, "*", "*");
+        assert!(p.contains("domain/dom") && !p.contains("dynamodb:"));
+        let p = iam_policy_for(
+            "b",
+            &StateUrl::Sqlite {
+                path: "/x".into(),
+                domain: "d".into(),
+            },
+            None,
+            "*",
+            "*",
+        );
+        assert!(!p.contains("sdb:") && !p.contains("dynamodb:") && p.contains("s3:GetObject"));
     }
 
     #[test]

@@ -63,23 +63,9 @@ impl RestoreRequest {
 }
 
 /// Whether a package item's attributes match a filter, as the store's
-/// Select for [`Filter::to_select`] would decide.
+/// Select for [`Filter::to_select`] decides (the same evaluator).
 pub fn matches(f: &Filter, attrs: &Attrs) -> bool {
-    let is_in = |values: &[String], attr: &str| {
-        values.is_empty() || values.iter().any(|v| v == first(attrs, attr))
-    };
-    let name_ok = if f.name_prefix && !f.names.is_empty() {
-        let name = first(attrs, "name");
-        f.names.iter().any(|p| name.starts_with(p.as_str()))
-    } else {
-        is_in(&f.names, "name")
-    };
-    attrs.contains_key("name")
-        && name_ok
-        && is_in(&f.dists, "distribution")
-        && is_in(&f.comps, "component")
-        && is_in(&f.archs, "architecture")
-        && is_in(&f.versions, "version")
+    crate::select::eval::matches(f.to_select().filter.as_ref(), "", attrs)
 }
 
 /// One item to write.

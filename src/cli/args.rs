@@ -30,6 +30,12 @@ pub struct GlobalArgs {
     /// Read this config file after the default ones
     #[arg(long, global = true, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
+    /// Where the state lives: sqlite:PATH, simpledb:DOMAIN or dynamodb:TABLE
+    #[arg(long, global = true, value_name = "URL")]
+    pub state: Option<String>,
+    /// Where the files live: file:DIR or s3://BUCKET
+    #[arg(long, global = true, value_name = "URL")]
+    pub bucket: Option<String>,
     /// SimpleDB domain holding the repository state
     #[arg(long, global = true)]
     pub simpledb_domain: Option<String>,
@@ -104,6 +110,8 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the bucket against the state
     Verify(VerifyArgs),
+    /// Copy the whole state to another store (sqlite:, simpledb:, dynamodb:) and verify it
+    Migrate(super::migrate::MigrateArgs),
     /// Print the least-privilege IAM policy this tool needs
     IamPolicy,
     /// Print a shell completion script

@@ -1,13 +1,15 @@
-//! Chooses and opens the backend from the settings: `--local-dir` (or no
-//! backend configured at all) selects the embedded one; a SimpleDB domain
-//! and an S3 bucket select AWS.
+//! Opens the stores the settings name (see `store_url`): the state, the
+//! bucket and the announcements, each on its own, so any state pairs with
+//! any bucket. AWS is only set up when some part needs it.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use super::args::GlobalArgs;
-use crate::store::Backend;
+use crate::embedded::{bucket::DirBucket, log::JsonlLog, meta::SqliteMeta};
+use crate::store::{Backend, BlobStore, MetaStore, Notifier, StoreResult};
+use crate::store_url::{resolve, BucketUrl, Layout, StateUrl, StoreSettings};
 
 /// The embedded repository's directory when nothing is configured.
 pub fn default_local_dir() -> PathBuf {
@@ -18,57 +20,208 @@ pub fn default_local_dir() -> PathBuf {
     base.join("repoman")
 }
 
-pub fn open(s: &GlobalArgs) -> Result<Backend> {
-    if let Some(dir) = &s.local_dir {
-        return Ok(crate::embedded::open(dir, s.simpledb_domain.as_deref())?);
+/// The store settings of the global flags.
+pub fn store_settings(s: &GlobalArgs) -> StoreSettings {
+    StoreSettings {
+        state: s.state.clone(),
+        bucket: s.bucket.clone(),
+        simpledb_domain: s.simpledb_domain.clone(),
+        s3_bucket: s.s3_bucket.clone(),
+        local_dir: s.local_dir.clone(),
     }
-    match (&s.simpledb_domain, &s.s3_bucket) {
-        (None, None) => {
-            let dir = default_local_dir();
-            eprintln!(
-                "repoman-cli: no backend configured; using the embedded repository in {} (set --local-dir, or --simpledb-domain and --s3-bucket)",
-                dir.display()
-            );
-            Ok(crate::embedded::open(&dir, None)?)
+}
+
+/// The layout the settings name (a one-line error when they conflict).
+pub fn layout(s: &GlobalArgs) -> Result<Layout> {
+    resolve(&store_settings(s), &default_local_dir()).map_err(anyhow::Error::msg)
+}
+
+pub fn open(s: &GlobalArgs) -> Result<Backend> {
+    let layout = layout(s)?;
+    if layout.defaulted {
+        eprintln!(
+            "repoman-cli: no backend configured; using the embedded repository in {} (set --local-dir, --state and --bucket, or --simpledb-domain and --s3-bucket)",
+            default_local_dir().display()
+        );
+    }
+    open_layout(s, &layout)
+}
+
+/// Opens a layout's three parts.
+pub fn open_layout(s: &GlobalArgs, layout: &Layout) -> Result<Backend> {
+    let aws = if layout.uses_aws() {
+        Some(aws::Aws::new(s)?)
+    } else {
+        None
+    };
+    let meta = open_state(aws.as_ref(), &layout.state)?;
+    let blobs: Box<dyn BlobStore> = match &layout.bucket {
+        BucketUrl::Dir(dir) => Box::new(DirBucket::new(dir.clone())),
+        BucketUrl::S3(name) => aws::need(aws.as_ref())?.bucket(name),
+    };
+    let notifier = Routed {
+        sns: aws.as_ref().map(aws::Aws::notifier),
+        log: layout.log.clone().map(JsonlLog::new),
+    };
+    Ok(Backend {
+        meta,
+        blobs,
+        notifier: Box::new(notifier),
+        name: layout.state.backup_name(),
+    })
+}
+
+/// Opens a state store alone (`migrate` opens its target this way).
+pub fn open_state_url(s: &GlobalArgs, state: &StateUrl) -> Result<Box<dyn MetaStore>> {
+    let aws = if state.is_local() {
+        None
+    } else {
+        Some(aws::Aws::new(s)?)
+    };
+    open_state(aws.as_ref(), state)
+}
+
+fn open_state(aws: Option<&aws::Aws>, state: &StateUrl) -> Result<Box<dyn MetaStore>> {
+    Ok(match state {
+        StateUrl::Sqlite { path, domain } => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+            }
+            Box::new(SqliteMeta::open(path, domain)?)
         }
-        (Some(domain), Some(bucket)) => open_aws(s, domain, bucket),
-        (Some(_), None) => bail!(
-            "--simpledb-domain is set but --s3-bucket is not: AWS needs both (or use --local-dir)"
-        ),
-        (None, Some(_)) => bail!(
-            "--s3-bucket is set but --simpledb-domain is not: AWS needs both (or use --local-dir)"
-        ),
+        StateUrl::SimpleDb(domain) => aws::need(aws)?.simpledb(domain)?,
+        StateUrl::DynamoDb(table) => aws::need(aws)?.dynamodb(table)?,
+    })
+}
+
+/// Announcements: to SNS when the configuration names a topic and AWS is
+/// in use, else to the log of a local state (which, with no AWS at all,
+/// records every message whatever the topic, as the embedded backend
+/// always has); with neither, nowhere.
+struct Routed {
+    sns: Option<Box<dyn Notifier>>,
+    log: Option<JsonlLog>,
+}
+
+impl Notifier for Routed {
+    fn caller(&self) -> StoreResult<String> {
+        match (&self.sns, &self.log) {
+            (Some(sns), _) => sns.caller(),
+            (None, Some(log)) => log.caller(),
+            (None, None) => Ok(String::new()),
+        }
+    }
+
+    fn announce(&self, topic: Option<&str>, messages: &[serde_json::Value]) -> StoreResult<()> {
+        let topic = topic.filter(|t| !t.trim().is_empty());
+        match (&self.sns, &self.log, topic) {
+            (Some(sns), _, Some(_)) => sns.announce(topic, messages),
+            (_, Some(log), _) => log.announce(topic, messages),
+            _ => Ok(()),
+        }
     }
 }
 
 #[cfg(feature = "aws")]
-fn open_aws(s: &GlobalArgs, domain: &str, bucket: &str) -> Result<Backend> {
-    let settings = crate::aws::AwsSettings {
-        region: s.region.clone(),
-        profile: s.aws_profile.clone(),
-        role_arn: s.aws_role.clone().filter(|r| !r.is_empty()),
+mod aws {
+    use anyhow::{anyhow, Result};
+
+    use crate::aws::{
+        AwsContext, AwsSettings, DynamoDbMeta, Overrides, S3Bucket, SimpleDbMeta, SnsNotifier,
     };
-    Ok(crate::aws::connect(&settings, domain, bucket)?)
+    use crate::cli::args::GlobalArgs;
+    use crate::store::{BlobStore, MetaStore, Notifier};
+
+    /// One AWS connection shared by every part that needs it.
+    pub struct Aws(AwsContext);
+
+    impl Aws {
+        pub fn new(s: &GlobalArgs) -> Result<Aws> {
+            Ok(Aws(AwsContext::new(&settings(s), &Overrides::default())?))
+        }
+        pub fn bucket(&self, name: &str) -> Box<dyn BlobStore> {
+            Box::new(S3Bucket::new(&self.0, name))
+        }
+        pub fn simpledb(&self, domain: &str) -> Result<Box<dyn MetaStore>> {
+            Ok(Box::new(SimpleDbMeta::new(&self.0, domain)?))
+        }
+        pub fn dynamodb(&self, table: &str) -> Result<Box<dyn MetaStore>> {
+            Ok(Box::new(DynamoDbMeta::new(&self.0, table)))
+        }
+        pub fn notifier(&self) -> Box<dyn Notifier> {
+            Box::new(SnsNotifier::new(&self.0))
+        }
+    }
+
+    pub fn settings(s: &GlobalArgs) -> AwsSettings {
+        AwsSettings {
+            region: s.region.clone(),
+            profile: s.aws_profile.clone(),
+            role_arn: s.aws_role.clone().filter(|r| !r.is_empty()),
+        }
+    }
+
+    pub fn need(aws: Option<&Aws>) -> Result<&Aws> {
+        aws.ok_or_else(|| anyhow!("internal: AWS was not set up for an AWS store"))
+    }
 }
 
 #[cfg(not(feature = "aws"))]
-fn open_aws(_s: &GlobalArgs, _domain: &str, _bucket: &str) -> Result<Backend> {
-    bail!("this build has no AWS support (built without the `aws` feature); use --local-dir")
+mod aws {
+    use anyhow::{bail, Result};
+
+    use crate::cli::args::GlobalArgs;
+    use crate::store::{BlobStore, MetaStore, Notifier};
+
+    pub enum Aws {}
+
+    impl Aws {
+        pub fn new(_s: &GlobalArgs) -> Result<Aws> {
+            bail!("this build has no AWS support (built without the `aws` feature); use --local-dir or sqlite: and file: URLs")
+        }
+        pub fn bucket(&self, _name: &str) -> Box<dyn BlobStore> {
+            match *self {}
+        }
+        pub fn simpledb(&self, _domain: &str) -> Result<Box<dyn MetaStore>> {
+            match *self {}
+        }
+        pub fn dynamodb(&self, _table: &str) -> Result<Box<dyn MetaStore>> {
+            match *self {}
+        }
+        pub fn notifier(&self) -> Box<dyn Notifier> {
+            match *self {}
+        }
+    }
+
+    pub fn need(aws: Option<&Aws>) -> Result<&Aws> {
+        aws.ok_or_else(|| anyhow::anyhow!("this build has no AWS support"))
+    }
 }
 
 #[cfg(feature = "aws")]
 pub fn print_iam_policy(s: &GlobalArgs) -> Result<()> {
-    let bucket = s.s3_bucket.as_deref().unwrap_or("BUCKET");
-    let domain = s.simpledb_domain.as_deref().unwrap_or("DOMAIN");
+    let bucket = match (&s.bucket, &s.s3_bucket) {
+        (Some(url), _) => match BucketUrl::parse(url).map_err(anyhow::Error::msg)? {
+            BucketUrl::S3(b) => b,
+            BucketUrl::Dir(_) => "BUCKET".into(),
+        },
+        (None, Some(b)) => b.clone(),
+        (None, None) => "BUCKET".into(),
+    };
+    let state = match &s.state {
+        Some(url) => StateUrl::parse(url).map_err(anyhow::Error::msg)?,
+        None => StateUrl::SimpleDb(s.simpledb_domain.clone().unwrap_or_else(|| "DOMAIN".into())),
+    };
     let region = s.region.as_deref().unwrap_or("*");
     println!(
         "{}",
-        crate::aws::iam_policy(bucket, domain, None, region, "*")
+        crate::aws::iam_policy_for(&bucket, &state, None, region, "*")
     );
     Ok(())
 }
 
 #[cfg(not(feature = "aws"))]
 pub fn print_iam_policy(_s: &GlobalArgs) -> Result<()> {
-    bail!("this build has no AWS support (built without the `aws` feature)")
+    anyhow::bail!("this build has no AWS support (built without the `aws` feature)")
 }

@@ -162,7 +162,9 @@ pub fn resolve(
     Ok(apply(cli, &merged))
 }
 
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 17] = [
+    "state",
+    "bucket",
     "simpledb-domain",
     "s3-bucket",
     "local-dir",
@@ -183,6 +185,8 @@ const KEYS: [&str; 15] = [
 fn apply(mut g: GlobalArgs, m: &BTreeMap<String, Value>) -> GlobalArgs {
     let one = |k: &str| m.get(k).and_then(Value::one);
     let path = |k: &str| one(k).map(|p| expand_home(&p));
+    g.state = g.state.or_else(|| one("state"));
+    g.bucket = g.bucket.or_else(|| one("bucket"));
     g.simpledb_domain = g.simpledb_domain.or_else(|| one("simpledb-domain"));
     g.s3_bucket = g.s3_bucket.or_else(|| one("s3-bucket"));
     g.local_dir = g.local_dir.or_else(|| path("local-dir"));

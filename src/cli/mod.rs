@@ -6,6 +6,7 @@ pub mod args;
 pub mod backend;
 pub mod backup;
 pub mod config;
+pub mod migrate;
 pub mod output;
 pub mod packages;
 pub mod publish;
@@ -98,6 +99,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<()> {
         Command::Backup(a) => backup::run_backup(ctx, &a),
         Command::Restore(a) => backup::run_restore(ctx, &a),
         Command::Verify(a) => backup::run_verify(ctx, &a),
+        Command::Migrate(a) => migrate::run(ctx, &a),
         Command::IamPolicy | Command::Completions { .. } | Command::Man => Ok(()),
     }
 }

@@ -2,17 +2,18 @@
 //! on the same engine `sdb-local` serves, so embedded mode and SimpleDB
 //! answer the same queries the same way.
 //!
-//! `select` follows every page, as a SimpleDB client following NextToken
-//! does: a query's `limit` sets the page size, not a cap on the results.
+//! `select` streams the whole result; a query's `limit` caps it, as on
+//! every store (SimpleDB's client follows NextToken up to the limit).
 
 use std::path::{Path, PathBuf};
 
 use crate::model::{Attrs, Item};
 use sdb::engine::{validate_domain_name, Engine};
+use sdb::limits::MAX_SELECT_LIMIT;
 use sdb::error::SdbError;
 use sdb::item::{Edit, Expected, PutAttr};
 
-use crate::select::Select;
+use crate::select::{Output, Select};
 use crate::store::{Change, MetaStore, StoreError, StoreResult};
 
 /// One domain of a SQLite file, as a [`MetaStore`].
@@ -86,16 +87,38 @@ impl MetaStore for SqliteMeta {
         each: &mut dyn FnMut(Item) -> StoreResult<()>,
     ) -> StoreResult<()> {
         // The callback's own errors travel through the engine's loop in a
-        // side slot, so they come back unchanged.
+        // side slot, so they come back unchanged. `limit` caps the result
+        // (as on every store); the engine's stream has no cap of its own.
+        let cap = query.limit.map_or(u64::MAX, u64::from);
+        let mut delivered: u64 = 0;
         let mut failure: Option<StoreError> = None;
-        let result = self.engine.select_each(&self.domain, query, &mut |item| {
-            each(item).map_err(|e| {
-                failure = Some(e);
-                SdbError::internal("stopped by the caller")
-            })
-        });
+        let mut full = false;
+        // The engine checks a limit as SimpleDB checks a page's; a total
+        // past one page is fine here.
+        let mut checked = query.clone();
+        checked.limit = query.limit.map(|n| n.min(MAX_SELECT_LIMIT));
+        let result = self
+            .engine
+            .select_each(&self.domain, &checked, &mut |mut item| {
+                if query.output == Output::Count {
+                    if let Some(n) = item.attrs.get_mut("Count").and_then(|v| v.first_mut()) {
+                        let counted: u64 = n.parse().unwrap_or(0);
+                        *n = counted.min(cap).to_string();
+                    }
+                }
+                if delivered >= cap {
+                    full = true;
+                    return Err(SdbError::internal("the limit is reached"));
+                }
+                delivered += 1;
+                each(item).map_err(|e| {
+                    failure = Some(e);
+                    SdbError::internal("stopped by the caller")
+                })
+            });
         match (result, failure) {
             (_, Some(e)) => Err(e),
+            (Err(_), None) if full => Ok(()),
             (Err(e), None) => Err(self.err(e)),
             (Ok(()), None) => Ok(()),
         }
@@ -526,14 +549,14 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].name, "Domain");
         assert_eq!(c[0].attrs["Count"], vec!["2000".to_string()]);
-        // With a limit, counting still visits every page.
+        // A limit caps the count, as it caps the items.
         let c = m
             .select_all(&Select {
                 limit: Some(7),
                 ..count
             })
             .unwrap();
-        assert_eq!(c[0].attrs["Count"], vec!["2000".to_string()]);
+        assert_eq!(c[0].attrs["Count"], vec!["7".to_string()]);
         // A descending order over an attribute, streamed.
         let q = Select {
             output: Output::ItemName,
@@ -542,9 +565,11 @@ mod tests {
             limit: Some(10),
         };
         let got = m.select_all(&q).unwrap();
-        assert_eq!(got.len(), 6000);
+        assert_eq!(got.len(), 10);
         assert_eq!(got[0].name, "item05999");
-        assert!(got[1999].name.as_str() > "item05990" || got[1999].name.ends_with('2'));
+        let all = m.select_all(&Select { limit: None, ..q }).unwrap();
+        assert_eq!(all.len(), 6000);
+        assert!(all[1999].name.as_str() > "item05990" || all[1999].name.ends_with('2'));
     }
 
     #[test]

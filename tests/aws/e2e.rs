@@ -2,7 +2,9 @@
 //! SNS, SQS, STS) and sdb-local (SimpleDB), configured only with the
 //! standard settings: `AWS_ENDPOINT_URL_S3/_SNS/_STS/_SIMPLEDB`,
 //! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-//! `--simpledb-domain` and `--s3-bucket`. apt reads what was published
+//! `--simpledb-domain` and `--s3-bucket` (or `--state dynamodb:TABLE`, with
+//! `AWS_ENDPOINT_URL_DYNAMODB`, for the same scenario on DynamoDB state,
+//! and `--state URL` for migrations between stores). apt reads what was published
 //! anonymously over HTTP, every announcement is read back from an SQS queue
 //! subscribed to the topic, and sdb-local's `/__stats` counts requests.
 
@@ -42,6 +44,13 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Where a scenario keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    SimpleDb,
+    DynamoDb,
+}
+
 /// repoman-cli as a user runs it: an empty environment but for `PATH`, a
 /// `HOME` of its own (no `~/.repoman`, no `~/.aws`) and the standard AWS
 /// settings.
@@ -52,12 +61,20 @@ struct Cli {
     bucket: String,
     /// `--gpg-key-file` for publish.
     key_file: Option<PathBuf>,
+    state: State,
 }
 
 impl Cli {
+    /// `domain` names the state: a SimpleDB domain or DynamoDB table (as
+    /// `state` says), or a whole store URL (`sqlite:PATH`, ...).
     fn command(&self, domain: &str, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_repoman-cli"));
-        c.args(["--simpledb-domain", domain, "--s3-bucket", &self.bucket]);
+        match self.state {
+            _ if domain.contains(':') => c.args(["--state", domain]),
+            State::SimpleDb => c.args(["--simpledb-domain", domain]),
+            State::DynamoDb => c.arg("--state").arg(format!("dynamodb:{domain}")),
+        };
+        c.args(["--s3-bucket", &self.bucket]);
         if let Some(k) = &self.key_file {
             c.arg("--gpg-key-file").arg(k);
         }
@@ -69,6 +86,7 @@ impl Cli {
             .env("AWS_ENDPOINT_URL_SNS", &self.moto_url)
             .env("AWS_ENDPOINT_URL_STS", &self.moto_url)
             .env("AWS_ENDPOINT_URL_SIMPLEDB", &self.sdb_url)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.moto_url)
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .env("AWS_REGION", "us-east-1")
@@ -433,8 +451,7 @@ const DOMAIN: &str = "repoman-e2e";
 const RESTORED: &str = "repoman-e2e-restored";
 
 impl Run {
-    fn start(sdb_args: &[&str]) -> Run {
-        let moto = support::start_moto();
+    fn start(state: State, sdb_args: &[&str], moto: support::Moto) -> Run {
         let sdb = support::sdb_local(sdb_args);
         let work = tempfile::tempdir().unwrap();
         let key = SigningKey::new(work.path());
@@ -446,6 +463,7 @@ impl Run {
             home,
             bucket: "repoman-e2e".into(),
             key_file: Some(key.secret.clone()),
+            state,
         };
         Run {
             bucket: S3Bucket::new(&context(&moto.url), &cli.bucket),
@@ -762,9 +780,9 @@ fn assert_indices(tree: &BTreeMap<String, Vec<u8>>, serves: &Serves) {
 }
 
 /// The whole scenario on a moto of its own and an sdb-local started with
-/// `sdb_args`.
-fn scenario(sdb_args: &[&str]) -> Outcome {
-    let mut run = Run::start(sdb_args);
+/// `sdb_args`, with the state in `state`.
+fn scenario(state: State, sdb_args: &[&str], moto: support::Moto) -> Outcome {
+    let mut run = Run::start(state, sdb_args, moto);
     run.setup();
     let serves = run.add_cp_rm();
     // Binary packages, plus hello's source package in two distributions.
@@ -843,7 +861,7 @@ fn http(url: &str, method: &str, path: &str) -> String {
 /// The scenario against a reliable sdb-local, run once per test process.
 fn clean_run() -> &'static Outcome {
     static CLEAN: OnceLock<Outcome> = OnceLock::new();
-    CLEAN.get_or_init(|| scenario(&[]))
+    CLEAN.get_or_init(|| scenario(State::SimpleDb, &[], support::start_moto()))
 }
 
 /// Every step's checks are in [`scenario`]; this runs it against a
@@ -858,7 +876,11 @@ fn e2e_setup_add_cp_rm_publish_apt_backup_restore_publish() {
 /// command succeed, and the end state is the same, byte for byte.
 #[test]
 fn e2e_with_simpledb_failing_a_fifth_of_requests_ends_in_the_same_state() {
-    let flaky = scenario(&["--fail-rate", "0.2"]);
+    let flaky = scenario(
+        State::SimpleDb,
+        &["--fail-rate", "0.2"],
+        support::start_moto(),
+    );
     let clean = clean_run();
     assert!(
         flaky.backup == clean.backup,
@@ -916,6 +938,7 @@ fn racing_adds_of_one_file_name_have_one_winner_and_identical_ones_both_succeed(
         home: w.join("home"),
         bucket: support::bucket_name("race"),
         key_file: None,
+        state: State::SimpleDb,
     };
     let domain = "race";
     cli.ok(
@@ -1082,6 +1105,7 @@ fn simpledb_requests_grow_with_batches_and_pages_not_with_items() {
         home: w.join("home"),
         bucket: support::bucket_name("counts"),
         key_file: None,
+        state: State::SimpleDb,
     };
     let domain = "counts";
     // The bucket, for publish.
@@ -1131,4 +1155,131 @@ fn simpledb_requests_grow_with_batches_and_pages_not_with_items() {
     };
     assert_eq!(index("binary-amd64/Packages"), binaries);
     assert_eq!(index("source/Sources"), sources);
+}
+
+/// The scenario with the state in DynamoDB (moto): every step's checks
+/// pass, and the backup and the published indices are byte for byte those
+/// of the SimpleDB run.
+#[test]
+fn e2e_on_dynamodb_state_ends_as_on_simpledb() {
+    let dynamo = scenario(State::DynamoDb, &[], support::start_moto());
+    let clean = clean_run();
+    assert!(
+        dynamo.backup == clean.backup,
+        "backups differ:\n{}\n---\n{}",
+        String::from_utf8_lossy(&dynamo.backup),
+        String::from_utf8_lossy(&clean.backup)
+    );
+    assert_same_tree(&dynamo.dists, &clean.dists, "DynamoDB against SimpleDB");
+    assert_eq!(dynamo.sdb_requests, 0, "SimpleDB was not used");
+}
+
+/// With a fifth of DynamoDB requests throttled, retries make every command
+/// succeed and the end state is the same, byte for byte.
+#[test]
+fn e2e_on_dynamodb_with_a_fifth_of_requests_throttled_ends_in_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("throttled");
+    let moto = support::start_moto_with_env(&[
+        ("MOTO_DYNAMODB_THROTTLE_RATE", "0.2"),
+        ("MOTO_DYNAMODB_THROTTLE_LOG", log.to_str().unwrap()),
+    ]);
+    let flaky = scenario(State::DynamoDb, &[], moto);
+    let clean = clean_run();
+    assert!(flaky.backup == clean.backup, "backups differ");
+    assert_same_tree(
+        &flaky.dists,
+        &clean.dists,
+        "throttled DynamoDB against SimpleDB",
+    );
+    let throttled = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert!(
+        throttled > 10,
+        "throttling was injected: {throttled} requests"
+    );
+}
+
+/// SimpleDB to DynamoDB: `migrate` copies the repository, says both sides
+/// hold the same items, converges when run again, and a publish from
+/// DynamoDB gives the indices SimpleDB gave. Then a round trip SQLite
+/// (with an S3 bucket) -> DynamoDB -> SimpleDB keeps `backup` identical.
+#[test]
+fn migrate_simpledb_to_dynamodb_publishes_the_same_and_round_trips() {
+    let moto = support::moto();
+    let sdb = support::sdb_local(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::create_dir_all(w.join("home")).unwrap();
+    let key = SigningKey::new(w);
+    let cli = Cli {
+        moto_url: moto.url.clone(),
+        sdb_url: sdb.url.clone(),
+        home: w.join("home"),
+        bucket: support::bucket_name("migrate"),
+        key_file: Some(key.secret.clone()),
+        state: State::SimpleDb,
+    };
+    let bucket = S3Bucket::new(&context(&moto.url), &cli.bucket);
+    let setup = ["setup", "-d", "stable", "-c", "main", "-a", "amd64"];
+    let debs = [
+        fixture("hello_2.10-3_amd64.deb"),
+        fixture("sensible-utils_0.0.17+nmu1_all.deb"),
+        fixture("hello_2.10-3.dsc"),
+    ];
+    let debs: Vec<String> = debs.iter().map(|p| p.display().to_string()).collect();
+    let mut add = vec!["add", "-d", "stable", "-c", "main"];
+    add.extend(debs.iter().map(String::as_str));
+
+    cli.ok("mig", &setup);
+    cli.ok("mig", &add);
+    cli.ok("mig", &["publish"]);
+    let from_simpledb = comparable(&dists_tree(&bucket));
+    let backup = cli.ok("mig", &["backup"]);
+
+    let dry = cli.ok("mig", &["migrate", "--to", "dynamodb:mig-ddb", "--dry-run"]);
+    assert!(
+        dry.contains("would copy 4 items") && dry.contains("4 to write"),
+        "{dry}"
+    );
+    let out = cli.ok("mig", &["migrate", "--to", "dynamodb:mig-ddb"]);
+    assert!(
+        out.contains("migrated 4 items") && out.contains("both hold 4 items, digest "),
+        "{out}"
+    );
+    let again = cli.ok("mig", &["migrate", "--to", "dynamodb:mig-ddb"]);
+    assert!(
+        again.contains("0 written, 0 deleted, 4 already identical"),
+        "{again}"
+    );
+
+    cli.ok("dynamodb:mig-ddb", &["publish"]);
+    assert_same_tree(
+        &from_simpledb,
+        &comparable(&dists_tree(&bucket)),
+        "published from DynamoDB after the migration",
+    );
+    assert_eq!(cli.ok("dynamodb:mig-ddb", &["backup"]), backup);
+
+    // SQLite state with the S3 bucket: its own setup and adds (the pool
+    // files are already there, with the same bytes).
+    let sqlite = format!("sqlite:{}", w.join("state/repo.sqlite").display());
+    cli.ok(&sqlite, &setup);
+    cli.ok(&sqlite, &add);
+    let log = std::fs::read_to_string(w.join("state/announcements.jsonl")).unwrap();
+    assert!(
+        log.lines().count() >= 3 && log.contains("\"sensible-utils\""),
+        "a local state with no topic logs its announcements: {log}"
+    );
+    assert_eq!(cli.ok(&sqlite, &["backup"]), backup);
+    cli.ok(&sqlite, &["migrate", "--to", "dynamodb:round-trip"]);
+    cli.ok(
+        "dynamodb:round-trip",
+        &["migrate", "--to", "simpledb:round-trip"],
+    );
+    for store in ["dynamodb:round-trip", "simpledb:round-trip"] {
+        assert_eq!(cli.ok(store, &["backup"]), backup, "backup of {store}");
+    }
 }

@@ -7,9 +7,17 @@ The tests race real repoman processes against this server, so every S3
 request that writes an object (PutObject and CopyObject, and
 CompleteMultipartUpload) runs under one lock. Everything else is moto's own.
 
+With MOTO_DYNAMODB_THROTTLE_RATE set (a fraction), that share of DynamoDB
+requests is answered with ThrottlingException instead, and each one is
+noted as a line in MOTO_DYNAMODB_THROTTLE_LOG: a fault for the tests of
+retries that moto cannot produce by itself.
+
     python moto_server.py -H 127.0.0.1 -p PORT
 """
 
+import json
+import os
+import random
 import sys
 import threading
 
@@ -29,6 +37,27 @@ def _one_at_a_time(method):
 
 for _name in ("put_object", "_key_response_post"):
     setattr(S3Response, _name, _one_at_a_time(getattr(S3Response, _name)))
+
+_throttle_rate = float(os.environ.get("MOTO_DYNAMODB_THROTTLE_RATE", "0") or 0)
+if _throttle_rate > 0:
+    from moto.dynamodb.responses import DynamoHandler
+
+    _answer = DynamoHandler.call_action
+
+    def _throttled(self):
+        if random.random() < _throttle_rate:
+            log = os.environ.get("MOTO_DYNAMODB_THROTTLE_LOG")
+            if log:
+                with open(log, "a") as f:
+                    f.write("throttled\n")
+            body = {
+                "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                "message": "Rate of requests exceeds the allowed throughput.",
+            }
+            return 400, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(body)
+        return _answer(self)
+
+    DynamoHandler.call_action = _throttled
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,1086 @@
+//! The [`MetaStore`] on a DynamoDB table, with SimpleDB's item model: one
+//! DynamoDB item per SimpleDB item, keyed by the item name, the same
+//! attribute names, one value as `S` and several as `SS` (both unordered,
+//! as in SimpleDB), control text in the same `controltxtN` fragments. So a
+//! backup is the same bytes from any store.
+//!
+//! Table design:
+//! * partition key `~item` (the item name); no sort key;
+//! * `~dca`: `["dist","comp","arch"]` (JSON) when the item has one value
+//!   of each of `distribution`, `component` and `architecture`, `~` when it
+//!   has several of one (rare; always read along), absent otherwise;
+//! * a global secondary index `by-dca` (partition `~dca`, sort `~item`,
+//!   every attribute projected) answers "the items of dist D, comp C, arch
+//!   A" (publish, add, query, cp) with Query pages instead of Scans;
+//! * `~v`: a random version stamp every write sets, so read-modify-write
+//!   changes (`AddValue`, `DeleteValue`) are conditional on it.
+//!
+//! The names starting with `~` are the store's own; a user attribute named
+//! `~x` is stored as `~~x`. None of them appear in what `get` and `select`
+//! return.
+//!
+//! Writes: a command's changes are one TransactWriteItems when they touch
+//! at most 100 items (all-or-nothing), else ordered transactions of 100
+//! (a prefix may be applied, as on SimpleDB; re-running converges).
+//! Throttling, transaction conflicts and failed version checks are retried
+//! with capped, jittered backoff; a version check that failed means another
+//! writer came first, so the item is read again and the change recomputed:
+//! two concurrent `repo add-distribution` both take effect.
+//!
+//! Reads: DynamoDB has no Select, so the typed [`Select`] picks the access
+//! path (an index Query per dist/comp/arch it pins, else a Scan) and
+//! `select::eval` decides the rest exactly as SimpleDB does. Index reads
+//! are eventually consistent (DynamoDB offers nothing else on a global
+//! index; the lag is normally well under a second); `get` and Scans read
+//! consistently.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, TableStatus, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use rand::Rng;
+
+use super::{backoff, error_chain, AwsContext};
+use crate::model::{Attrs, Item};
+use crate::select::eval;
+use crate::select::{CmpOp, Expr, Operand, Select};
+use crate::store::{Change, MetaStore, StoreError, StoreResult};
+
+/// The partition key: the item name.
+pub const KEY: &str = "~item";
+/// The index key, derived from the item's coordinates.
+pub const DCA: &str = "~dca";
+/// The version stamp of read-modify-write changes.
+pub const VERSION: &str = "~v";
+/// The index that answers dist/comp/arch queries.
+pub const INDEX: &str = "by-dca";
+/// `~dca` of items with several values of a coordinate.
+const IRREGULAR: &str = "~";
+
+/// Most actions in one TransactWriteItems.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+/// Request bytes per transaction we aim under (DynamoDB allows 4 MB).
+const MAX_TRANSACTION_BYTES: usize = 3 << 20;
+/// Most keys per BatchGetItem.
+const MAX_BATCH_GET: usize = 100;
+/// Most index keys a Select may pin before a Scan is cheaper.
+const MAX_QUERY_KEYS: usize = 64;
+/// Attempts of one request or transaction before giving up.
+const MAX_ATTEMPTS: u32 = 12;
+
+/// The coordinates `~dca` is made of, in order.
+const COORDINATES: [&str; 3] = ["distribution", "component", "architecture"];
+
+/// The metadata store on one DynamoDB table.
+#[derive(Debug)]
+pub struct DynamoDbMeta {
+    ctx: AwsContext,
+    client: Client,
+    table: String,
+    retry_base: Duration,
+}
+
+impl DynamoDbMeta {
+    pub fn new(ctx: &AwsContext, table: &str) -> DynamoDbMeta {
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(ctx.sdk_config());
+        if let Some(e) = ctx.endpoint("DynamoDB", ctx.overrides().dynamodb_endpoint.as_ref()) {
+            conf = conf.endpoint_url(e);
+        }
+        DynamoDbMeta {
+            ctx: ctx.clone(),
+            client: Client::from_conf(conf.build()),
+            table: table.to_string(),
+            retry_base: Duration::from_millis(50),
+        }
+    }
+
+    /// The same store with another first backoff delay (tests).
+    pub fn with_retry_base(mut self, base: Duration) -> DynamoDbMeta {
+        self.retry_base = base;
+        self
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn fail(&self, what: &str, e: &(dyn std::error::Error + 'static)) -> StoreError {
+        StoreError::Backend(format!("{}: {what}: {}", self.describe(), error_chain(e)))
+    }
+
+    /// Sends a request, retrying throttling and transient failures.
+    fn call<T, E, R, F, Fut>(&self, what: &str, f: F) -> StoreResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        self.ctx.block_on(async {
+            let mut attempt = 0;
+            loop {
+                tracing::debug!(target: "repoman::dynamodb", op = what, "request");
+                match f().await {
+                    Ok(v) => return Ok(v),
+                    Err(e) if attempt + 1 < MAX_ATTEMPTS && transient(e.code(), &e) => {
+                        tokio::time::sleep(backoff(
+                            attempt,
+                            self.retry_base,
+                            Duration::from_secs(5),
+                        ))
+                        .await;
+                        attempt += 1;
+                    }
+                    Err(e) if e.code() == Some("ResourceNotFoundException") => {
+                        return Err(StoreError::NotFound(format!(
+                            "{} table `{}`",
+                            self.describe(),
+                            self.table
+                        )))
+                    }
+                    Err(e) => return Err(self.fail(what, &e)),
+                }
+            }
+        })
+    }
+
+    fn key(item: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([(KEY.to_string(), AttributeValue::S(item.to_string()))])
+    }
+
+    /// Items by name, read consistently, `UnprocessedKeys` retried.
+    fn batch_get(&self, names: &[String]) -> StoreResult<Vec<(String, Stored)>> {
+        let mut out = Vec::new();
+        for chunk in names.chunks(MAX_BATCH_GET) {
+            let unique: BTreeSet<&String> = chunk.iter().collect();
+            let mut pending: Vec<HashMap<String, AttributeValue>> =
+                unique.into_iter().map(|n| Self::key(n)).collect();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let keys = KeysAndAttributes::builder()
+                    .set_keys(Some(pending.clone()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| self.fail("BatchGetItem", &e))?;
+                let got = self.call("BatchGetItem", || {
+                    self.client
+                        .batch_get_item()
+                        .request_items(&self.table, keys.clone())
+                        .send()
+                })?;
+                for raw in got
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(s) = Stored::from_raw(raw) {
+                        out.push((s.name.clone(), s));
+                    }
+                }
+                pending = got
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    if attempt + 1 >= MAX_ATTEMPTS {
+                        return Err(StoreError::Backend(format!(
+                            "{}: BatchGetItem left {} keys unprocessed after {MAX_ATTEMPTS} attempts",
+                            self.describe(),
+                            pending.len()
+                        )));
+                    }
+                    std::thread::sleep(backoff(attempt, self.retry_base, Duration::from_secs(5)));
+                    attempt += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every item of one index partition, page by page.
+    fn query_index(&self, key: &str, each: &mut dyn FnMut(Stored)) -> StoreResult<()> {
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self.call("Query", || {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(INDEX)
+                    .key_condition_expression("#k = :k")
+                    .expression_attribute_names("#k", DCA)
+                    .expression_attribute_values(":k", AttributeValue::S(key.to_string()))
+                    .set_exclusive_start_key(start.clone())
+                    .send()
+            })?;
+            page.items()
+                .iter()
+                .filter_map(Stored::from_raw)
+                .for_each(&mut *each);
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Every item of the table, page by page, read consistently.
+    fn scan(&self, each: &mut dyn FnMut(Stored)) -> StoreResult<()> {
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self.call("Scan", || {
+                self.client
+                    .scan()
+                    .table_name(&self.table)
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start.clone())
+                    .send()
+            })?;
+            page.items()
+                .iter()
+                .filter_map(Stored::from_raw)
+                .for_each(&mut *each);
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Writes one chunk of merged changes, retrying until it applies.
+    fn write(&self, chunk: &[(String, Pending)]) -> StoreResult<()> {
+        let mut attempt = 0;
+        loop {
+            // Items changed relative to what they hold are read first.
+            let names: Vec<String> = chunk
+                .iter()
+                .filter(|(_, p)| p.needs_read())
+                .map(|(n, _)| n.clone())
+                .collect();
+            let current: HashMap<String, Stored> = if names.is_empty() {
+                HashMap::new()
+            } else {
+                self.batch_get(&names)?.into_iter().collect()
+            };
+            let actions = chunk
+                .iter()
+                .map(|(item, p)| {
+                    let base = p.needs_read().then(|| current.get(item));
+                    self.action(item, p, base)
+                })
+                .collect::<StoreResult<Vec<TransactWriteItem>>>()?;
+            match self.transact(actions) {
+                Ok(()) => return Ok(()),
+                Err(Retry::Again(why)) if attempt + 1 < MAX_ATTEMPTS => {
+                    tracing::debug!(target: "repoman::dynamodb", why, attempt, "transaction retried");
+                    std::thread::sleep(backoff(attempt, self.retry_base, Duration::from_secs(5)));
+                    attempt += 1;
+                }
+                Err(Retry::Again(why)) => {
+                    return Err(StoreError::Backend(format!(
+                    "{}: a write of {} item(s) did not apply after {MAX_ATTEMPTS} attempts ({why})",
+                    self.describe(),
+                    chunk.len()
+                )))
+                }
+                Err(Retry::Fail(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends actions as one transaction (one plain write when alone).
+    fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), Retry> {
+        tracing::debug!(target: "repoman::dynamodb", op = "TransactWriteItems", "request");
+        let result = self.ctx.block_on(
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(actions))
+                .send(),
+        );
+        let e = match result {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Some(
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c),
+        ) = e.as_service_error()
+        {
+            let codes: Vec<&str> = c
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .filter(|c| *c != "None")
+                .collect();
+            let again = codes.iter().all(|c| {
+                matches!(
+                    *c,
+                    "ConditionalCheckFailed"
+                        | "TransactionConflict"
+                        | "ThrottlingError"
+                        | "ProvisionedThroughputExceeded"
+                )
+            });
+            if again {
+                return Err(Retry::Again(codes.join(",")));
+            }
+            let detail: Vec<String> = c
+                .cancellation_reasons()
+                .iter()
+                .filter(|r| r.code() != Some("None"))
+                .map(|r| {
+                    format!(
+                        "{}{}",
+                        r.code().unwrap_or("?"),
+                        r.message().map(|m| format!(" ({m})")).unwrap_or_default()
+                    )
+                })
+                .collect();
+            return Err(Retry::Fail(StoreError::Backend(format!(
+                "{}: TransactWriteItems cancelled: {}",
+                self.describe(),
+                detail.join("; ")
+            ))));
+        }
+        if transient(e.code(), &e) {
+            return Err(Retry::Again(e.code().unwrap_or("transient").to_string()));
+        }
+        if e.code() == Some("ResourceNotFoundException") {
+            return Err(Retry::Fail(StoreError::NotFound(format!(
+                "{} table `{}`",
+                self.describe(),
+                self.table
+            ))));
+        }
+        Err(Retry::Fail(self.fail("TransactWriteItems", &e)))
+    }
+
+    /// The action that brings `item` to its pending state. `base` is the
+    /// item as read (outer `Some`) for changes relative to it.
+    fn action(
+        &self,
+        item: &str,
+        p: &Pending,
+        base: Option<Option<&Stored>>,
+    ) -> StoreResult<TransactWriteItem> {
+        let fail = |e: aws_sdk_dynamodb::error::BuildError| self.fail("building a write", &e);
+        // The full final values of the attributes this change decides.
+        let mut decided: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut removed: BTreeSet<String> = BTreeSet::new();
+        for (a, v) in &p.known {
+            match v {
+                Some(vs) if !vs.is_empty() => {
+                    decided.insert(a.clone(), vs.clone());
+                }
+                _ => {
+                    removed.insert(a.clone());
+                }
+            }
+        }
+        let current = base.flatten();
+        for (a, ops) in &p.deltas {
+            let mut vs: BTreeSet<String> = current
+                .and_then(|s| s.attrs.get(a))
+                .map(|v| v.iter().cloned().collect())
+                .unwrap_or_default();
+            for (add, v) in ops {
+                if *add {
+                    vs.insert(v.clone());
+                } else {
+                    vs.remove(v);
+                }
+            }
+            if vs.is_empty() {
+                removed.insert(a.clone());
+            } else {
+                decided.insert(a.clone(), vs);
+            }
+        }
+        for a in decided.keys().chain(removed.iter()) {
+            check_name(a).map_err(|why| {
+                StoreError::Backend(format!("{}: item {item:?}: {why}", self.describe()))
+            })?;
+        }
+        // The coordinates after the change, where known.
+        let coordinate = |c: &str| -> Option<Option<&BTreeSet<String>>> {
+            if let Some(v) = decided.get(c) {
+                return Some(Some(v));
+            }
+            if removed.contains(c) || p.deleted {
+                return Some(None);
+            }
+            None
+        };
+        let touched = COORDINATES
+            .iter()
+            .any(|c| decided.contains_key(*c) || removed.contains(*c));
+        let from_base = |c: &str| current.map(|s| s.attrs.get(c));
+        let dca: Option<Option<String>> = if touched || p.deleted {
+            let values: Vec<Option<Option<Vec<String>>>> = COORDINATES
+                .iter()
+                .map(|c| match coordinate(c) {
+                    Some(v) => Some(v.map(|s| s.iter().cloned().collect())),
+                    None => base.is_some().then(|| from_base(c).flatten().cloned()),
+                })
+                .collect();
+            if values.iter().any(Option::is_none) {
+                // A coordinate this change does not decide: read along.
+                Some(Some(IRREGULAR.to_string()))
+            } else {
+                let values: Vec<Option<Vec<String>>> = values.into_iter().flatten().collect();
+                Some(dca_key(&values))
+            }
+        } else {
+            None
+        };
+        let version = AttributeValue::S(format!("{:016x}", rand::thread_rng().gen::<u64>()));
+
+        if p.deleted {
+            if decided.is_empty() {
+                let d = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(item)))
+                    .build()
+                    .map_err(fail)?;
+                return Ok(TransactWriteItem::builder().delete(d).build());
+            }
+            let mut stored = Self::key(item);
+            for (a, vs) in &decided {
+                stored.insert(stored_name(a), value_of(vs));
+            }
+            if let Some(Some(k)) = dca {
+                stored.insert(DCA.into(), AttributeValue::S(k));
+            }
+            stored.insert(VERSION.into(), version);
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(stored))
+                .build()
+                .map_err(fail)?;
+            return Ok(TransactWriteItem::builder().put(put).build());
+        }
+
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        for (i, (a, vs)) in decided.iter().enumerate() {
+            names.insert(format!("#s{i}"), stored_name(a));
+            values.insert(format!(":s{i}"), value_of(vs));
+            sets.push(format!("#s{i} = :s{i}"));
+        }
+        for (i, a) in removed.iter().enumerate() {
+            names.insert(format!("#r{i}"), stored_name(a));
+            removes.push(format!("#r{i}"));
+        }
+        names.insert("#ver".into(), VERSION.into());
+        values.insert(":ver".into(), version);
+        sets.push("#ver = :ver".into());
+        match dca {
+            Some(Some(k)) => {
+                names.insert("#dca".into(), DCA.into());
+                values.insert(":dca".into(), AttributeValue::S(k));
+                sets.push("#dca = :dca".into());
+            }
+            Some(None) => {
+                names.insert("#dca".into(), DCA.into());
+                removes.push("#dca".into());
+            }
+            None => {}
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(item)))
+            .update_expression(expression);
+        if let Some(current) = base {
+            // Read-modify-write: only onto the version that was read.
+            match current.and_then(|s| s.version.clone()) {
+                Some(v) => {
+                    values.insert(":old".into(), AttributeValue::S(v));
+                    update = update.condition_expression("#ver = :old");
+                }
+                None => update = update.condition_expression("attribute_not_exists(#ver)"),
+            }
+        }
+        let update = update
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(fail)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Creates the table and its index, and waits until they are active.
+    fn create(&self) -> StoreResult<()> {
+        let fail = |e: aws_sdk_dynamodb::error::BuildError| self.fail("CreateTable", &e);
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+        };
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(INDEX)
+            .key_schema(key(DCA, KeyType::Hash).map_err(fail)?)
+            .key_schema(key(KEY, KeyType::Range).map_err(fail)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(fail)?;
+        let mut attempt = 0;
+        loop {
+            tracing::debug!(target: "repoman::dynamodb", op = "CreateTable", "request");
+            let created = self.ctx.block_on(
+                self.client
+                    .create_table()
+                    .table_name(&self.table)
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .attribute_definitions(attr(KEY).map_err(fail)?)
+                    .attribute_definitions(attr(DCA).map_err(fail)?)
+                    .key_schema(key(KEY, KeyType::Hash).map_err(fail)?)
+                    .global_secondary_indexes(index.clone())
+                    .send(),
+            );
+            match created {
+                Ok(_) => break,
+                Err(e) if e.code() == Some("ResourceInUseException") => break,
+                Err(e) if attempt + 1 < MAX_ATTEMPTS && transient(e.code(), &e) => {
+                    std::thread::sleep(backoff(attempt, self.retry_base, Duration::from_secs(5)));
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.fail("CreateTable", &e)),
+            }
+        }
+        for _ in 0..600 {
+            if self.active()? {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(StoreError::Backend(format!(
+            "{}: the table did not become active within two minutes",
+            self.describe()
+        )))
+    }
+
+    /// Whether the table and its index are active.
+    fn active(&self) -> StoreResult<bool> {
+        let t = self.call("DescribeTable", || {
+            self.client.describe_table().table_name(&self.table).send()
+        })?;
+        let Some(t) = t.table() else { return Ok(false) };
+        let index_ok = t.global_secondary_indexes().iter().any(|i| {
+            i.index_name() == Some(INDEX)
+                && i.index_status().map_or(true, |s| s.as_str() == "ACTIVE")
+        });
+        Ok(t.table_status() == Some(&TableStatus::Active) && index_ok)
+    }
+
+    /// The items a Select can match, by the cheapest path it allows.
+    fn candidates(&self, q: &Select, each: &mut dyn FnMut(Stored)) -> StoreResult<()> {
+        let filter = q.filter.as_ref();
+        if let Some(names) = filter.and_then(pinned_names) {
+            for (_, s) in self.batch_get(&names)? {
+                each(s);
+            }
+            return Ok(());
+        }
+        if let Some(keys) = filter.and_then(index_keys) {
+            for k in keys.iter().map(String::as_str).chain([IRREGULAR]) {
+                self.query_index(k, each)?;
+            }
+            return Ok(());
+        }
+        self.scan(each)
+    }
+}
+
+enum Retry {
+    Again(String),
+    Fail(StoreError),
+}
+
+/// Whether an error is worth another attempt.
+fn transient<E: std::fmt::Debug>(code: Option<&str>, e: &E) -> bool {
+    match code {
+        Some(
+            "ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "TransactionConflictException"
+            | "TransactionInProgressException"
+            | "InternalServerError"
+            | "InternalFailure"
+            | "ServiceUnavailable",
+        ) => true,
+        Some(_) => false,
+        // No code: the request did not get an answer (timeout, connection).
+        None => !format!("{e:?}").contains("ConstructionFailure"),
+    }
+}
+
+/// An item as stored: its name, user attributes and version stamp.
+#[derive(Debug, Clone)]
+struct Stored {
+    name: String,
+    attrs: Attrs,
+    version: Option<String>,
+}
+
+impl Stored {
+    fn from_raw(raw: &HashMap<String, AttributeValue>) -> Option<Stored> {
+        let name = raw.get(KEY)?.as_s().ok()?.clone();
+        let version = raw.get(VERSION).and_then(|v| v.as_s().ok()).cloned();
+        let mut attrs = Attrs::new();
+        for (k, v) in raw {
+            let Some(a) = user_name(k) else { continue };
+            let mut vs: Vec<String> = match v {
+                AttributeValue::S(s) => vec![s.clone()],
+                AttributeValue::Ss(ss) => ss.clone(),
+                _ => continue,
+            };
+            vs.sort();
+            vs.dedup();
+            attrs.insert(a, vs);
+        }
+        Some(Stored {
+            name,
+            attrs,
+            version,
+        })
+    }
+
+    fn into_item(self) -> Item {
+        Item {
+            name: self.name,
+            attrs: self.attrs,
+        }
+    }
+}
+
+/// How an attribute name is stored: the store's own names start with `~`,
+/// so a user's leading `~` is doubled.
+fn stored_name(a: &str) -> String {
+    if a.starts_with('~') {
+        format!("~{a}")
+    } else {
+        a.to_string()
+    }
+}
+
+/// The user's name of a stored attribute, or `None` for the store's own.
+fn user_name(stored: &str) -> Option<String> {
+    match stored.strip_prefix('~') {
+        Some(rest) if rest.starts_with('~') => Some(rest.to_string()),
+        Some(_) => None,
+        None => Some(stored.to_string()),
+    }
+}
+
+fn check_name(a: &str) -> Result<(), String> {
+    if a.is_empty() {
+        return Err("an attribute name must not be empty".into());
+    }
+    if a.len() > 1024 {
+        return Err(format!(
+            "attribute name of {} bytes (at most 1024, as on SimpleDB)",
+            a.len()
+        ));
+    }
+    Ok(())
+}
+
+fn value_of(vs: &BTreeSet<String>) -> AttributeValue {
+    if vs.len() == 1 {
+        AttributeValue::S(vs.iter().next().expect("one value").clone())
+    } else {
+        AttributeValue::Ss(vs.iter().cloned().collect())
+    }
+}
+
+/// `~dca` for the coordinates' values: the key when each has one value,
+/// [`IRREGULAR`] when one has several, none when one is missing.
+fn dca_key(values: &[Option<Vec<String>>]) -> Option<String> {
+    let mut single = Vec::new();
+    let mut irregular = false;
+    for v in values {
+        match v.as_deref() {
+            None | Some([]) => return None,
+            Some([one]) => single.push(one.clone()),
+            Some(_) => irregular = true,
+        }
+    }
+    Some(if irregular {
+        IRREGULAR.to_string()
+    } else {
+        serde_json::to_string(&single).expect("strings serialise")
+    })
+}
+
+/// What one command does to one item, merged: a delete first (then the
+/// item starts empty), attributes whose final values it decides (`None`:
+/// removed), and value additions and removals on what the item holds.
+#[derive(Debug, Clone, Default)]
+struct Pending {
+    deleted: bool,
+    known: BTreeMap<String, Option<BTreeSet<String>>>,
+    deltas: BTreeMap<String, Vec<(bool, String)>>,
+}
+
+impl Pending {
+    fn needs_read(&self) -> bool {
+        !self.deltas.is_empty()
+    }
+
+    fn apply(&mut self, c: &Change) {
+        match c {
+            Change::Put { attrs, remove, .. } => {
+                for r in remove {
+                    self.deltas.remove(r);
+                    self.known.insert(r.clone(), None);
+                }
+                for (a, vs) in attrs {
+                    self.deltas.remove(a);
+                    self.known
+                        .insert(a.clone(), Some(vs.iter().cloned().collect()));
+                }
+            }
+            Change::Delete { .. } => {
+                *self = Pending {
+                    deleted: true,
+                    ..Pending::default()
+                }
+            }
+            Change::AddValue { attr, value, .. } | Change::DeleteValue { attr, value, .. } => {
+                let add = matches!(c, Change::AddValue { .. });
+                if self.deleted || self.known.contains_key(attr) {
+                    let set = self
+                        .known
+                        .entry(attr.clone())
+                        .or_insert(None)
+                        .get_or_insert_with(BTreeSet::new);
+                    if add {
+                        set.insert(value.clone());
+                    } else {
+                        set.remove(value);
+                    }
+                } else {
+                    self.deltas
+                        .entry(attr.clone())
+                        .or_default()
+                        .push((add, value.clone()));
+                }
+            }
+        }
+    }
+
+    /// Roughly the bytes of the write.
+    fn size(&self, item: &str) -> usize {
+        let known: usize = self
+            .known
+            .iter()
+            .map(|(a, v)| a.len() + v.iter().flatten().map(|x| x.len() + 3).sum::<usize>())
+            .sum();
+        let deltas: usize = self
+            .deltas
+            .iter()
+            .map(|(a, v)| a.len() + v.iter().map(|x| x.1.len() + 3).sum::<usize>())
+            .sum();
+        item.len() + known + deltas + 100
+    }
+}
+
+fn item_of(c: &Change) -> &str {
+    match c {
+        Change::Put { item, .. }
+        | Change::Delete { item }
+        | Change::AddValue { item, .. }
+        | Change::DeleteValue { item, .. } => item,
+    }
+}
+
+/// Changes in order, merged per item into chunks of at most 100 items and
+/// [`MAX_TRANSACTION_BYTES`]: a change to an item of an earlier chunk goes
+/// into the current one, so chunks applied in order keep the changes'
+/// order.
+fn chunks(changes: &[Change]) -> Vec<Vec<(String, Pending)>> {
+    let mut out: Vec<Vec<(String, Pending)>> = Vec::new();
+    let mut cur: Vec<(String, Pending)> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut bytes = 0;
+    for c in changes {
+        let item = item_of(c);
+        if let Some(&i) = at.get(item) {
+            let before = cur[i].1.size(item);
+            cur[i].1.apply(c);
+            bytes = bytes + cur[i].1.size(item) - before.min(cur[i].1.size(item));
+            continue;
+        }
+        let mut p = Pending::default();
+        p.apply(c);
+        let size = p.size(item);
+        if cur.len() == MAX_TRANSACTION_ITEMS
+            || (!cur.is_empty() && bytes + size > MAX_TRANSACTION_BYTES)
+        {
+            out.push(std::mem::take(&mut cur));
+            at.clear();
+            bytes = 0;
+        }
+        at.insert(item.to_string(), cur.len());
+        cur.push((item.to_string(), p));
+        bytes += size;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The values a top-level conjunct pins an attribute to (`a = v`,
+/// `a in (..)`, with or without `every`), intersected over conjuncts.
+fn pinned(e: &Expr, attr: &str) -> Option<BTreeSet<String>> {
+    let is = |o: &Operand| matches!(o, Operand::Attr(a) | Operand::Every(a) if a == attr);
+    match e {
+        Expr::Cmp(o, CmpOp::Eq, v) if is(o) => Some(BTreeSet::from([v.clone()])),
+        Expr::In(o, vs) if is(o) => Some(vs.iter().cloned().collect()),
+        Expr::And(a, b) | Expr::Intersection(a, b) => match (pinned(a, attr), pinned(b, attr)) {
+            (Some(x), Some(y)) => Some(x.intersection(&y).cloned().collect()),
+            (x, None) | (None, x) => x,
+        },
+        _ => None,
+    }
+}
+
+/// Item names a Select pins with `itemName() = v` or `in (..)`.
+fn pinned_names(e: &Expr) -> Option<Vec<String>> {
+    fn walk(e: &Expr) -> Option<BTreeSet<String>> {
+        match e {
+            Expr::Cmp(Operand::ItemName, CmpOp::Eq, v) => Some(BTreeSet::from([v.clone()])),
+            Expr::In(Operand::ItemName, vs) => Some(vs.iter().cloned().collect()),
+            Expr::And(a, b) | Expr::Intersection(a, b) => match (walk(a), walk(b)) {
+                (Some(x), Some(y)) => Some(x.intersection(&y).cloned().collect()),
+                (x, None) | (None, x) => x,
+            },
+            _ => None,
+        }
+    }
+    walk(e).map(|s| s.into_iter().collect())
+}
+
+/// The index keys a Select pins: one per combination of the pinned
+/// distributions, components and architectures, when all three are pinned
+/// and the combinations are few.
+fn index_keys(e: &Expr) -> Option<Vec<String>> {
+    let sets: Vec<BTreeSet<String>> = COORDINATES
+        .iter()
+        .map(|c| pinned(e, c))
+        .collect::<Option<_>>()?;
+    let n: usize = sets.iter().map(BTreeSet::len).product();
+    if n > MAX_QUERY_KEYS {
+        return None;
+    }
+    let mut keys = Vec::with_capacity(n);
+    for d in &sets[0] {
+        for c in &sets[1] {
+            for a in &sets[2] {
+                keys.push(serde_json::to_string(&[d, c, a]).expect("strings serialise"));
+            }
+        }
+    }
+    Some(keys)
+}
+
+impl MetaStore for DynamoDbMeta {
+    fn describe(&self) -> String {
+        format!("dynamodb:{}", self.table)
+    }
+
+    fn domain_exists(&self) -> StoreResult<bool> {
+        match self.call("DescribeTable", || {
+            self.client.describe_table().table_name(&self.table).send()
+        }) {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create_domain(&self) -> StoreResult<()> {
+        self.create()
+    }
+
+    fn get(&self, item: &str) -> StoreResult<Option<Attrs>> {
+        let got = self.call("GetItem", || {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(item)))
+                .consistent_read(true)
+                .send()
+        })?;
+        Ok(got
+            .item()
+            .and_then(Stored::from_raw)
+            .map(|s| s.attrs)
+            .filter(|a| !a.is_empty()))
+    }
+
+    fn select(
+        &self,
+        query: &Select,
+        each: &mut dyn FnMut(Item) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        eval::check(query).map_err(|e| StoreError::Backend(format!("{}: {e}", self.describe())))?;
+        // Only the matches are kept while pages arrive (the order needs
+        // them all before the first goes out).
+        let filter = query.filter.as_ref();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut found: Vec<Item> = Vec::new();
+        self.candidates(query, &mut |s| {
+            if !s.attrs.is_empty()
+                && eval::matches(filter, &s.name, &s.attrs)
+                && seen.insert(s.name.clone())
+            {
+                found.push(s.into_item());
+            }
+        })?;
+        let result = eval::run(query, found)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", self.describe())))?;
+        for item in result {
+            each(item)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        for chunk in chunks(changes) {
+            self.write(&chunk)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &[&str])]) -> Attrs {
+        pairs
+            .iter()
+            .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn names_of_the_store_never_meet_the_users() {
+        for a in ["name", "~", "~x", "~~y", "a~"] {
+            assert_eq!(user_name(&stored_name(a)).as_deref(), Some(a));
+        }
+        for own in [KEY, DCA, VERSION] {
+            assert_eq!(user_name(own), None);
+        }
+    }
+
+    #[test]
+    fn the_index_key_is_pinned_by_every_coordinate() {
+        let f = crate::catalog::Filter {
+            dists: vec!["stable".into()],
+            comps: vec!["main".into()],
+            archs: vec!["amd64".into(), "all".into()],
+            ..Default::default()
+        }
+        .to_select()
+        .filter
+        .unwrap();
+        assert_eq!(
+            index_keys(&f).unwrap(),
+            [r#"["stable","main","all"]"#, r#"["stable","main","amd64"]"#]
+        );
+        let partial = crate::catalog::Filter {
+            dists: vec!["stable".into()],
+            ..Default::default()
+        }
+        .to_select()
+        .filter
+        .unwrap();
+        assert_eq!(index_keys(&partial), None);
+        assert_eq!(
+            dca_key(&[
+                Some(vec!["a|b".into()]),
+                Some(vec!["c".into()]),
+                Some(vec!["d".into()])
+            ]),
+            Some(r#"["a|b","c","d"]"#.into())
+        );
+        assert_eq!(
+            dca_key(&[
+                Some(vec!["a".into(), "b".into()]),
+                Some(vec!["c".into()]),
+                Some(vec!["d".into()])
+            ]),
+            Some(IRREGULAR.into())
+        );
+        assert_eq!(
+            dca_key(&[None, Some(vec!["c".into()]), Some(vec!["d".into()])]),
+            None
+        );
+    }
+
+    #[test]
+    fn changes_merge_per_item_in_chunks_of_100_in_order() {
+        let put = |i: usize| Change::Put {
+            item: format!("i{i}"),
+            attrs: attrs(&[("n", &["1"])]),
+            remove: vec![],
+        };
+        let mut changes: Vec<Change> = (0..150).map(put).collect();
+        changes.push(Change::AddValue {
+            item: "i0".into(),
+            attr: "n".into(),
+            value: "2".into(),
+        });
+        let c = chunks(&changes);
+        assert_eq!(c.iter().map(Vec::len).collect::<Vec<_>>(), [100, 51]);
+        // i0 again, after i149: in the second chunk, relative to the store.
+        assert_eq!(c[1][50].0, "i0");
+        assert!(c[1][50].1.needs_read());
+        // Within a chunk, a put then an added value is one decided write.
+        let c = chunks(&[
+            put(1),
+            Change::AddValue {
+                item: "i1".into(),
+                attr: "n".into(),
+                value: "2".into(),
+            },
+        ]);
+        assert_eq!(c.len(), 1);
+        assert!(!c[0][0].1.needs_read());
+        assert_eq!(
+            c[0][0].1.known["n"],
+            Some(BTreeSet::from(["1".to_string(), "2".to_string()]))
+        );
+        // A delete then a put replaces the item.
+        let c = chunks(&[Change::Delete { item: "i1".into() }, put(1)]);
+        assert!(c[0][0].1.deleted);
+    }
+}
