@@ -731,7 +731,7 @@ fn backups_are_written_atomically_and_kept_in_the_bucket() {
     assert_eq!(other.backup(), stdout);
     assert_eq!(other.announcements()[0]["name"], keys[1].as_str());
 
-    let cleaned = r.ok(&["backup", "clean", "1"]);
+    let cleaned = r.ok(&["backup", "clean", "1", "-y"]);
     assert_eq!(cleaned.lines().count(), 2, "{cleaned}");
     let list = r.ok(&["backup", "list"]);
     assert!(

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use super::pyjson::{self, Style};
 use crate::catalog::tree::{meta_json, package_tree};
 use crate::catalog::{Catalog, Filter, NAMES_PER_QUERY};
-use crate::model::{Item, META_ITEM};
+use crate::model::Item;
 use crate::select::{CmpOp, Expr, Operand, Output};
 
 /// What a dump wrote.
@@ -59,12 +59,7 @@ pub fn dump_in_ranges(
     progress: &mut dyn FnMut(u64),
     range_items: u64,
 ) -> Result<DumpStats> {
-    let meta = cat
-        .backend
-        .meta
-        .get(META_ITEM)
-        .with_context(|| format!("reading configuration from {}", cat.backend.meta.describe()))?
-        .unwrap_or_default();
+    let meta = cat.config_attrs()?.unwrap_or_default();
     let mut w = TreeWriter {
         out,
         style,

@@ -150,10 +150,25 @@ pub fn list(blobs: &dyn BlobStore, backend_name: &str) -> Result<Vec<StoredBacku
 /// keys. The sidecar goes first, so an interruption leaves at worst a
 /// listed backup without its count, never an orphan nobody lists.
 pub fn clean(blobs: &dyn BlobStore, backend_name: &str, keep: usize) -> Result<Vec<String>> {
-    let all = list(blobs, backend_name)?;
+    delete(blobs, &to_clean(blobs, backend_name, keep)?)
+}
+
+/// The stored backups `clean` with `keep` would delete, oldest first.
+pub fn to_clean(
+    blobs: &dyn BlobStore,
+    backend_name: &str,
+    keep: usize,
+) -> Result<Vec<StoredBackup>> {
+    let mut all = list(blobs, backend_name)?;
     let cut = all.len().saturating_sub(keep);
+    all.truncate(cut);
+    Ok(all)
+}
+
+/// Deletes the given stored backups (sidecar first); returns their keys.
+pub fn delete(blobs: &dyn BlobStore, backups: &[StoredBackup]) -> Result<Vec<String>> {
     let mut deleted = Vec::new();
-    for b in &all[..cut] {
+    for b in backups {
         match blobs.delete(&info_key(&b.key)) {
             Ok(()) | Err(StoreError::NotFound(_)) => {}
             Err(e) => return Err(e).with_context(|| format!("deleting {}", info_key(&b.key))),

@@ -145,15 +145,39 @@ impl Catalog {
 
     /// The configuration in the `meta` item (empty if there is none yet).
     pub fn config(&self) -> Result<RepoConfig> {
-        let attrs = self.backend.meta.get(META_ITEM).with_context(|| {
-            format!(
-                "reading configuration from {}",
-                self.backend.meta.describe()
-            )
-        })?;
-        Ok(attrs
+        Ok(self
+            .config_attrs()?
             .map(|a| RepoConfig::from_attrs(&a))
             .unwrap_or_default())
+    }
+
+    /// The raw attributes of the `meta` item, if there is one. A store with
+    /// no domain at all is a repository nobody has set up: that error says
+    /// what to run, whichever store it is.
+    pub fn config_attrs(&self) -> Result<Option<crate::model::Attrs>> {
+        let meta = &self.backend.meta;
+        match meta.get(META_ITEM) {
+            Ok(Some(attrs)) => Ok(Some(attrs)),
+            Ok(None) => match meta.domain_exists() {
+                Ok(false) => Err(self.not_set_up()),
+                _ => Ok(None),
+            },
+            Err(e) => {
+                if matches!(meta.domain_exists(), Ok(false)) {
+                    return Err(self.not_set_up());
+                }
+                Err(anyhow::Error::new(e)
+                    .context(format!("reading configuration from {}", meta.describe())))
+            }
+        }
+    }
+
+    /// The error of every command but `setup` on a store without a domain.
+    pub fn not_set_up(&self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "the repository in {} is not set up yet: run `repoman-cli setup -d DIST -c COMP -a ARCH` (with the same store settings) first",
+            self.backend.meta.describe()
+        )
     }
 
     /// Packages matching `filter`, in [`package_order`]. Items that are not

@@ -18,19 +18,23 @@ pub fn default_local_dir() -> PathBuf {
     base.join("repoman")
 }
 
+/// Where the repository is when nothing is configured, said once by
+/// `setup` (not on every command).
+pub fn default_notice(s: &GlobalArgs) -> Option<String> {
+    (s.local_dir.is_none() && s.simpledb_domain.is_none() && s.s3_bucket.is_none()).then(|| {
+        format!(
+            "no backend configured; using the embedded repository in {} (set --local-dir, or --simpledb-domain and --s3-bucket)",
+            default_local_dir().display()
+        )
+    })
+}
+
 pub fn open(s: &GlobalArgs) -> Result<Backend> {
     if let Some(dir) = &s.local_dir {
         return Ok(crate::embedded::open(dir, s.simpledb_domain.as_deref())?);
     }
     match (&s.simpledb_domain, &s.s3_bucket) {
-        (None, None) => {
-            let dir = default_local_dir();
-            eprintln!(
-                "repoman-cli: no backend configured; using the embedded repository in {} (set --local-dir, or --simpledb-domain and --s3-bucket)",
-                dir.display()
-            );
-            Ok(crate::embedded::open(&dir, None)?)
-        }
+        (None, None) => Ok(crate::embedded::open(&default_local_dir(), None)?),
         (Some(domain), Some(bucket)) => open_aws(s, domain, bucket),
         (Some(_), None) => bail!(
             "--simpledb-domain is set but --s3-bucket is not: AWS needs both (or use --local-dir)"

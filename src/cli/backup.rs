@@ -4,10 +4,9 @@
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
-use clap::{ArgGroup, Args, Subcommand, ValueEnum};
-
-use super::args::{ConfirmArgs, FilterArgs, Format};
+use super::args::{
+    BackupArgs, BackupCommand, BackupFormat, ConfirmArgs, Format, RestoreArgs, VerifyArgs,
+};
 use super::output::render_table;
 use super::Context;
 use crate::backup::published::{self, Recovered};
@@ -15,95 +14,12 @@ use crate::backup::restore::{self, RestorePlan};
 use crate::backup::verify::{self, VerifyRequest};
 use crate::backup::{self as bk, parse_backup, stored, Backup, RestoreRequest, Style};
 use crate::model::META_ITEM;
-
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct BackupArgs {
-    #[command(subcommand)]
-    pub command: Option<BackupCommand>,
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    /// Distribution (repeatable)
-    #[arg(short = 'd', long = "distribution")]
-    pub dists: Vec<String>,
-    /// Component (repeatable)
-    #[arg(short = 'c', long = "component")]
-    pub comps: Vec<String>,
-    /// Accepted for compatibility with query: a backup always includes
-    /// packages hidden by removed distributions, components or architectures
-    #[arg(short = 'H', long)]
-    pub query_hidden: bool,
-    /// jsonc (one line, the default) or json (indented)
-    #[arg(short = 'f', long, value_enum, default_value = "jsonc")]
-    pub format: BackupFormat,
-    /// Write to FILE (atomically: a temporary file, synced, then renamed)
-    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "to_bucket")]
-    pub output: Option<PathBuf>,
-    /// Store the backup, gzipped, in the repository's bucket under backups/
-    #[arg(long)]
-    pub to_bucket: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum BackupFormat {
-    Json,
-    Jsonc,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BackupCommand {
-    /// List backups stored in the bucket (oldest first)
-    List,
-    /// Delete stored backups but the newest N
-    Clean {
-        /// How many of the newest backups to keep
-        keep: usize,
-    },
-}
-
-#[derive(Debug, Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["file", "from_bucket", "from_published"])))]
-pub struct RestoreArgs {
-    /// Backup file (gzip is recognised), or - for standard input
-    pub file: Option<PathBuf>,
-    /// Restore a backup stored in the bucket (a key or timestamp from `backup list`)
-    #[arg(long, value_name = "KEY")]
-    pub from_bucket: Option<String>,
-    /// Rebuild the items from the published dists/ indices (state lost, no backup)
-    #[arg(long)]
-    pub from_published: bool,
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    /// Distribution (repeatable)
-    #[arg(short = 'd', long = "distribution")]
-    pub dists: Vec<String>,
-    /// Component (repeatable)
-    #[arg(short = 'c', long = "component")]
-    pub comps: Vec<String>,
-    /// Show what would change and write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Also delete items (within the filters) that the backup does not have
-    #[arg(long)]
-    pub prune: bool,
-    #[command(flatten)]
-    pub confirm: ConfirmArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// Check sizes only, not checksums
-    #[arg(long)]
-    pub fast: bool,
-    /// Distribution (repeatable; default every one)
-    #[arg(short = 'd', long = "distribution")]
-    pub dists: Vec<String>,
-}
+use anyhow::{bail, Context as _, Result};
 
 pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
     match &args.command {
         Some(BackupCommand::List) => return list_backups(ctx),
-        Some(BackupCommand::Clean { keep }) => return clean_backups(ctx, *keep),
+        Some(BackupCommand::Clean { keep, confirm }) => return clean_backups(ctx, *keep, confirm),
         None => {}
     }
     let f = args.filter.to_filter(&args.dists, &args.comps);
@@ -229,9 +145,25 @@ fn list_backups(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-fn clean_backups(ctx: &Context, keep: usize) -> Result<()> {
+fn clean_backups(ctx: &Context, keep: usize, confirm: &ConfirmArgs) -> Result<()> {
     let b = &ctx.catalog.backend;
-    let deleted = stored::clean(b.blobs.as_ref(), &b.name, keep)?;
+    let doomed = stored::to_clean(b.blobs.as_ref(), &b.name, keep)?;
+    if doomed.is_empty() {
+        eprintln!("no stored backups to delete: keeping the newest {keep}");
+        return Ok(());
+    }
+    // Standard output lists what was deleted; the plan goes to stderr.
+    for s in &doomed {
+        eprintln!("to delete: {}", s.key);
+    }
+    eprintln!("Total backups to be deleted: {}", doomed.len());
+    let evil = if keep == 0 {
+        vec!["You are about to delete EVERY stored backup".to_string()]
+    } else {
+        vec![]
+    };
+    ctx.ui.confirm(confirm, &evil)?;
+    let deleted = stored::delete(b.blobs.as_ref(), &doomed)?;
     for k in &deleted {
         println!("deleted {k}");
     }

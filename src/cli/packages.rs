@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{bail, Result};
 
 use super::args::{AddArgs, CpArgs, Format, QueryArgs, RmArgs};
-use super::output::{render, render_table};
+use super::output::{confirmation_table, package_rows, render, HEADERS};
 use super::Context;
 use crate::catalog::add::AddOptions;
 use crate::catalog::copy::CopyRequest;
@@ -75,7 +75,9 @@ pub fn query(ctx: &Context, a: &QueryArgs) -> Result<()> {
         items.retain(|i| keep.contains(&i.name));
     }
     if packages.is_empty() {
-        bail!("no packages found");
+        // The original's behaviour, relied on by scripts: a log line, exit 0.
+        tracing::warn!("no packages found");
+        return Ok(());
     }
     let text = render(a.format, &packages, &items);
     std::io::stdout().lock().write_all(text.as_bytes())?;
@@ -100,11 +102,10 @@ pub fn rm(ctx: &Context, a: &RmArgs) -> Result<()> {
         eprintln!("No packages to delete; try adjusting your filters.");
         return Ok(());
     }
-    let table = match a.format {
-        Format::Json | Format::Jsonc | Format::Packages => Format::Simple,
-        f => f,
-    };
-    println!("{}", render(table, &plan.targets, &[]));
+    print!(
+        "{}",
+        confirmation_table(a.format, &HEADERS, &package_rows(&plan.targets))
+    );
     eprintln!("Total packages to be deleted: {}", plan.targets.len());
     ctx.ui.confirm(&a.confirm, &plan.evil)?;
     remove::remove(&ctx.catalog, &plan.targets)?;
@@ -158,9 +159,9 @@ pub fn cp(ctx: &Context, a: &CpArgs) -> Result<()> {
         })
         .collect();
     eprintln!("We are about to do the following copy actions:");
-    println!(
+    print!(
         "{}",
-        render_table(
+        confirmation_table(
             Format::Simple,
             &[
                 "name",

@@ -8,6 +8,9 @@ use crate::catalog::configure::{self, ListKind, SetupRequest, Single};
 use crate::store::BucketSetup;
 
 pub fn setup(ctx: &Context, a: &SetupArgs) -> Result<()> {
+    if let Some(notice) = super::backend::default_notice(&ctx.settings) {
+        eprintln!("repoman-cli: {notice}");
+    }
     let acl = if a.enable_website {
         "public-read"
     } else {
