@@ -794,3 +794,111 @@ fn local_dir_that_is_a_file_is_one_cause_naming_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("os error").count(), 1, "{err}");
 }
+
+#[test]
+fn config_mistakes_are_one_line_errors_that_create_nothing() {
+    let r = Repo::new();
+    let conf = r.path().join("repoman.conf");
+    let default_dir = r.path().join(".local/share/repoman");
+    let cases: [(&[u8], &str); 6] = [
+        (b"# typo\nlocl-dir = /tmp/x\n", ":2: unknown key `locl-dir`"),
+        (b"local-dir = /tmp/x\n= oops\n", ":2: cannot read"),
+        (b"local-dir = /tmp/x\0\n", ":1: a NUL byte"),
+        (
+            b"gpg-signer = [AAAA, BBBB\n",
+            ":1: `gpg-signer`: unterminated list",
+        ),
+        (
+            b"auto-purge = some\n",
+            ":1: `auto-purge` expected a whole number",
+        ),
+        (b"debug = perhaps\n", ":1: `debug` expected true or false"),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&conf, text).unwrap();
+        for home_conf in [false, true] {
+            // As --config-file, and as ~/.repoman.
+            let mut c = bare(r.path());
+            if home_conf {
+                std::fs::copy(&conf, r.path().join(".repoman")).unwrap();
+            } else {
+                let _ = std::fs::remove_file(r.path().join(".repoman"));
+                c.arg("--config-file").arg(&conf);
+            }
+            let out = c
+                .args(["setup", "-d", "a", "-c", "b", "-a", "amd64"])
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{want}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(want), "{want}: {err}");
+            assert!(!default_dir.exists(), "{want}: created {default_dir:?}");
+        }
+    }
+}
+
+fn golden(name: &str) -> String {
+    std::fs::read_to_string(common::root().join("tests/golden").join(name)).unwrap()
+}
+
+/// tests/golden holds what apt-repoman 1.0.7's own output code prints for
+/// tests/golden/dataset.json (see tests/golden/make.py).
+#[test]
+fn query_rm_and_cp_print_the_originals_bytes() {
+    let r = Repo::new();
+    let data = common::root().join("tests/golden/dataset.json");
+    let data = data.to_str().unwrap();
+    r.ok(&["restore", data]);
+    for fmt in [
+        "simple", "plain", "grid", "pipe", "psql", "rst", "html", "json", "jsonc",
+    ] {
+        assert_eq!(
+            r.ok(&["query", "-f", fmt]),
+            golden(&format!("query.{fmt}")),
+            "query -f {fmt}"
+        );
+    }
+    for fmt in ["simple", "pipe", "html"] {
+        assert_eq!(
+            r.ok(&["query", "-p", "intver", "-f", fmt]),
+            golden(&format!("query-intver.{fmt}")),
+            "query -p intver -f {fmt}"
+        );
+    }
+    for fmt in ["simple", "grid", "psql"] {
+        assert_eq!(
+            r.ok(&["rm", "-p", "testdeb", "-d", "jessie", "-f", fmt, "-y"]),
+            golden(&format!("rm.{fmt}")),
+            "rm -f {fmt}"
+        );
+        r.ok(&["restore", data]);
+    }
+    assert_eq!(
+        r.ok(&[
+            "cp",
+            "--src-distribution",
+            "jessie",
+            "--src-component",
+            "main",
+            "--dst-component",
+            "nightly",
+            "-p",
+            "testdeb",
+            "-y"
+        ]),
+        golden("cp.simple")
+    );
+}
+
+#[test]
+fn numbers_tabulate_would_rewrite_are_printed_as_they_are() {
+    let r = Repo::new();
+    r.setup();
+    let deb = build_deb(r.path(), "floaty", "1.0", "all");
+    r.ok(&["add", "-d", "stable", "-c", "main", deb.to_str().unwrap()]);
+    // tabulate prints the version 1.0 as `1`; the data stays right, aligned
+    // as tabulate aligns numbers (flush right).
+    let t = r.ok(&["query", "-p", "floaty"]);
+    assert!(t.ends_with("  1.0\n") && !t.contains(" 1\n"), "{t}");
+}
