@@ -851,7 +851,7 @@ fn query_rm_and_cp_print_the_originals_bytes() {
     let data = data.to_str().unwrap();
     r.ok(&["restore", data]);
     for fmt in [
-        "simple", "plain", "grid", "pipe", "psql", "rst", "html", "json", "jsonc",
+        "simple", "plain", "grid", "pipe", "psql", "rst", "html", "json", "jsonc", "packages",
     ] {
         assert_eq!(
             r.ok(&["query", "-f", fmt]),

@@ -5,7 +5,7 @@
 use super::args::Format;
 use super::tabulate::tabulate;
 use crate::backup::pyjson::{self, Style};
-use crate::model::{Item, Package};
+use crate::model::{Item, Package, Payload};
 
 pub const HEADERS: [&str; 5] = [
     "name",
@@ -45,15 +45,29 @@ pub fn render(format: Format, packages: &[Package], items: &[Item]) -> String {
             let tree = crate::catalog::tree::package_tree(items);
             format!("{}\n", pyjson::to_string(&tree, style))
         }
-        Format::Packages => {
-            let mut s = String::new();
-            for p in packages {
-                crate::publish::stanza::write_stanza(p, &p.distribution, &mut s);
-            }
-            s
-        }
+        Format::Packages => packages.iter().map(package_message).collect(),
         table => format!("\n{}\n", tabulate(table, &HEADERS, &package_rows(packages))),
     }
+}
+
+/// One item as the original's `query -f packages` prints it: the pool
+/// location (and digests of a binary), then the control text exactly as
+/// stored, then two newlines.
+fn package_message(p: &Package) -> String {
+    let dir = p.pool_dir(&p.distribution);
+    let head = match &p.payload {
+        Payload::Binary {
+            filename,
+            md5,
+            sha1,
+            sha256,
+            size,
+        } => format!(
+            "Filename: {dir}/{filename}\nMD5sum: {md5}\nSHA1: {sha1}\nSHA256: {sha256}\nSize: {size}\n"
+        ),
+        Payload::Source { .. } => format!("Directory: {dir}\nPackage: {}\n", p.name),
+    };
+    format!("{head}{}\n\n", p.control)
 }
 
 /// A confirmation table of `rm` or `cp`, as the original prints it: a blank

@@ -21,6 +21,7 @@ import os
 import sys
 
 from apt_repoman import cli
+from apt_repoman.repodb import Repodb
 from pydpkg import Dpkg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,6 +81,10 @@ class Store(object):
     def do_rm(self, targets):
         pass
 
+    # The original's own stanza builders (they use nothing of the store).
+    _create_pkg_msg_from_item = Repodb._create_pkg_msg_from_item
+    _create_src_msg_from_item = Repodb._create_src_msg_from_item
+
 
 def args(**kw):
     base = dict(query_hidden=False, distribution=None, component=None,
@@ -103,7 +108,8 @@ def write(name, text):
 
 
 store = Store(DATA)
-for fmt in ("simple", "plain", "grid", "pipe", "psql", "rst", "html", "json", "jsonc"):
+for fmt in ("simple", "plain", "grid", "pipe", "psql", "rst", "html", "json", "jsonc",
+            "packages"):
     write("query." + fmt, capture(cli.query, args(outputfmt=fmt), store, None))
 for fmt in ("simple", "pipe", "html"):
     write("query-intver." + fmt,
