@@ -197,7 +197,7 @@ pub fn verify(
 /// size and digest: a mismatch means a client would see a hash sum
 /// mismatch (an interrupted or concurrent publish, or a damaged file).
 fn check_release(cat: &Catalog, dist: &str, problems: &mut Vec<String>) -> Result<()> {
-    let blobs = cat.backend.blobs.as_ref();
+    let blobs = cat.blobs();
     let key = format!("dists/{dist}/Release");
     let Some(raw) = blobs.get(&key)? else {
         problems.push(format!("release: {key}: not published (run publish)"));
@@ -239,7 +239,7 @@ fn check_file(
     fast: bool,
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let blobs = cat.backend.blobs.as_ref();
+    let blobs = cat.blobs();
     let owners = e.owners.join(", ");
     let Some(size) = blobs
         .head(key)
@@ -326,7 +326,7 @@ fn check_index(
     name: &str,
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let blobs = cat.backend.blobs.as_ref();
+    let blobs = cat.blobs();
     let expected = expected_index(cat, dist, comp, archs)?;
     let plain_key = format!("{dir}/{name}");
     let gz_key = format!("{plain_key}.gz");

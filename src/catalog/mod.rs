@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::debian::version;
 use crate::model::{Item, Package, RepoConfig, META_ITEM};
 use crate::select::{Expr, Operand, Select};
-use crate::store::{Backend, BlobStore, StoreResult};
+use crate::store::{Backend, BlobStore, MetaStore, StoreResult};
 
 pub mod add;
 pub mod configure;
@@ -129,9 +129,12 @@ pub fn delete_message(p: &Package) -> Value {
     })
 }
 
-/// A repository: the backend plus what is read once per command.
+/// A repository: the backend plus what is read once per command. The
+/// backend is the catalog's own: other layers reach the ports through
+/// [`Catalog::meta`] and [`Catalog::blobs`], and commands through the
+/// catalog's, publish's and backup's operations.
 pub struct Catalog {
-    pub backend: Backend,
+    backend: Backend,
     caller: OnceLock<String>,
 }
 
@@ -141,6 +144,28 @@ impl Catalog {
             backend,
             caller: OnceLock::new(),
         }
+    }
+
+    /// The state store (for the publish and backup layers).
+    pub fn meta(&self) -> &dyn MetaStore {
+        self.backend.meta.as_ref()
+    }
+
+    /// The bucket.
+    pub fn blobs(&self) -> &dyn BlobStore {
+        self.backend.blobs.as_ref()
+    }
+
+    /// The backend's short name: backups live under `backups/<name>/`.
+    pub fn backend_name(&self) -> &str {
+        &self.backend.name
+    }
+
+    /// Swaps the bucket for a wrapper around it (tests record or fail
+    /// writes this way).
+    #[cfg(test)]
+    pub(crate) fn replace_blobs(&mut self, blobs: Box<dyn BlobStore>) {
+        self.backend.blobs = blobs;
     }
 
     /// The configuration in the `meta` item (empty if there is none yet).

@@ -2,18 +2,16 @@
 //! `crate::backup`, results out.
 
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
 
 use super::args::{
     BackupArgs, BackupCommand, BackupFormat, ConfirmArgs, Format, RestoreArgs, VerifyArgs,
 };
 use super::output::render_table;
 use super::Context;
-use crate::backup::published::{self, Recovered};
+use crate::backup::published::Recovered;
 use crate::backup::restore::{self, RestorePlan};
 use crate::backup::verify::{self, VerifyRequest};
 use crate::backup::{self as bk, parse_backup, stored, Backup, RestoreRequest, Style};
-use crate::model::META_ITEM;
 use anyhow::{bail, Context as _, Result};
 
 pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
@@ -35,9 +33,7 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
     };
     let mut progress = |n: u64| bar.set_position(n);
     if let Some(path) = &args.output {
-        let stats = write_file_atomically(path, &mut |out| {
-            bk::dump(&ctx.catalog, &f, style, out, &mut progress)
-        })?;
+        let stats = bk::dump::dump_to_file(&ctx.catalog, &f, style, path, &mut progress)?;
         bar.finish_and_clear();
         eprintln!(
             "backed up {} items of {} packages to {}",
@@ -46,25 +42,14 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
             path.display()
         );
     } else if args.to_bucket {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let stats = bk::dump(&ctx.catalog, &f, style, &mut gz, &mut progress)?;
-        let bytes = gz.finish()?;
+        let (key, stats) = stored::save(&ctx.catalog, &f, style, &mut progress)?;
         bar.finish_and_clear();
-        let b = &ctx.catalog.backend;
-        let key = stored::store(
-            b.blobs.as_ref(),
-            &b.name,
-            &bytes,
-            stats.items,
-            stats.names,
-            chrono::Utc::now(),
-        )?;
         println!("{key}");
         eprintln!(
             "backed up {} items of {} packages to {key} in {}",
             stats.items,
             stats.names,
-            b.blobs.describe()
+            ctx.catalog.blobs().describe()
         );
     } else {
         let stdout = std::io::stdout();
@@ -76,50 +61,10 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes through a temporary file in the destination's directory, synced,
-/// then renamed over the destination: a reader sees the old file or the
-/// whole new one, and a failure leaves no partial file behind.
-fn write_file_atomically<T>(
-    path: &Path,
-    fill: &mut dyn FnMut(&mut dyn Write) -> Result<T>,
-) -> Result<T> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-backup-")
-        .tempfile_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let result = {
-        let mut w = BufWriter::new(tmp.as_file_mut());
-        let r = fill(&mut w)?;
-        w.flush()
-            .with_context(|| format!("writing {}", path.display()))?;
-        r
-    };
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("syncing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("moving the backup into place at {}", path.display()))?;
-    // The rename itself is durable once the directory is synced.
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(result)
-}
-
 fn list_backups(ctx: &Context) -> Result<()> {
-    let b = &ctx.catalog.backend;
-    let all = stored::list(b.blobs.as_ref(), &b.name)?;
+    let all = stored::stored(&ctx.catalog)?;
     if all.is_empty() {
-        eprintln!(
-            "no backups stored under {} in {}",
-            stored::prefix(&b.name),
-            b.blobs.describe()
-        );
+        eprintln!("no backups stored under {}", stored::location(&ctx.catalog));
         return Ok(());
     }
     let rows: Vec<Vec<String>> = all
@@ -146,8 +91,7 @@ fn list_backups(ctx: &Context) -> Result<()> {
 }
 
 fn clean_backups(ctx: &Context, keep: usize, confirm: &ConfirmArgs) -> Result<()> {
-    let b = &ctx.catalog.backend;
-    let doomed = stored::to_clean(b.blobs.as_ref(), &b.name, keep)?;
+    let doomed = stored::cleanable(&ctx.catalog, keep)?;
     if doomed.is_empty() {
         eprintln!("no stored backups to delete: keeping the newest {keep}");
         return Ok(());
@@ -163,7 +107,7 @@ fn clean_backups(ctx: &Context, keep: usize, confirm: &ConfirmArgs) -> Result<()
         vec![]
     };
     ctx.ui.confirm(confirm, &evil)?;
-    let deleted = stored::delete(b.blobs.as_ref(), &doomed)?;
+    let deleted = stored::remove(&ctx.catalog, &doomed)?;
     for k in &deleted {
         println!("deleted {k}");
     }
@@ -176,16 +120,12 @@ fn clean_backups(ctx: &Context, keep: usize, confirm: &ConfirmArgs) -> Result<()
 
 /// The backup to restore and the name it is announced under.
 fn read_source(ctx: &Context, args: &RestoreArgs) -> Result<(Backup, String, Option<Recovered>)> {
-    let b = &ctx.catalog.backend;
     if args.from_published {
-        let meta_missing = !b.meta.domain_exists()? || b.meta.get(META_ITEM)?.is_none();
-        let rec = published::recover(b.blobs.as_ref(), &args.dists, meta_missing)?;
-        let name = format!("published:{}", b.blobs.describe());
+        let (rec, name) = bk::recover_published(&ctx.catalog, &args.dists)?;
         return Ok((rec.backup.clone(), name, Some(rec)));
     }
-    let (raw, name) = if let Some(key) = &args.from_bucket {
-        let key = stored::resolve_key(&b.name, key);
-        (stored::fetch(b.blobs.as_ref(), &key)?, key)
+    let (raw, name) = if let Some(given) = &args.from_bucket {
+        stored::load(&ctx.catalog, given)?
     } else {
         let file = args.file.as_ref().expect("clap requires a source");
         if file.as_os_str() == "-" {

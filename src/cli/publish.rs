@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
     let result = publish(&ctx.catalog, &req, &progress);
     bar.finish_and_clear();
     let published = result?;
-    let url = ctx.catalog.backend.blobs.apt_url();
+    let url = ctx.catalog.blobs().apt_url();
     let key = "/etc/apt/keyrings/repoman.gpg";
     for p in &published {
         eprintln!(

@@ -114,10 +114,9 @@ fn single(ctx: &Context, which: Single, value: Option<&str>, confirm: &ConfirmAr
 
 pub fn show_config(ctx: &Context) -> Result<()> {
     let c = ctx.catalog.config()?;
-    let b = &ctx.catalog.backend;
     println!("Current repo configuration:");
-    println!("\tState store: {}", b.meta.describe());
-    println!("\tBucket: {}", b.blobs.describe());
+    println!("\tState store: {}", ctx.catalog.meta().describe());
+    println!("\tBucket: {}", ctx.catalog.blobs().describe());
     println!(
         "\tSNS Notification topic: {}",
         c.topic_name.as_deref().unwrap_or("---None configured---")

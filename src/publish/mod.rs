@@ -168,7 +168,7 @@ pub fn publish(
             );
         }
     }
-    let blobs = catalog.backend.blobs.as_ref();
+    let blobs = catalog.blobs();
     let mut out = Vec::new();
     for plan in &plans {
         let files = write_dist(blobs, plan, req.workers.max(1), progress)?;
