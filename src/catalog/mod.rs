@@ -223,6 +223,32 @@ impl Catalog {
         Ok(out)
     }
 
+    /// `query`: the packages `filter` selects among the served
+    /// distributions, components and architectures (all of them with
+    /// `hidden`), only the `recent` newest of each when given, in
+    /// [`package_order`]; with their raw items (same set, for JSON).
+    pub fn query(
+        &self,
+        filter: &Filter,
+        hidden: bool,
+        recent: Option<usize>,
+    ) -> Result<(Vec<Package>, Vec<Item>)> {
+        let f = remove::scope(&self.config()?, filter, hidden)?;
+        let mut items = self.find_items(&f)?;
+        let mut packages: Vec<Package> = items
+            .iter()
+            .filter_map(|i| Package::from_attrs(&i.attrs).ok())
+            .collect();
+        packages.sort_by(package_order);
+        if let Some(n) = recent.filter(|n| *n > 0) {
+            packages = split_recent(packages, n).0;
+            let keep: std::collections::HashSet<String> =
+                packages.iter().map(|p| p.key()).collect();
+            items.retain(|i| keep.contains(&i.name));
+        }
+        Ok((packages, items))
+    }
+
     /// Raw items matching `filter`.
     pub fn find_items(&self, filter: &Filter) -> Result<Vec<Item>> {
         let mut out = Vec::new();
