@@ -850,16 +850,31 @@ fn query_rm_and_cp_print_the_originals_bytes() {
     let data = common::root().join("tests/golden/dataset.json");
     let data = data.to_str().unwrap();
     r.ok(&["restore", data]);
-    for fmt in [
-        "simple", "plain", "grid", "pipe", "psql", "rst", "html", "json", "jsonc", "packages",
-    ] {
+    const TABLES: [&str; 15] = [
+        "simple",
+        "plain",
+        "grid",
+        "fancy_grid",
+        "pipe",
+        "orgtbl",
+        "jira",
+        "psql",
+        "rst",
+        "mediawiki",
+        "moinmoin",
+        "html",
+        "latex",
+        "latex_booktabs",
+        "textile",
+    ];
+    for fmt in TABLES.iter().chain(&["json", "jsonc", "packages"]) {
         assert_eq!(
             r.ok(&["query", "-f", fmt]),
             golden(&format!("query.{fmt}")),
             "query -f {fmt}"
         );
     }
-    for fmt in ["simple", "pipe", "html"] {
+    for fmt in TABLES {
         assert_eq!(
             r.ok(&["query", "-p", "intver", "-f", fmt]),
             golden(&format!("query-intver.{fmt}")),

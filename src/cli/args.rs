@@ -290,6 +290,16 @@ pub enum Format {
     Psql,
     Rst,
     Html,
+    #[value(name = "fancy_grid")]
+    FancyGrid,
+    Orgtbl,
+    Jira,
+    Mediawiki,
+    Moinmoin,
+    Latex,
+    #[value(name = "latex_booktabs")]
+    LatexBooktabs,
+    Textile,
     Json,
     Jsonc,
     Packages,

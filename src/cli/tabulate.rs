@@ -121,6 +121,20 @@ const fn line(
     }
 }
 
+/// How a header or data row is drawn (tabulate's `DataRow` or one of its
+/// row functions).
+#[derive(Clone, Copy)]
+enum Row {
+    /// begin, separator, end
+    Simple(&'static str, &'static str, &'static str),
+    /// `!` for headers, `|` for data
+    Mediawiki(&'static str),
+    /// the bold mark around header cells (none for data)
+    Moin(&'static str),
+    Latex,
+    Textile,
+}
+
 /// The parts of one text format (tabulate's `TableFormat`), with the lines
 /// tabulate hides when there are headers already left out.
 struct Style {
@@ -128,65 +142,134 @@ struct Style {
     below_header: Option<Line>,
     between_rows: Option<Line>,
     below: Option<Line>,
-    /// begin, separator, end of a header or data row
-    row: (&'static str, &'static str, &'static str),
+    header: Row,
+    data: Row,
     padding: usize,
 }
 
 fn style(format: Format) -> Style {
-    let plain_row = ("", "  ", "");
-    let framed_row = ("|", "|", "|");
+    let plain = Row::Simple("", "  ", "");
+    let framed = Row::Simple("|", "|", "|");
+    let none = Style {
+        above: None,
+        below_header: None,
+        between_rows: None,
+        below: None,
+        header: plain,
+        data: plain,
+        padding: 0,
+    };
+    let latex = format == Format::Latex;
     match format {
         Format::Simple => Style {
-            above: None,
             below_header: Some(line("", "-", "  ", "")),
-            between_rows: None,
-            below: None,
-            row: plain_row,
-            padding: 0,
+            ..none
         },
         Format::Grid => Style {
             above: Some(line("+", "-", "+", "+")),
             below_header: Some(line("+", "=", "+", "+")),
             between_rows: Some(line("+", "-", "+", "+")),
             below: Some(line("+", "-", "+", "+")),
-            row: framed_row,
+            header: framed,
+            data: framed,
+            padding: 1,
+        },
+        Format::FancyGrid => Style {
+            above: Some(line("╒", "═", "╤", "╕")),
+            below_header: Some(line("╞", "═", "╪", "╡")),
+            between_rows: Some(line("├", "─", "┼", "┤")),
+            below: Some(line("╘", "═", "╧", "╛")),
+            header: Row::Simple("│", "│", "│"),
+            data: Row::Simple("│", "│", "│"),
             padding: 1,
         },
         // tabulate 0.8's `github` (0.7.7 has none): pipe without colons.
         Format::Github => Style {
-            above: None,
             below_header: Some(line("|", "-", "|", "|")),
-            between_rows: None,
-            below: None,
-            row: framed_row,
+            header: framed,
+            data: framed,
             padding: 1,
+            ..none
+        },
+        Format::Orgtbl => Style {
+            below_header: Some(line("|", "-", "+", "|")),
+            header: framed,
+            data: framed,
+            padding: 1,
+            ..none
+        },
+        Format::Jira => Style {
+            header: Row::Simple("||", "||", "||"),
+            data: framed,
+            padding: 1,
+            ..none
         },
         Format::Psql => Style {
             above: Some(line("+", "-", "+", "+")),
             below_header: Some(line("|", "-", "+", "|")),
-            between_rows: None,
             below: Some(line("+", "-", "+", "+")),
-            row: framed_row,
+            header: framed,
+            data: framed,
             padding: 1,
+            ..none
         },
         Format::Rst => Style {
             above: Some(line("", "=", "  ", "")),
             below_header: Some(line("", "=", "  ", "")),
-            between_rows: None,
             below: Some(line("", "=", "  ", "")),
-            row: plain_row,
+            ..none
+        },
+        Format::Mediawiki => Style {
+            above: Some(line(
+                "{| class=\"wikitable\" style=\"text-align: left;\"",
+                "",
+                "",
+                "\n|+ <!-- caption -->\n|-",
+            )),
+            below_header: Some(line("|-", "", "", "")),
+            between_rows: Some(line("|-", "", "", "")),
+            below: Some(line("|}", "", "", "")),
+            header: Row::Mediawiki("!"),
+            data: Row::Mediawiki("|"),
             padding: 0,
+        },
+        Format::Moinmoin => Style {
+            header: Row::Moin("'''"),
+            data: Row::Moin(""),
+            padding: 1,
+            ..none
+        },
+        // The opening line depends on the alignments: drawn in `text`.
+        Format::Latex | Format::LatexBooktabs => Style {
+            below_header: Some(line(
+                if latex { "\\hline" } else { "\\midrule" },
+                "",
+                "",
+                "",
+            )),
+            below: Some(line(
+                if latex {
+                    "\\hline\n\\end{tabular}"
+                } else {
+                    "\\bottomrule\n\\end{tabular}"
+                },
+                "",
+                "",
+                "",
+            )),
+            header: Row::Latex,
+            data: Row::Latex,
+            padding: 1,
+            ..none
+        },
+        Format::Textile => Style {
+            header: Row::Simple("|_. ", "|_.", "|"),
+            data: Row::Textile,
+            padding: 1,
+            ..none
         },
         // Plain; pipe and html are drawn by their own functions below.
-        _ => Style {
-            above: None,
-            below_header: None,
-            between_rows: None,
-            below: None,
-            row: plain_row,
-            padding: 0,
-        },
+        _ => none,
     }
 }
 
@@ -200,6 +283,82 @@ fn simple_row(cells: &[String], (begin, sep, end): (&str, &str, &str)) -> String
 fn rule(l: &Line, widths: &[usize]) -> String {
     let cells: Vec<String> = widths.iter().map(|w| l.fill.repeat(*w)).collect();
     simple_row(&cells, (l.begin, l.sep, l.end))
+}
+
+/// LaTeX's special characters as tabulate escapes them.
+fn latex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("\\&"),
+            '%' => out.push_str("\\%"),
+            '$' => out.push_str("\\$"),
+            '#' => out.push_str("\\#"),
+            '_' => out.push_str("\\_"),
+            '^' => out.push_str("\\^{}"),
+            '{' => out.push_str("\\{"),
+            '}' => out.push_str("\\}"),
+            '~' => out.push_str("\\textasciitilde{}"),
+            '\\' => out.push_str("\\textbackslash{}"),
+            '<' => out.push_str("\\ensuremath{<}"),
+            '>' => out.push_str("\\ensuremath{>}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One header or data row (cells already padded); `aligns` is empty for a
+/// table without rows, as in tabulate.
+fn draw_row(fmt: Row, cells: &[String], aligns: &[Align]) -> String {
+    let right = |a: &Align| *a == Align::Decimal;
+    match fmt {
+        Row::Simple(b, sep, e) => simple_row(cells, (b, sep, e)),
+        Row::Mediawiki(sep) => {
+            let values: Vec<String> = cells
+                .iter()
+                .zip(aligns)
+                .map(|(c, a)| {
+                    let attr = if right(a) { "align=\"right\"| " } else { "" };
+                    format!(" {attr}{c} ")
+                })
+                .collect();
+            format!("{sep}{}", values.join(&sep.repeat(2)))
+                .trim_end()
+                .to_string()
+        }
+        Row::Moin(mark) => {
+            let values: String = cells
+                .iter()
+                .zip(aligns)
+                .map(|(c, a)| {
+                    let attr = if right(a) {
+                        "<style=\"text-align: right;\">"
+                    } else {
+                        ""
+                    };
+                    format!("||{attr} {mark}{c}{mark} ")
+                })
+                .collect();
+            format!("{values}||")
+        }
+        Row::Latex => {
+            let escaped: Vec<String> = cells.iter().map(|c| latex_escape(c)).collect();
+            simple_row(&escaped, ("", "&", "\\\\"))
+        }
+        Row::Textile => {
+            let values: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .zip(aligns)
+                .map(|((i, c), a)| {
+                    let attr = if right(a) { ">." } else { "<." };
+                    format!("{attr}{c}{}", if i == 0 { " " } else { "" })
+                })
+                .collect();
+            format!("|{}|", values.join("|"))
+        }
+    }
 }
 
 /// `tabulate(rows, headers=headers, tablefmt=format)`, without a final
@@ -266,22 +425,41 @@ pub fn tabulate(format: Format, headers: &[&str], rows: &[Vec<String>]) -> Strin
     match format {
         Format::Pipe => pipe(&head, &body, &widths, aligns),
         Format::Html => html(&head, &body, aligns),
-        _ => text(&style(format), &head, &body, &widths),
+        _ => text(format, &head, &body, &widths, aligns),
     }
 }
 
 /// tabulate's `_format_table` for the rule-and-row formats.
-fn text(st: &Style, head: &[String], body: &[Vec<String>], widths: &[usize]) -> String {
+fn text(
+    format: Format,
+    head: &[String],
+    body: &[Vec<String>],
+    widths: &[usize],
+    aligns: &[Align],
+) -> String {
+    let st = style(format);
     let pad = " ".repeat(st.padding);
     let padded = |cells: &[String]| -> Vec<String> {
         cells.iter().map(|c| format!("{pad}{c}{pad}")).collect()
     };
     let widths: Vec<usize> = widths.iter().map(|w| w + 2 * st.padding).collect();
     let mut lines = Vec::new();
+    if matches!(format, Format::Latex | Format::LatexBooktabs) {
+        let cols: String = aligns
+            .iter()
+            .map(|a| if *a == Align::Decimal { 'r' } else { 'l' })
+            .collect();
+        let top = if format == Format::Latex {
+            "\\hline"
+        } else {
+            "\\toprule"
+        };
+        lines.push(format!("\\begin{{tabular}}{{{cols}}}\n{top}"));
+    }
     if let Some(l) = &st.above {
         lines.push(rule(l, &widths));
     }
-    lines.push(simple_row(&padded(head), st.row));
+    lines.push(draw_row(st.header, &padded(head), aligns));
     if let Some(l) = &st.below_header {
         lines.push(rule(l, &widths));
     }
@@ -291,7 +469,7 @@ fn text(st: &Style, head: &[String], body: &[Vec<String>], widths: &[usize]) -> 
                 lines.push(rule(l, &widths));
             }
         }
-        lines.push(simple_row(&padded(r), st.row));
+        lines.push(draw_row(st.data, &padded(r), aligns));
     }
     if let Some(l) = &st.below {
         lines.push(rule(l, &widths));

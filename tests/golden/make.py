@@ -108,10 +108,11 @@ def write(name, text):
 
 
 store = Store(DATA)
-for fmt in ("simple", "plain", "grid", "pipe", "psql", "rst", "html", "json", "jsonc",
-            "packages"):
+TABLES = ("simple", "plain", "grid", "fancy_grid", "pipe", "orgtbl", "jira", "psql", "rst",
+          "mediawiki", "moinmoin", "html", "latex", "latex_booktabs", "textile")
+for fmt in TABLES + ("json", "jsonc", "packages"):
     write("query." + fmt, capture(cli.query, args(outputfmt=fmt), store, None))
-for fmt in ("simple", "pipe", "html"):
+for fmt in TABLES:
     write("query-intver." + fmt,
           capture(cli.query, args(outputfmt=fmt, package=["intver"]), store, None))
 for fmt in ("simple", "grid", "psql"):
