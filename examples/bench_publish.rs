@@ -98,8 +98,7 @@ fn main() -> anyhow::Result<()> {
     let prepare = first_write.get().copied().unwrap_or(total);
 
     let index = cat
-        .backend
-        .blobs
+        .blobs()
         .get("dists/bench/main/binary-amd64/Packages")?
         .expect("published");
     let mb = index.len() as f64 / 1e6;

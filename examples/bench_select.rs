@@ -31,7 +31,7 @@ fn package(i: usize) -> Package {
 }
 
 fn load(cat: &Catalog, n: usize) -> anyhow::Result<()> {
-    cat.backend.meta.create_domain()?;
+    cat.meta().create_domain()?;
     common::store(cat, n, package)?;
     Ok(())
 }
@@ -85,7 +85,7 @@ impl Timer {
 fn stream(cat: &Catalog, query: &str, filter: &Filter) -> anyhow::Result<usize> {
     let timer = Timer::start();
     let (mut items, mut values) = (0, 0);
-    cat.backend.meta.select(&filter.to_select(), &mut |item| {
+    cat.meta().select(&filter.to_select(), &mut |item| {
         items += 1;
         values += item.attrs.values().map(Vec::len).sum::<usize>();
         Ok(())
@@ -130,11 +130,11 @@ fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = keep.unwrap_or_else(|| tmp.path().to_path_buf());
     let cat = Catalog::new(repoman::embedded::open(&dir, None)?);
-    let have = if cat.backend.meta.domain_exists()? {
+    let have = if cat.meta().domain_exists()? {
         let mut q = Filter::default().to_select();
         q.output = Output::Count;
         let mut c = 0usize;
-        cat.backend.meta.select(&q, &mut |i| {
+        cat.meta().select(&q, &mut |i| {
             c = i.attrs["Count"][0].parse().unwrap_or(0);
             Ok(())
         })?;
@@ -203,7 +203,7 @@ fn main() -> anyhow::Result<()> {
         q.filter = q.filter.map(|f| f.and(range));
         let timer = Timer::start();
         let mut count = 0;
-        cat.backend.meta.select(&q, &mut |_| {
+        cat.meta().select(&q, &mut |_| {
             count += 1;
             Ok(())
         })?;
@@ -215,7 +215,7 @@ fn main() -> anyhow::Result<()> {
         names.output = Output::Attrs(vec!["name".into()]);
         let timer = Timer::start();
         let mut count = 0;
-        cat.backend.meta.select(&names, &mut |_| {
+        cat.meta().select(&names, &mut |_| {
             count += 1;
             Ok(())
         })?;

@@ -20,11 +20,12 @@ pub enum StoreError {
     Exists(String),
     #[error("{0} not found")]
     NotFound(String),
-    #[error("{context}: {source}")]
+    // The cause is part of the message and deliberately not a `source`:
+    // error chains would print it twice.
+    #[error("{context}: {cause}")]
     Io {
         context: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Anything a backend reports (SQLite, SimpleDB, S3, SNS), already worded
     /// as one line.
@@ -36,7 +37,7 @@ impl StoreError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> StoreError {
         StoreError::Io {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 }

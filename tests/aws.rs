@@ -221,6 +221,9 @@ use support::*;
 #[path = "aws/e2e.rs"]
 mod e2e;
 
+#[path = "aws/objects.rs"]
+mod objects;
+
 fn sha256_of(store: &dyn BlobStore, key: &str) -> String {
     struct H(Sha256);
     impl Write for H {

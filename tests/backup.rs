@@ -199,7 +199,7 @@ mod generated {
                 }
             }
             changes.push(Change::Put { item: META_ITEM.into(), attrs: meta, remove: vec![] });
-            a.backend.meta.apply(&changes).unwrap();
+            a.meta().apply(&changes).unwrap();
             // Reading the store in small name ranges changes nothing.
             let first = dump_bytes(&a, style, 5000);
             prop_assert_eq!(&dump_bytes(&a, style, range_items), &first);
@@ -246,8 +246,7 @@ mod generated {
         let fragments = attrs.keys().filter(|k| k.starts_with("controltxt")).count();
         assert!(fragments > 1);
         attrs.insert("stray".into(), vec!["x".into()]);
-        cat.backend
-            .meta
+        cat.meta()
             .apply(&[Change::Put {
                 item: p.key(),
                 attrs,
@@ -273,7 +272,7 @@ mod generated {
         assert!(plan.changed[0].remove.contains(&"stray".to_string()));
         assert!(plan.changed[0].remove.contains(&"controltxt1".to_string()));
         restore::apply(&cat, &plan, &req, &mut |_, _| {}).unwrap();
-        let now = cat.backend.meta.get(&p.key()).unwrap().unwrap();
+        let now = cat.meta().get(&p.key()).unwrap().unwrap();
         assert_eq!(now, short.to_attrs().unwrap());
     }
 }
@@ -305,7 +304,7 @@ fn the_original_backup_restores_and_queries_like_the_original() {
         .into_iter()
         .map(|i| i.name)
         .collect();
-    assert!(cat.backend.meta.get(META_ITEM).unwrap().is_some());
+    assert!(cat.meta().get(META_ITEM).unwrap().is_some());
     got.insert(META_ITEM.into());
     assert_eq!(got, want);
     assert_eq!(want.len(), 28);
@@ -509,7 +508,7 @@ fn many_problems_are_all_counted_and_the_list_is_capped() {
     // Per item: distribution, component, architecture and the five
     // binary attributes are missing.
     assert!(err.contains("not a valid backup (960 problem(s)"), "{err}");
-    assert!(!r.catalog().backend.meta.domain_exists().unwrap());
+    assert!(!r.catalog().meta().domain_exists().unwrap());
 }
 
 // ---------------------------------------------------------------------------
@@ -539,7 +538,7 @@ fn a_restore_stopped_part_way_converges_when_run_again() {
     let cat = r.catalog();
     assert_eq!(cat.find_items(&Filter::default()).unwrap().len(), 10);
     // The configuration goes last: not written yet.
-    assert!(cat.backend.meta.get(META_ITEM).unwrap().is_none());
+    assert!(cat.meta().get(META_ITEM).unwrap().is_none());
     assert!(r.announcements().is_empty());
 
     let plan = r.ok(&["restore", "--dry-run", fixture.to_str().unwrap()]);
@@ -574,8 +573,7 @@ fn dry_run_reports_changes_and_writes_nothing() {
         })
         .unwrap()
         .remove(0);
-    cat.backend
-        .meta
+    cat.meta()
         .apply(&[Change::Put {
             item: victim.key(),
             attrs: [("size".to_string(), vec!["1".to_string()])]
@@ -748,7 +746,7 @@ fn backups_are_written_atomically_and_kept_in_the_bucket() {
     assert_eq!(other.backup(), stdout);
     assert_eq!(other.announcements()[0]["name"], keys[1].as_str());
 
-    let cleaned = r.ok(&["backup", "clean", "1"]);
+    let cleaned = r.ok(&["backup", "clean", "1", "-y"]);
     assert_eq!(cleaned.lines().count(), 2, "{cleaned}");
     let list = r.ok(&["backup", "list"]);
     assert!(
@@ -1315,7 +1313,7 @@ fn restore_from_published_refuses_an_index_that_breaks_the_rules() {
     assert!(err.contains("invalid Debian version"), "{err}");
     let cat = r.catalog();
     assert!(
-        !cat.backend.meta.domain_exists().unwrap()
+        !cat.meta().domain_exists().unwrap()
             || cat.find_items(&Filter::default()).unwrap().is_empty()
     );
 }
@@ -1376,8 +1374,7 @@ fn publish_rechecks_what_is_stored_and_verify_reports_every_bad_item() {
             },
             control: control.into(),
         };
-        cat.backend
-            .meta
+        cat.meta()
             .apply(&[Change::Put {
                 item: p.key(),
                 attrs: p.to_attrs().unwrap(),
@@ -1411,8 +1408,7 @@ fn publish_rechecks_what_is_stored_and_verify_reports_every_bad_item() {
         );
     }
     // A configuration another tool stored: its names are checked too.
-    cat.backend
-        .meta
+    cat.meta()
         .apply(&[Change::AddValue {
             item: META_ITEM.into(),
             attr: "dists".into(),

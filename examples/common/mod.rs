@@ -74,7 +74,7 @@ pub fn store(cat: &Catalog, n: usize, package: impl Fn(usize) -> Package) -> any
                 }
             })
             .collect();
-        cat.backend.meta.apply(&changes)?;
+        cat.meta().apply(&changes)?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketCannedAcl, BucketLocationConstraint, BucketVersioningStatus, ChecksumAlgorithm,
     CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration, ErrorDocument,
-    IndexDocument, ObjectOwnership, WebsiteConfiguration,
+    IndexDocument, MetadataDirective, ObjectOwnership, WebsiteConfiguration,
 };
 use aws_sdk_s3::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -146,13 +146,14 @@ impl S3Bucket {
         body: ByteStream,
         len: u64,
         mode: PutMode,
+        content_type: &str,
     ) -> StoreResult<Option<String>> {
         let mut req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type(key))
+            .content_type(content_type)
             .content_length(len as i64)
             .body(body);
         if mode == PutMode::Create {
@@ -172,8 +173,9 @@ impl S3Bucket {
             .await
             .map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?
             .len();
+        let ctype = content_type_of(key, &file_head(path)?);
         if size > self.multipart_threshold {
-            return self.multipart(key, path, size, mode).await;
+            return self.multipart(key, path, size, mode, ctype).await;
         }
         let body = ByteStream::from_path(path).await.map_err(|e| {
             StoreError::io(
@@ -181,11 +183,20 @@ impl S3Bucket {
                 std::io::Error::other(e.to_string()),
             )
         })?;
-        self.put_stream(key, body, size, mode).await.map(drop)
+        self.put_stream(key, body, size, mode, ctype)
+            .await
+            .map(drop)
     }
 
     /// A multipart upload, aborted if any step fails so no parts linger.
-    async fn multipart(&self, key: &str, path: &Path, size: u64, mode: PutMode) -> StoreResult<()> {
+    async fn multipart(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        mode: PutMode,
+        content_type: &str,
+    ) -> StoreResult<()> {
         // Fail before sending gigabytes when the key is plainly taken; the
         // conditional completion below is what makes the create safe.
         if mode == PutMode::Create && self.create_precheck && self.head_async(key).await?.is_some()
@@ -197,7 +208,7 @@ impl S3Bucket {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type(key))
+            .content_type(content_type)
             .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .send()
             .await
@@ -310,6 +321,15 @@ impl S3Bucket {
             .bucket(&self.bucket)
             .key(to)
             .copy_source(source);
+        // CopyObject keeps the source's Content-Type unless told otherwise:
+        // a plain name copied from its by-hash twin (or a pool file from
+        // another distribution) gets the type of its own name. by-hash
+        // copies of by-hash objects keep theirs, set when it was written.
+        if !is_by_hash(to) {
+            req = req
+                .metadata_directive(MetadataDirective::Replace)
+                .content_type(content_type(to));
+        }
         if mode == PutMode::Create {
             req = req.if_none_match("*");
         }
@@ -566,6 +586,7 @@ impl S3Bucket {
                 ByteStream::from_static(b"checkup"),
                 7,
                 PutMode::Create,
+                content_type(&key),
             )
             .await?;
         let mut req = self.client.delete_object().bucket(&self.bucket).key(&key);
@@ -619,7 +640,13 @@ impl BlobStore for S3Bucket {
     fn put_bytes(&self, key: &str, bytes: &[u8], mode: PutMode) -> StoreResult<()> {
         let body = ByteStream::from(bytes.to_vec());
         self.ctx
-            .block_on(self.put_stream(key, body, bytes.len() as u64, mode))
+            .block_on(self.put_stream(
+                key,
+                body,
+                bytes.len() as u64,
+                mode,
+                content_type_of(key, bytes),
+            ))
             .map(drop)
     }
 
@@ -689,6 +716,33 @@ pub fn public_read_policy(bucket: &str) -> String {
     .to_string()
 }
 
+/// `dists/.../by-hash/<Algo>/<digest>`: a name that says nothing of the kind.
+fn is_by_hash(key: &str) -> bool {
+    key.contains("/by-hash/")
+}
+
+/// The first bytes of a file, enough to tell gzip from text.
+fn file_head(path: &Path) -> StoreResult<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(2);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(2).read_to_end(&mut head))
+        .map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?;
+    Ok(head)
+}
+
+/// The Content-Type of an object from its key, and for a by-hash name from
+/// its first bytes: by-hash holds only indices, gzipped or plain text.
+pub fn content_type_of(key: &str, head: &[u8]) -> &'static str {
+    if !is_by_hash(key) {
+        content_type(key)
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        "application/gzip"
+    } else {
+        "text/plain"
+    }
+}
+
 /// The Content-Type an object is stored with, from its key.
 pub fn content_type(key: &str) -> &'static str {
     let name = key.rsplit('/').next().unwrap_or(key);
@@ -704,7 +758,7 @@ pub fn content_type(key: &str) -> &'static str {
         "text/plain"
     } else if name.ends_with(".html") {
         "text/html"
-    } else if name.ends_with(".json") {
+    } else if name.ends_with(".json") || key.starts_with("backups/") && name.ends_with(".info") {
         "application/json"
     } else {
         "binary/octet-stream"
@@ -749,6 +803,21 @@ mod tests {
         assert_eq!(
             content_type("pool/x/h/hello/hello_1.orig.tar.xz"),
             "binary/octet-stream"
+        );
+    }
+
+    #[test]
+    fn by_hash_objects_are_typed_by_their_bytes() {
+        let k = "dists/x/main/binary-amd64/by-hash/SHA512/0a1b";
+        assert_eq!(content_type_of(k, &[0x1f, 0x8b, 8]), "application/gzip");
+        assert_eq!(content_type_of(k, b"Package: a\n"), "text/plain");
+        assert_eq!(
+            content_type_of("dists/x/main/binary-amd64/Packages.gz", b"x"),
+            "application/gzip"
+        );
+        assert_eq!(
+            content_type("backups/local/20260102T030405Z.info"),
+            "application/json"
         );
     }
 

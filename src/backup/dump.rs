@@ -4,14 +4,15 @@
 //! rather than the repository.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use super::pyjson::{self, Style};
 use crate::catalog::tree::{meta_json, package_tree};
 use crate::catalog::{Catalog, Filter, NAMES_PER_QUERY};
-use crate::model::{Item, META_ITEM};
+use crate::model::Item;
 use crate::select::{CmpOp, Expr, Operand, Output};
 
 /// What a dump wrote.
@@ -26,7 +27,7 @@ pub fn count_items(cat: &Catalog, filter: &Filter) -> Result<u64> {
     let mut q = filter.to_select();
     q.output = Output::Count;
     let mut total = 0;
-    cat.backend.meta.select(&q, &mut |item| {
+    cat.meta().select(&q, &mut |item| {
         if let Some(n) = item.attrs.get("Count").and_then(|v| v.first()) {
             total += n.parse::<u64>().unwrap_or(0);
         }
@@ -59,12 +60,7 @@ pub fn dump_in_ranges(
     progress: &mut dyn FnMut(u64),
     range_items: u64,
 ) -> Result<DumpStats> {
-    let meta = cat
-        .backend
-        .meta
-        .get(META_ITEM)
-        .with_context(|| format!("reading configuration from {}", cat.backend.meta.describe()))?
-        .unwrap_or_default();
+    let meta = cat.config_attrs()?.unwrap_or_default();
     let mut w = TreeWriter {
         out,
         style,
@@ -113,7 +109,7 @@ fn stream_sorted(
     progress: &mut dyn FnMut(u64),
     range_items: u64,
 ) -> Result<()> {
-    let store = cat.backend.meta.as_ref();
+    let store = cat.meta();
     let mut names_query = filter.to_select();
     names_query.output = Output::Attrs(vec!["name".into()]);
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -237,4 +233,42 @@ impl TreeWriter<'_> {
         self.out.flush()?;
         Ok(())
     }
+}
+
+/// [`dump`] into the file `path`, atomically: through a temporary file in
+/// the same directory, synced, then renamed over `path`. A reader sees the
+/// old file or the whole new one; a failure leaves no partial file behind.
+pub fn dump_to_file(
+    cat: &Catalog,
+    filter: &Filter,
+    style: Style,
+    path: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<DumpStats> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-backup-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let stats = {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        let stats = dump(cat, filter, style, &mut w, progress)?;
+        w.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+        stats
+    };
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("moving the backup into place at {}", path.display()))?;
+    // The rename itself is durable once the directory is synced.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(stats)
 }

@@ -25,3 +25,16 @@ pub use dump::{count_items, dump, DumpStats};
 pub use pyjson::Style;
 pub use restore::{RestorePlan, RestoreReport, RestoreRequest};
 pub use validate::{parse_backup, Backup, BackupItem, Problem, Problems};
+
+/// `restore --from-published`: a backup rebuilt from the catalog's published
+/// indices and pool, and the name it is announced under. The configuration
+/// is rebuilt too when the store has none.
+pub fn recover_published(
+    cat: &crate::catalog::Catalog,
+    dists: &[String],
+) -> anyhow::Result<(published::Recovered, String)> {
+    let meta = cat.meta();
+    let meta_missing = !meta.domain_exists()? || meta.get(crate::model::META_ITEM)?.is_none();
+    let rec = published::recover(cat.blobs(), dists, meta_missing)?;
+    Ok((rec, format!("published:{}", cat.blobs().describe())))
+}

@@ -168,7 +168,7 @@ pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<Rest
             missing.join(", ")
         );
     }
-    let meta = cat.backend.meta.as_ref();
+    let meta = cat.meta();
     let mut p = RestorePlan {
         create_domain: !meta
             .domain_exists()
@@ -367,7 +367,7 @@ pub fn apply(
     req: &RestoreRequest,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RestoreReport> {
-    let store = cat.backend.meta.as_ref();
+    let store = cat.meta();
     let writes: Vec<&ItemWrite> = plan.added.iter().chain(&plan.changed).collect();
     let total = (writes.len() + plan.pruned.len() + usize::from(plan.meta.is_some())) as u64;
     let mut done = 0u64;

@@ -11,6 +11,9 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::sha256_hex;
+use super::dump::{dump, DumpStats};
+use super::pyjson::Style;
+use crate::catalog::{Catalog, Filter};
 use crate::store::{BlobStore, PutMode, StoreError};
 
 /// Where a backend's backups live.
@@ -150,10 +153,25 @@ pub fn list(blobs: &dyn BlobStore, backend_name: &str) -> Result<Vec<StoredBacku
 /// keys. The sidecar goes first, so an interruption leaves at worst a
 /// listed backup without its count, never an orphan nobody lists.
 pub fn clean(blobs: &dyn BlobStore, backend_name: &str, keep: usize) -> Result<Vec<String>> {
-    let all = list(blobs, backend_name)?;
+    delete(blobs, &to_clean(blobs, backend_name, keep)?)
+}
+
+/// The stored backups `clean` with `keep` would delete, oldest first.
+pub fn to_clean(
+    blobs: &dyn BlobStore,
+    backend_name: &str,
+    keep: usize,
+) -> Result<Vec<StoredBackup>> {
+    let mut all = list(blobs, backend_name)?;
     let cut = all.len().saturating_sub(keep);
+    all.truncate(cut);
+    Ok(all)
+}
+
+/// Deletes the given stored backups (sidecar first); returns their keys.
+pub fn delete(blobs: &dyn BlobStore, backups: &[StoredBackup]) -> Result<Vec<String>> {
     let mut deleted = Vec::new();
-    for b in &all[..cut] {
+    for b in backups {
         match blobs.delete(&info_key(&b.key)) {
             Ok(()) | Err(StoreError::NotFound(_)) => {}
             Err(e) => return Err(e).with_context(|| format!("deleting {}", info_key(&b.key))),
@@ -201,6 +219,61 @@ pub fn fetch(blobs: &dyn BlobStore, key: &str) -> Result<Vec<u8>> {
         }
     }
     Ok(bytes)
+}
+
+// Operations on a catalog's own backups, as the commands use them.
+
+/// Where a catalog's backups are, for messages: `backups/<name>/ in <bucket>`.
+pub fn location(cat: &Catalog) -> String {
+    format!(
+        "{} in {}",
+        prefix(cat.backend_name()),
+        cat.blobs().describe()
+    )
+}
+
+/// `backup --to-bucket`: dumps the items `filter` selects, gzips the JSON
+/// and stores it (create-only) with its sidecar. Returns the key.
+pub fn save(
+    cat: &Catalog,
+    filter: &Filter,
+    style: Style,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(String, DumpStats)> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let stats = dump(cat, filter, style, &mut gz, progress)?;
+    let bytes = gz.finish()?;
+    let key = store(
+        cat.blobs(),
+        cat.backend_name(),
+        &bytes,
+        stats.items,
+        stats.names,
+        chrono::Utc::now(),
+    )?;
+    Ok((key, stats))
+}
+
+/// The catalog's stored backups, oldest first.
+pub fn stored(cat: &Catalog) -> Result<Vec<StoredBackup>> {
+    list(cat.blobs(), cat.backend_name())
+}
+
+/// The stored backups `backup clean keep` would delete, oldest first.
+pub fn cleanable(cat: &Catalog, keep: usize) -> Result<Vec<StoredBackup>> {
+    to_clean(cat.blobs(), cat.backend_name(), keep)
+}
+
+/// Deletes the given stored backups of the catalog; returns their keys.
+pub fn remove(cat: &Catalog, backups: &[StoredBackup]) -> Result<Vec<String>> {
+    delete(cat.blobs(), backups)
+}
+
+/// The bytes of a stored backup given as `backup list` shows it (a key,
+/// file name or timestamp), checked against its sidecar, and its key.
+pub fn load(cat: &Catalog, given: &str) -> Result<(Vec<u8>, String)> {
+    let key = resolve_key(cat.backend_name(), given);
+    Ok((fetch(cat.blobs(), &key)?, key))
 }
 
 #[cfg(test)]

@@ -294,7 +294,7 @@ fn check_release(
     keys: &[SignedPublicKey],
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let blobs = cat.backend.blobs.as_ref();
+    let blobs = cat.blobs();
     let key = format!("dists/{dist}/Release");
     let Some(raw) = blobs.get(&key)? else {
         problems.push(format!("release: {key}: not published (run publish)"));
@@ -372,7 +372,7 @@ fn check_signatures(
     keys: &[SignedPublicKey],
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let blobs = cat.backend.blobs.as_ref();
+    let blobs = cat.blobs();
     let base = format!("dists/{dist}");
     let inrelease = blobs.get(&format!("{base}/InRelease"))?;
     let detached = blobs.get(&format!("{base}/Release.gpg"))?;
@@ -448,7 +448,7 @@ fn check_file(
     fast: bool,
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let blobs = cat.backend.blobs.as_ref();
+    let blobs = cat.blobs();
     let owners = e.owners.join(", ");
     let Some(size) = blobs
         .head(key)
@@ -535,7 +535,7 @@ fn check_index(
     name: &str,
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let blobs = cat.backend.blobs.as_ref();
+    let blobs = cat.blobs();
     let expected = expected_index(cat, dist, comp, archs)?;
     let plain_key = format!("{dir}/{name}");
     let gz_key = format!("{plain_key}.gz");

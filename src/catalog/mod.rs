@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::debian::version;
 use crate::model::{Item, Package, RepoConfig, META_ITEM};
 use crate::select::{Expr, Operand, Select};
-use crate::store::{Backend, BlobStore, StoreResult};
+use crate::store::{Backend, BlobStore, MetaStore, StoreResult};
 
 pub mod add;
 pub mod configure;
@@ -119,9 +119,12 @@ pub fn delete_message(p: &Package) -> Value {
     })
 }
 
-/// A repository: the backend plus what is read once per command.
+/// A repository: the backend plus what is read once per command. The
+/// backend is the catalog's own: other layers reach the ports through
+/// [`Catalog::meta`] and [`Catalog::blobs`], and commands through the
+/// catalog's, publish's and backup's operations.
 pub struct Catalog {
-    pub backend: Backend,
+    backend: Backend,
     caller: OnceLock<String>,
 }
 
@@ -133,17 +136,63 @@ impl Catalog {
         }
     }
 
+    /// The state store (for the publish and backup layers).
+    pub fn meta(&self) -> &dyn MetaStore {
+        self.backend.meta.as_ref()
+    }
+
+    /// The bucket.
+    pub fn blobs(&self) -> &dyn BlobStore {
+        self.backend.blobs.as_ref()
+    }
+
+    /// The backend's short name: backups live under `backups/<name>/`.
+    pub fn backend_name(&self) -> &str {
+        &self.backend.name
+    }
+
+    /// Swaps the bucket for a wrapper around it (tests record or fail
+    /// writes this way).
+    #[cfg(test)]
+    pub(crate) fn replace_blobs(&mut self, blobs: Box<dyn BlobStore>) {
+        self.backend.blobs = blobs;
+    }
+
     /// The configuration in the `meta` item (empty if there is none yet).
     pub fn config(&self) -> Result<RepoConfig> {
-        let attrs = self.backend.meta.get(META_ITEM).with_context(|| {
-            format!(
-                "reading configuration from {}",
-                self.backend.meta.describe()
-            )
-        })?;
-        Ok(attrs
+        Ok(self
+            .config_attrs()?
             .map(|a| RepoConfig::from_attrs(&a))
             .unwrap_or_default())
+    }
+
+    /// The raw attributes of the `meta` item, if there is one. A store with
+    /// no domain at all is a repository nobody has set up: that error says
+    /// what to run, whichever store it is.
+    pub fn config_attrs(&self) -> Result<Option<crate::model::Attrs>> {
+        let meta = &self.backend.meta;
+        match meta.get(META_ITEM) {
+            Ok(Some(attrs)) => Ok(Some(attrs)),
+            Ok(None) => match meta.domain_exists() {
+                Ok(false) => Err(self.not_set_up()),
+                _ => Ok(None),
+            },
+            Err(e) => {
+                if matches!(meta.domain_exists(), Ok(false)) {
+                    return Err(self.not_set_up());
+                }
+                Err(anyhow::Error::new(e)
+                    .context(format!("reading configuration from {}", meta.describe())))
+            }
+        }
+    }
+
+    /// The error of every command but `setup` on a store without a domain.
+    pub fn not_set_up(&self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "the repository in {} is not set up yet: run `repoman-cli setup -d DIST -c COMP -a ARCH` (with the same store settings) first",
+            self.backend.meta.describe()
+        )
     }
 
     /// Packages matching `filter`, in [`package_order`]. Items that are not
@@ -162,6 +211,32 @@ impl Catalog {
         })?;
         out.sort_by(package_order);
         Ok(out)
+    }
+
+    /// `query`: the packages `filter` selects among the served
+    /// distributions, components and architectures (all of them with
+    /// `hidden`), only the `recent` newest of each when given, in
+    /// [`package_order`]; with their raw items (same set, for JSON).
+    pub fn query(
+        &self,
+        filter: &Filter,
+        hidden: bool,
+        recent: Option<usize>,
+    ) -> Result<(Vec<Package>, Vec<Item>)> {
+        let f = remove::scope(&self.config()?, filter, hidden)?;
+        let mut items = self.find_items(&f)?;
+        let mut packages: Vec<Package> = items
+            .iter()
+            .filter_map(|i| Package::from_attrs(&i.attrs).ok())
+            .collect();
+        packages.sort_by(package_order);
+        if let Some(n) = recent.filter(|n| *n > 0) {
+            packages = split_recent(packages, n).0;
+            let keep: std::collections::HashSet<String> =
+                packages.iter().map(|p| p.key()).collect();
+            items.retain(|i| keep.contains(&i.name));
+        }
+        Ok((packages, items))
     }
 
     /// Raw items matching `filter`.

@@ -1,12 +1,11 @@
 //! The command line, as clap definitions: the original's commands, flags and
-//! meanings, plus the additions documented in docs/commands.md.
+//! meanings, plus the additions documented in docs/commands.md. Every
+//! command's arguments live here; the command modules use them, never the
+//! reverse.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use super::backup::{BackupArgs, RestoreArgs, VerifyArgs};
-use super::publish::PublishArgs;
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,64 +22,61 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command accepts; each is also a config-file key and a
-/// `REPOMAN_<KEY>` environment variable (see `cli::config`).
-#[derive(Debug, Args, Default, Clone)]
-pub struct GlobalArgs {
+super::config::settings! {
     /// Read this config file after the default ones
     #[arg(long, global = true, value_name = "FILE")]
-    pub config_file: Option<PathBuf>,
-    /// Where the state lives: sqlite:PATH, simpledb:DOMAIN or dynamodb:TABLE
-    #[arg(long, global = true, value_name = "URL")]
-    pub state: Option<String>,
-    /// Where the files live: file:DIR or s3://BUCKET
-    #[arg(long, global = true, value_name = "URL")]
-    pub bucket: Option<String>,
+    config_file: Option<PathBuf> = "config-file",
     /// SimpleDB domain holding the repository state
     #[arg(long, global = true)]
-    pub simpledb_domain: Option<String>,
+    simpledb_domain: Option<String> = "simpledb-domain",
     /// S3 bucket holding package files and dists/
     #[arg(long, global = true)]
-    pub s3_bucket: Option<String>,
+    s3_bucket: Option<String> = "s3-bucket",
+    /// Where the state lives: sqlite:PATH, simpledb:DOMAIN or dynamodb:TABLE
+    #[arg(long, global = true, value_name = "URL")]
+    state: Option<String> = "state",
+    /// Where the files live: file:DIR or s3://BUCKET
+    #[arg(long, global = true, value_name = "URL")]
+    bucket: Option<String> = "bucket",
     /// Embedded backend: SQLite state, DIR/bucket as the bucket, a JSON-lines announcement log
     #[arg(long, global = true, value_name = "DIR")]
-    pub local_dir: Option<PathBuf>,
+    local_dir: Option<PathBuf> = "local-dir",
     /// AWS credentials profile
     #[arg(long, global = true)]
-    pub aws_profile: Option<String>,
+    aws_profile: Option<String> = "aws-profile",
     /// AWS region
     #[arg(long, global = true)]
-    pub region: Option<String>,
+    region: Option<String> = "region",
     /// ARN of an IAM role to assume before any other AWS call
     #[arg(long, global = true)]
-    pub aws_role: Option<String>,
+    aws_role: Option<String> = "aws-role",
     /// Accepted for compatibility; logging is configured with --debug and RUST_LOG
     #[arg(long, global = true, value_name = "FILE")]
-    pub log_config: Option<PathBuf>,
+    log_config: Option<PathBuf> = "log-config",
     /// Accepted for compatibility: checkup never runs implicitly
     #[arg(long, global = true)]
-    pub skip_checkup: bool,
+    skip_checkup: bool = "skip-checkup",
     /// Debug logging (same as RUST_LOG=repoman=debug)
     #[arg(long, global = true)]
-    pub debug: bool,
+    debug: bool = "debug",
     /// GnuPG home directory used for signing
     #[arg(long, global = true, value_name = "DIR")]
-    pub gpg_home: Option<PathBuf>,
+    gpg_home: Option<PathBuf> = "gpg-home",
     /// Key to sign Release files with (repeatable)
     #[arg(long, global = true, value_name = "KEYID")]
-    pub gpg_signer: Vec<String>,
+    gpg_signer: Vec<String> = "gpg-signer",
     /// pinentry program for passphrase prompts
     #[arg(long, global = true, value_name = "PATH")]
-    pub gpg_pinentry_path: Option<PathBuf>,
+    gpg_pinentry_path: Option<PathBuf> = "gpg-pinentry-path",
     /// Passphrase of a signing key, one per --gpg-signer, in the same order
     #[arg(long, global = true, value_name = "PASSPHRASE", hide_env_values = true)]
-    pub gpg_passphrase: Vec<String>,
+    gpg_passphrase: Vec<String> = "gpg-passphrase",
     /// Armored secret key file to sign with, without GnuPG
     #[arg(long, global = true, value_name = "FILE")]
-    pub gpg_key_file: Option<PathBuf>,
+    gpg_key_file: Option<PathBuf> = "gpg-key-file",
     /// After add or cp, delete all but the N newest versions in each touched dist/comp/arch
     #[arg(long, global = true, value_name = "N")]
-    pub auto_purge: Option<usize>,
+    auto_purge: Option<usize> = "auto-purge",
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,6 +292,16 @@ pub enum Format {
     Psql,
     Rst,
     Html,
+    #[value(name = "fancy_grid")]
+    FancyGrid,
+    Orgtbl,
+    Jira,
+    Mediawiki,
+    Moinmoin,
+    Latex,
+    #[value(name = "latex_booktabs")]
+    LatexBooktabs,
+    Textile,
     Json,
     Jsonc,
     Packages,
@@ -387,4 +393,101 @@ pub struct CpArgs {
     pub publish: bool,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Distribution to publish (repeatable; default: every configured one)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Distribution (repeatable)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+    /// Component (repeatable)
+    #[arg(short = 'c', long = "component")]
+    pub comps: Vec<String>,
+    /// Accepted for compatibility with query: a backup always includes
+    /// packages hidden by removed distributions, components or architectures
+    #[arg(short = 'H', long)]
+    pub query_hidden: bool,
+    /// jsonc (one line, the default) or json (indented)
+    #[arg(short = 'f', long, value_enum, default_value = "jsonc")]
+    pub format: BackupFormat,
+    /// Write to FILE (atomically: a temporary file, synced, then renamed)
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "to_bucket")]
+    pub output: Option<PathBuf>,
+    /// Store the backup, gzipped, in the repository's bucket under backups/
+    #[arg(long)]
+    pub to_bucket: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BackupFormat {
+    Json,
+    Jsonc,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// List backups stored in the bucket (oldest first)
+    List,
+    /// Delete stored backups but the newest N
+    Clean {
+        /// How many of the newest backups to keep
+        keep: usize,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["file", "from_bucket", "from_published"])))]
+pub struct RestoreArgs {
+    /// Backup file (gzip is recognised), or - for standard input
+    pub file: Option<PathBuf>,
+    /// Restore a backup stored in the bucket (a key or timestamp from `backup list`)
+    #[arg(long, value_name = "KEY")]
+    pub from_bucket: Option<String>,
+    /// Rebuild the items from the published dists/ indices (state lost, no backup)
+    #[arg(long)]
+    pub from_published: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Distribution (repeatable)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+    /// Component (repeatable)
+    #[arg(short = 'c', long = "component")]
+    pub comps: Vec<String>,
+    /// Show what would change and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete items (within the filters) that the backup does not have
+    #[arg(long)]
+    pub prune: bool,
+    /// Restore a backup whose metadata lacks dists, comps or archs (the
+    /// current configuration is kept)
+    #[arg(long)]
+    pub allow_missing_config: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check sizes only, not checksums
+    #[arg(long)]
+    pub fast: bool,
+    /// Distribution (repeatable; default every one)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
 }

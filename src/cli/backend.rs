@@ -36,15 +36,19 @@ pub fn layout(s: &GlobalArgs) -> Result<Layout> {
     resolve(&store_settings(s), &default_local_dir()).map_err(anyhow::Error::msg)
 }
 
-pub fn open(s: &GlobalArgs) -> Result<Backend> {
-    let layout = layout(s)?;
-    if layout.defaulted {
-        eprintln!(
-            "repoman-cli: no backend configured; using the embedded repository in {} (set --local-dir, --state and --bucket, or --simpledb-domain and --s3-bucket)",
+/// Where the repository is when nothing is configured, said once by
+/// `setup` (not on every command).
+pub fn default_notice(s: &GlobalArgs) -> Option<String> {
+    layout(s).ok().filter(|l| l.defaulted).map(|_| {
+        format!(
+            "no backend configured; using the embedded repository in {} (set --local-dir, --state and --bucket, or --simpledb-domain and --s3-bucket)",
             default_local_dir().display()
-        );
-    }
-    open_layout(s, &layout)
+        )
+    })
+}
+
+pub fn open(s: &GlobalArgs) -> Result<Backend> {
+    open_layout(s, &layout(s)?)
 }
 
 /// Opens a layout's three parts.

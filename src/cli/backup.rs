@@ -2,112 +2,22 @@
 //! `crate::backup`, results out.
 
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
-use clap::{ArgGroup, Args, Subcommand, ValueEnum};
-
-use super::args::{ConfirmArgs, FilterArgs, Format};
+use super::args::{
+    BackupArgs, BackupCommand, BackupFormat, ConfirmArgs, Format, RestoreArgs, VerifyArgs,
+};
 use super::output::render_table;
 use super::Context;
-use crate::backup::published::{self, Recovered};
+use crate::backup::published::Recovered;
 use crate::backup::restore::{self, RestorePlan};
 use crate::backup::verify::{self, VerifyRequest};
 use crate::backup::{self as bk, parse_backup, stored, Backup, RestoreRequest, Style};
-use crate::model::META_ITEM;
-
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct BackupArgs {
-    #[command(subcommand)]
-    pub command: Option<BackupCommand>,
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    /// Distribution (repeatable)
-    #[arg(short = 'd', long = "distribution")]
-    pub dists: Vec<String>,
-    /// Component (repeatable)
-    #[arg(short = 'c', long = "component")]
-    pub comps: Vec<String>,
-    /// Accepted for compatibility with query: a backup always includes
-    /// packages hidden by removed distributions, components or architectures
-    #[arg(short = 'H', long)]
-    pub query_hidden: bool,
-    /// jsonc (one line, the default) or json (indented)
-    #[arg(short = 'f', long, value_enum, default_value = "jsonc")]
-    pub format: BackupFormat,
-    /// Write to FILE (atomically: a temporary file, synced, then renamed)
-    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "to_bucket")]
-    pub output: Option<PathBuf>,
-    /// Store the backup, gzipped, in the repository's bucket under backups/
-    #[arg(long)]
-    pub to_bucket: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum BackupFormat {
-    Json,
-    Jsonc,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BackupCommand {
-    /// List backups stored in the bucket (oldest first)
-    List,
-    /// Delete stored backups but the newest N
-    Clean {
-        /// How many of the newest backups to keep
-        keep: usize,
-    },
-}
-
-#[derive(Debug, Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["file", "from_bucket", "from_published"])))]
-pub struct RestoreArgs {
-    /// Backup file (gzip is recognised), or - for standard input
-    pub file: Option<PathBuf>,
-    /// Restore a backup stored in the bucket (a key or timestamp from `backup list`)
-    #[arg(long, value_name = "KEY")]
-    pub from_bucket: Option<String>,
-    /// Rebuild the items from the published dists/ indices (state lost, no backup)
-    #[arg(long)]
-    pub from_published: bool,
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    /// Distribution (repeatable)
-    #[arg(short = 'd', long = "distribution")]
-    pub dists: Vec<String>,
-    /// Component (repeatable)
-    #[arg(short = 'c', long = "component")]
-    pub comps: Vec<String>,
-    /// Show what would change and write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Also delete items (within the filters) that the backup does not have
-    #[arg(long)]
-    pub prune: bool,
-    /// Restore a backup whose metadata lacks dists, comps or archs (the
-    /// current configuration is kept)
-    #[arg(long)]
-    pub allow_missing_config: bool,
-    #[command(flatten)]
-    pub confirm: ConfirmArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// Check sizes only, not checksums
-    #[arg(long)]
-    pub fast: bool,
-    /// Distribution (repeatable; default every one)
-    #[arg(short = 'd', long = "distribution")]
-    pub dists: Vec<String>,
-}
+use anyhow::{bail, Context as _, Result};
 
 pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
     match &args.command {
         Some(BackupCommand::List) => return list_backups(ctx),
-        Some(BackupCommand::Clean { keep }) => return clean_backups(ctx, *keep),
+        Some(BackupCommand::Clean { keep, confirm }) => return clean_backups(ctx, *keep, confirm),
         None => {}
     }
     let f = args.filter.to_filter(&args.dists, &args.comps);
@@ -123,9 +33,7 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
     };
     let mut progress = |n: u64| bar.set_position(n);
     if let Some(path) = &args.output {
-        let stats = write_file_atomically(path, &mut |out| {
-            bk::dump(&ctx.catalog, &f, style, out, &mut progress)
-        })?;
+        let stats = bk::dump::dump_to_file(&ctx.catalog, &f, style, path, &mut progress)?;
         bar.finish_and_clear();
         eprintln!(
             "backed up {} items of {} packages to {}",
@@ -134,25 +42,14 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
             path.display()
         );
     } else if args.to_bucket {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let stats = bk::dump(&ctx.catalog, &f, style, &mut gz, &mut progress)?;
-        let bytes = gz.finish()?;
+        let (key, stats) = stored::save(&ctx.catalog, &f, style, &mut progress)?;
         bar.finish_and_clear();
-        let b = &ctx.catalog.backend;
-        let key = stored::store(
-            b.blobs.as_ref(),
-            &b.name,
-            &bytes,
-            stats.items,
-            stats.names,
-            chrono::Utc::now(),
-        )?;
         println!("{key}");
         eprintln!(
             "backed up {} items of {} packages to {key} in {}",
             stats.items,
             stats.names,
-            b.blobs.describe()
+            ctx.catalog.blobs().describe()
         );
     } else {
         let stdout = std::io::stdout();
@@ -164,50 +61,10 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes through a temporary file in the destination's directory, synced,
-/// then renamed over the destination: a reader sees the old file or the
-/// whole new one, and a failure leaves no partial file behind.
-fn write_file_atomically<T>(
-    path: &Path,
-    fill: &mut dyn FnMut(&mut dyn Write) -> Result<T>,
-) -> Result<T> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-backup-")
-        .tempfile_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let result = {
-        let mut w = BufWriter::new(tmp.as_file_mut());
-        let r = fill(&mut w)?;
-        w.flush()
-            .with_context(|| format!("writing {}", path.display()))?;
-        r
-    };
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("syncing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("moving the backup into place at {}", path.display()))?;
-    // The rename itself is durable once the directory is synced.
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(result)
-}
-
 fn list_backups(ctx: &Context) -> Result<()> {
-    let b = &ctx.catalog.backend;
-    let all = stored::list(b.blobs.as_ref(), &b.name)?;
+    let all = stored::stored(&ctx.catalog)?;
     if all.is_empty() {
-        eprintln!(
-            "no backups stored under {} in {}",
-            stored::prefix(&b.name),
-            b.blobs.describe()
-        );
+        eprintln!("no backups stored under {}", stored::location(&ctx.catalog));
         return Ok(());
     }
     let rows: Vec<Vec<String>> = all
@@ -233,9 +90,24 @@ fn list_backups(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-fn clean_backups(ctx: &Context, keep: usize) -> Result<()> {
-    let b = &ctx.catalog.backend;
-    let deleted = stored::clean(b.blobs.as_ref(), &b.name, keep)?;
+fn clean_backups(ctx: &Context, keep: usize, confirm: &ConfirmArgs) -> Result<()> {
+    let doomed = stored::cleanable(&ctx.catalog, keep)?;
+    if doomed.is_empty() {
+        eprintln!("no stored backups to delete: keeping the newest {keep}");
+        return Ok(());
+    }
+    // Standard output lists what was deleted; the plan goes to stderr.
+    for s in &doomed {
+        eprintln!("to delete: {}", s.key);
+    }
+    eprintln!("Total backups to be deleted: {}", doomed.len());
+    let evil = if keep == 0 {
+        vec!["You are about to delete EVERY stored backup".to_string()]
+    } else {
+        vec![]
+    };
+    ctx.ui.confirm(confirm, &evil)?;
+    let deleted = stored::remove(&ctx.catalog, &doomed)?;
     for k in &deleted {
         println!("deleted {k}");
     }
@@ -248,16 +120,12 @@ fn clean_backups(ctx: &Context, keep: usize) -> Result<()> {
 
 /// The backup to restore and the name it is announced under.
 fn read_source(ctx: &Context, args: &RestoreArgs) -> Result<(Backup, String, Option<Recovered>)> {
-    let b = &ctx.catalog.backend;
     if args.from_published {
-        let meta_missing = !b.meta.domain_exists()? || b.meta.get(META_ITEM)?.is_none();
-        let rec = published::recover(b.blobs.as_ref(), &args.dists, meta_missing)?;
-        let name = format!("published:{}", b.blobs.describe());
+        let (rec, name) = bk::recover_published(&ctx.catalog, &args.dists)?;
         return Ok((rec.backup.clone(), name, Some(rec)));
     }
-    let (raw, name) = if let Some(key) = &args.from_bucket {
-        let key = stored::resolve_key(&b.name, key);
-        (stored::fetch(b.blobs.as_ref(), &key)?, key)
+    let (raw, name) = if let Some(given) = &args.from_bucket {
+        stored::load(&ctx.catalog, given)?
     } else {
         let file = args.file.as_ref().expect("clap requires a source");
         if file.as_os_str() == "-" {

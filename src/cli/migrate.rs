@@ -23,7 +23,7 @@ pub struct MigrateArgs {
 pub fn run(ctx: &Context, a: &MigrateArgs) -> Result<()> {
     let to = StateUrl::parse(&a.to).map_err(anyhow::Error::msg)?;
     let target = open_state_url(&ctx.settings, &to)?;
-    let source = ctx.catalog.backend.meta.as_ref();
+    let source = ctx.catalog.meta();
     let mut last = 0;
     let m = migrate::migrate(source, target.as_ref(), a.dry_run, &mut |done, total| {
         if done * 10 / total.max(1) != last {

@@ -11,6 +11,7 @@ pub mod output;
 pub mod packages;
 pub mod publish;
 pub mod repo;
+pub mod tabulate;
 pub mod ui;
 
 use std::process::ExitCode;
@@ -107,7 +108,12 @@ fn dispatch(ctx: &Context, command: Command) -> Result<()> {
 /// `--debug` or `RUST_LOG`; warnings and above otherwise. Logs go to stderr
 /// so stdout stays clean for JSON and tables.
 fn init_logging(debug: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    // Colour only for a person at a terminal, and never against NO_COLOR
+    // (https://no-color.org: set and not empty).
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
     let filter = if debug {
         EnvFilter::new("repoman=debug,info")
     } else {
@@ -117,6 +123,7 @@ fn init_logging(debug: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(colour)
         .without_time()
         .try_init();
 }

@@ -5,12 +5,12 @@ use std::io::Write;
 use anyhow::{bail, Result};
 
 use super::args::{AddArgs, CpArgs, Format, QueryArgs, RmArgs};
-use super::output::{render, render_table};
+use super::output::{confirmation_table, package_rows, render, HEADERS};
 use super::Context;
 use crate::catalog::add::AddOptions;
 use crate::catalog::copy::CopyRequest;
-use crate::catalog::remove::{scope, RemoveRequest};
-use crate::catalog::{add, copy, package_order, remove, split_recent};
+use crate::catalog::remove::RemoveRequest;
+use crate::catalog::{add, copy, remove};
 
 pub fn add(ctx: &Context, a: &AddArgs) -> Result<()> {
     let bar = ctx.ui.progress(a.files.len() as u64, "add");
@@ -52,30 +52,16 @@ pub fn add(ctx: &Context, a: &AddArgs) -> Result<()> {
 }
 
 pub fn query(ctx: &Context, a: &QueryArgs) -> Result<()> {
-    let config = ctx.catalog.config()?;
-    let f = scope(
-        &config,
+    let recent = if a.latest { Some(1) } else { a.recent };
+    let (packages, items) = ctx.catalog.query(
         &a.filter.to_filter(&a.dists, &a.comps),
         a.query_hidden,
+        recent,
     )?;
-    let mut items = ctx.catalog.find_items(&f)?;
-    let mut packages: Vec<_> = items
-        .iter()
-        .filter_map(|i| crate::model::Package::from_attrs(&i.attrs).ok())
-        .collect();
-    packages.sort_by(package_order);
-    let recent = if a.latest {
-        Some(1)
-    } else {
-        a.recent.filter(|n| *n > 0)
-    };
-    if let Some(n) = recent {
-        packages = split_recent(packages, n).0;
-        let keep: std::collections::HashSet<String> = packages.iter().map(|p| p.key()).collect();
-        items.retain(|i| keep.contains(&i.name));
-    }
     if packages.is_empty() {
-        bail!("no packages found");
+        // The original's behaviour, relied on by scripts: a log line, exit 0.
+        tracing::warn!("no packages found");
+        return Ok(());
     }
     let text = render(a.format, &packages, &items);
     std::io::stdout().lock().write_all(text.as_bytes())?;
@@ -100,11 +86,10 @@ pub fn rm(ctx: &Context, a: &RmArgs) -> Result<()> {
         eprintln!("No packages to delete; try adjusting your filters.");
         return Ok(());
     }
-    let table = match a.format {
-        Format::Json | Format::Jsonc | Format::Packages => Format::Simple,
-        f => f,
-    };
-    println!("{}", render(table, &plan.targets, &[]));
+    print!(
+        "{}",
+        confirmation_table(a.format, &HEADERS, &package_rows(&plan.targets))
+    );
     eprintln!("Total packages to be deleted: {}", plan.targets.len());
     ctx.ui.confirm(&a.confirm, &plan.evil)?;
     remove::remove(&ctx.catalog, &plan.targets)?;
@@ -158,9 +143,9 @@ pub fn cp(ctx: &Context, a: &CpArgs) -> Result<()> {
         })
         .collect();
     eprintln!("We are about to do the following copy actions:");
-    println!(
+    print!(
         "{}",
-        render_table(
+        confirmation_table(
             Format::Simple,
             &[
                 "name",

@@ -3,19 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use clap::Args;
 
+use super::args::PublishArgs;
 use super::config::expand_home;
 use super::Context;
 use crate::publish::sign::{ask_pinentry, GpgSigner, KeyFileSigner, Passphrase, Secret, Signer};
 use crate::publish::{publish, sources_list_lines, Request, Step};
-
-#[derive(Debug, Args)]
-pub struct PublishArgs {
-    /// Distribution to publish (repeatable; default: every configured one)
-    #[arg(short = 'd', long = "distribution")]
-    pub dists: Vec<String>,
-}
 
 pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
     let signer = signer(ctx)?;
@@ -33,7 +26,7 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
     let result = publish(&ctx.catalog, &req, &progress);
     bar.finish_and_clear();
     let published = result?;
-    let url = ctx.catalog.backend.blobs.apt_url();
+    let url = ctx.catalog.blobs().apt_url();
     let key = "/etc/apt/keyrings/repoman.gpg";
     for p in &published {
         eprintln!(

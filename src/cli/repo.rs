@@ -8,6 +8,9 @@ use crate::catalog::configure::{self, ListKind, SetupRequest, Single};
 use crate::store::BucketSetup;
 
 pub fn setup(ctx: &Context, a: &SetupArgs) -> Result<()> {
+    if let Some(notice) = super::backend::default_notice(&ctx.settings) {
+        eprintln!("repoman-cli: {notice}");
+    }
     let acl = if a.enable_website {
         "public-read"
     } else {
@@ -111,10 +114,9 @@ fn single(ctx: &Context, which: Single, value: Option<&str>, confirm: &ConfirmAr
 
 pub fn show_config(ctx: &Context) -> Result<()> {
     let c = ctx.catalog.config()?;
-    let b = &ctx.catalog.backend;
     println!("Current repo configuration:");
-    println!("\tState store: {}", b.meta.describe());
-    println!("\tBucket: {}", b.blobs.describe());
+    println!("\tState store: {}", ctx.catalog.meta().describe());
+    println!("\tBucket: {}", ctx.catalog.blobs().describe());
     println!(
         "\tSNS Notification topic: {}",
         c.topic_name.as_deref().unwrap_or("---None configured---")

@@ -17,6 +17,12 @@ use crate::store::{Backend, StoreError, StoreResult};
 pub const DEFAULT_DOMAIN: &str = "repoman";
 
 pub fn open(dir: &Path, domain: Option<&str>) -> StoreResult<Backend> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(StoreError::Backend(format!(
+            "{}: not a directory (the embedded repository is a directory)",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(dir)
         .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
     let meta = meta::SqliteMeta::open(

@@ -154,7 +154,7 @@ pub fn publish(
         .prefix("repoman-publish-")
         .tempdir()
         .context("creating a temporary directory for index files")?;
-    let meta = catalog.backend.meta.as_ref();
+    let meta = catalog.meta();
     // Claimed before anything is read: a publish that claims later reads a
     // state at least as new, and wins.
     let mut generations = Vec::new();
@@ -184,7 +184,7 @@ pub fn publish(
             );
         }
     }
-    let blobs = catalog.backend.blobs.as_ref();
+    let blobs = catalog.blobs();
     let mut out = Vec::new();
     for (plan, generation) in plans.iter().zip(generations) {
         let latest = || still_latest(meta, &plan.dist, generation);

@@ -60,7 +60,7 @@ impl Repo {
                 remove: vec![],
             })
             .collect();
-        self.cat.backend.meta.apply(&changes).unwrap();
+        self.cat.meta().apply(&changes).unwrap();
     }
 
     fn publish(&self, dists: &[&str]) -> Result<Vec<Published>> {
@@ -89,7 +89,7 @@ impl Repo {
     }
 
     fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.cat.backend.blobs.get(key).unwrap()
+        self.cat.blobs().get(key).unwrap()
     }
 
     fn text(&self, key: &str) -> String {
@@ -99,8 +99,7 @@ impl Repo {
     /// Every file under dists/, with its bytes.
     fn tree(&self) -> BTreeMap<String, Vec<u8>> {
         self.cat
-            .backend
-            .blobs
+            .blobs()
             .list("dists/")
             .unwrap()
             .into_iter()
@@ -383,17 +382,10 @@ fn hidden_distributions_components_and_architectures_are_not_published() {
     for name in ["ghost", "hidden-comp", "hidden-arch"] {
         assert!(!all.contains(&format!("Package: {name}\n")), "{name}");
     }
+    assert!(r.cat.blobs().list("dists/trusty/").unwrap().is_empty());
     assert!(r
         .cat
-        .backend
-        .blobs
-        .list("dists/trusty/")
-        .unwrap()
-        .is_empty());
-    assert!(r
-        .cat
-        .backend
-        .blobs
+        .blobs()
         .list("dists/xenial/contrib/")
         .unwrap()
         .is_empty());
@@ -517,11 +509,11 @@ impl BlobStore for Recording {
 
 fn recording(r: &mut Repo, fail_at: Option<usize>) -> Arc<Mutex<Vec<String>>> {
     let log = Arc::new(Mutex::new(Vec::new()));
-    r.cat.backend.blobs = Box::new(Recording {
+    r.cat.replace_blobs(Box::new(Recording {
         inner: DirBucket::new(r.bucket()),
         log: log.clone(),
         fail_at,
-    });
+    }));
     log
 }
 
