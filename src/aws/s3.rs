@@ -23,6 +23,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 
 use super::{error_chain, AwsContext};
+use crate::layout::content_type;
 use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
 
 const MIB: u64 = 1024 * 1024;
@@ -689,28 +690,6 @@ pub fn public_read_policy(bucket: &str) -> String {
     .to_string()
 }
 
-/// The Content-Type an object is stored with, from its key.
-pub fn content_type(key: &str) -> &'static str {
-    let name = key.rsplit('/').next().unwrap_or(key);
-    if name.ends_with(".gz") {
-        "application/gzip"
-    } else if name.ends_with(".deb") || name.ends_with(".udeb") {
-        "application/vnd.debian.binary-package"
-    } else if matches!(
-        name,
-        "Release" | "InRelease" | "Release.gpg" | "Packages" | "Sources" | "Index"
-    ) || name.ends_with(".dsc")
-    {
-        "text/plain"
-    } else if name.ends_with(".html") {
-        "text/html"
-    } else if name.ends_with(".json") {
-        "application/json"
-    } else {
-        "binary/octet-stream"
-    }
-}
-
 /// Keys in `x-amz-copy-source` are URL-encoded, slashes kept.
 const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/')
@@ -730,27 +709,6 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_types_follow_the_name() {
-        assert_eq!(
-            content_type("pool/main/h/hello/hello_1_amd64.deb"),
-            "application/vnd.debian.binary-package"
-        );
-        assert_eq!(
-            content_type("dists/x/main/binary-amd64/Packages.gz"),
-            "application/gzip"
-        );
-        assert_eq!(
-            content_type("dists/x/main/binary-amd64/Packages"),
-            "text/plain"
-        );
-        assert_eq!(content_type("dists/x/InRelease"), "text/plain");
-        assert_eq!(
-            content_type("pool/x/h/hello/hello_1.orig.tar.xz"),
-            "binary/octet-stream"
-        );
-    }
 
     #[test]
     fn copy_source_keys_are_encoded() {

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod backend;
 pub mod backup;
+pub mod client;
 pub mod config;
 pub mod output;
 pub mod packages;
@@ -98,6 +99,9 @@ fn dispatch(ctx: &Context, command: Command) -> Result<()> {
         Command::Backup(a) => backup::run_backup(ctx, &a),
         Command::Restore(a) => backup::run_restore(ctx, &a),
         Command::Verify(a) => backup::run_verify(ctx, &a),
+        Command::Serve(a) => client::run_serve(ctx, &a),
+        Command::Key { command } => client::run_key(ctx, &command),
+        Command::Sources(a) => client::run_sources(ctx, &a),
         Command::IamPolicy | Command::Completions { .. } | Command::Man => Ok(()),
     }
 }

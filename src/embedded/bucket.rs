@@ -92,6 +92,10 @@ impl BlobStore for DirBucket {
         format!("file:{}", self.root.display())
     }
 
+    fn local_root(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+
     fn setup(&self, _opts: &BucketSetup) -> StoreResult<()> {
         fs::create_dir_all(&self.root)
             .map_err(|e| StoreError::io(format!("creating {}", self.root.display()), e))
