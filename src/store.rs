@@ -162,6 +162,11 @@ pub trait BlobStore: Send + Sync {
     fn describe(&self) -> String;
     /// The base URL an apt client uses to read the bucket.
     fn apt_url(&self) -> String;
+    /// The directory holding the objects, for a bucket that is one (what
+    /// `serve` serves); `None` for a remote bucket.
+    fn local_root(&self) -> Option<&Path> {
+        None
+    }
     /// Creates the bucket (or directory); succeeds if it exists already.
     fn setup(&self, opts: &BucketSetup) -> StoreResult<()>;
     /// Checks access without leaving anything behind; returns notes for the

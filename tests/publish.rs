@@ -201,7 +201,7 @@ struct Apt {
 impl Apt {
     fn new(sources: &str) -> Apt {
         let dir = tempfile::tempdir().unwrap();
-        for d in ["lists/partial", "cache/archives/partial", "out"] {
+        for d in ["lists/partial", "cache/archives/partial", "out", "parts"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
         std::fs::write(dir.path().join("sources.list"), sources).unwrap();
@@ -212,7 +212,7 @@ impl Apt {
         let d = self.dir.path().display();
         let opts = [
             format!("Dir::Etc::SourceList={d}/sources.list"),
-            "Dir::Etc::SourceParts=/dev/null".into(),
+            format!("Dir::Etc::SourceParts={d}/parts"),
             format!("Dir::State::Lists={d}/lists"),
             format!("Dir::Cache={d}/cache"),
             "Debug::NoLocking=1".into(),
@@ -246,7 +246,7 @@ impl Apt {
         let d = self.dir.path().display();
         let out = Command::new("apt-get")
             .args(["-o", &format!("Dir::Etc::SourceList={d}/sources.list")])
-            .args(["-o", "Dir::Etc::SourceParts=/dev/null"])
+            .args(["-o", &format!("Dir::Etc::SourceParts={d}/parts")])
             .args(["-o", &format!("Dir::State::Lists={d}/lists")])
             .args(["-o", &format!("Dir::Cache={d}/cache")])
             .args(["-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root"])
@@ -404,7 +404,9 @@ fn signed_publish_is_verified_by_apt_over_file_and_http() {
         &keys.fpr,
         "publish",
     ]);
-    assert!(stdout.starts_with("deb [signed-by="), "{stdout}");
+    // The closing hint is a deb822 stanza carrying the key itself.
+    assert!(stdout.starts_with("Types: deb deb-src\n"), "{stdout}");
+    assert!(stdout.contains("Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----"));
     let dists = r.bucket().join("dists/stable");
     for f in ["Release", "Release.gpg", "InRelease"] {
         assert!(dists.join(f).is_file(), "{f} missing");
@@ -953,4 +955,289 @@ fn a_later_publish_wins(atomic: bool) {
     r.ok(&["verify"]);
     // And the next publish is an ordinary one.
     r.ok(&["publish"]);
+}
+
+impl Apt {
+    /// apt reading exactly one deb822 `.sources` file (and no sources.list).
+    fn deb822(stanzas: &str) -> Apt {
+        let apt = Apt::new("");
+        std::fs::write(apt.dir.path().join("parts/repoman.sources"), stanzas).unwrap();
+        apt
+    }
+}
+
+/// `repoman-cli serve` on a free port, stopped on drop.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Served {
+    fn start(r: &Repo, extra: &[&str]) -> Served {
+        let mut child = r
+            .cmd()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first line says where it listens.
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Served {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    /// `curl` of a path as written (no normalisation): status, headers, body.
+    fn get(&self, path: &str, args: &[&str]) -> (u16, String, Vec<u8>) {
+        let out = Command::new("curl")
+            .args(["-s", "--path-as-is", "-D", "-"])
+            .args(args)
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .unwrap();
+        let raw = out.stdout;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| i + 4)
+            .unwrap_or(raw.len());
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_ascii_lowercase(), raw[split..].to_vec())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_is_read_by_apt_and_never_leaves_the_bucket() {
+    if !apt_available() || !have("curl") {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    let mut files = debs(r.path());
+    files.push(real("hello_2.10-3.dsc"));
+    r.add(&files);
+    r.ok(&["publish"]);
+    // A link planted in the bucket, and a secret beside it.
+    std::fs::write(r.path().join("secret"), "private").unwrap();
+    std::os::unix::fs::symlink(r.path().join("secret"), r.bucket().join("dists/leak")).unwrap();
+    std::os::unix::fs::symlink(r.path(), r.bucket().join("up")).unwrap();
+    let s = Served::start(&r, &[]);
+
+    let apt = Apt::new(&format!(
+        "deb [trusted=yes] {u} stable main\ndeb-src [trusted=yes] {u} stable main\n",
+        u = s.url
+    ));
+    apt.update();
+    apt.download(&NAMES);
+    apt.source("hello");
+
+    let release = std::fs::read(r.bucket().join("dists/stable/Release")).unwrap();
+    let (status, head, body) = s.get("/dists/stable/Release", &[]);
+    assert_eq!((status, body.as_slice()), (200, release.as_slice()));
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    assert!(head.contains("last-modified:"), "{head}");
+    let (status, head, body) = s.get("/dists/stable/Release", &["-I"]);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains(&format!("content-length: {}", release.len())),
+        "{head}"
+    );
+    // (curl -I prints the headers again as its output; no Release text.)
+    assert!(!String::from_utf8_lossy(&body).contains("Origin:"));
+    // Ranges: a middle slice, a suffix, one past the end.
+    let (status, head, body) = s.get("/dists/stable/Release", &["-r", "5-14"]);
+    assert_eq!((status, body.as_slice()), (206, &release[5..15]));
+    assert!(head.contains(&format!("content-range: bytes 5-14/{}", release.len())));
+    let (status, _, body) = s.get("/dists/stable/Release", &["-r", "-7"]);
+    assert_eq!(
+        (status, body.as_slice()),
+        (206, &release[release.len() - 7..])
+    );
+    let past = format!("{}-", release.len());
+    assert_eq!(s.get("/dists/stable/Release", &["-r", &past]).0, 416);
+    // Conditional GET.
+    let later = "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT";
+    let (status, _, body) = s.get("/dists/stable/Release", &["-H", later]);
+    assert_eq!((status, body.len()), (304, 0));
+    let earlier = "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT";
+    assert_eq!(s.get("/dists/stable/Release", &["-H", earlier]).0, 200);
+    // The content type of a package.
+    let (_, head, _) = s.get("/pool/stable/h/hello/", &[]);
+    assert!(
+        !head.contains("text/html"),
+        "no listing unless asked: {head}"
+    );
+    let deb = std::fs::read_dir(r.bucket().join("pool/stable/h/hello"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".deb"))
+        .unwrap();
+    let (status, head, _) = s.get(&format!("/pool/stable/h/hello/{deb}"), &["-I"]);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("application/vnd.debian.binary-package"),
+        "{head}"
+    );
+    // Nothing outside the bucket, whatever the spelling.
+    for path in [
+        "/../secret",
+        "/dists/../../secret",
+        "/%2e%2e/secret",
+        "/dists/%2e%2e/%2e%2e/secret",
+        "/dists%2f..%2f..%2fsecret",
+        "/dists/leak",
+        "/up/secret",
+        "/up/repo/repoman.sqlite",
+    ] {
+        let (status, _, body) = s.get(path, &[]);
+        assert!(matches!(status, 400 | 404), "{path}: {status}");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("private"),
+            "{path}"
+        );
+    }
+    // Directories are not listed; writes are refused.
+    assert_eq!(s.get("/dists/", &[]).0, 404);
+    assert_eq!(
+        s.get("/dists/stable/Release", &["-X", "PUT", "-d", "x"]).0,
+        405
+    );
+    assert_eq!(s.get("/dists/stable/Release", &["-X", "DELETE"]).0, 405);
+    drop(s);
+
+    let s = Served::start(&r, &["--listings"]);
+    let (status, head, body) = s.get("/dists/stable/", &[]);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200);
+    assert!(head.contains("text/html"));
+    assert!(
+        body.contains("href=\"Release\"") && body.contains("href=\"main/\""),
+        "{body}"
+    );
+    assert!(!s.get("/dists/", &[]).2.windows(4).any(|w| w == b"leak"));
+}
+
+#[test]
+fn serve_refuses_a_remote_bucket_and_a_missing_one() {
+    let r = Repo::new();
+    let err = r.fail(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(
+        err.contains("not a directory") || err.contains("setup"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sources_stanza_is_all_apt_needs() {
+    if !apt_available() {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    let mut files = debs(r.path());
+    files.push(real("hello_2.10-3.dsc"));
+    r.add(&files);
+
+    // Unsigned: Trusted: yes.
+    r.ok(&["publish"]);
+    let unsigned = r.ok(&["sources"]);
+    assert!(unsigned.contains("\nTrusted: yes\n"), "{unsigned}");
+    let apt = Apt::deb822(&unsigned);
+    apt.update();
+    apt.download(&NAMES);
+    apt.source("hello");
+
+    // Signed: the stanza publish prints, fed to apt as it is, with no other
+    // trusted key; and the exported key file named by path.
+    let keys = Keyring::new(r.path(), "");
+    let signing = ["--gpg-home", keys.home(), "--gpg-signer", &keys.fpr];
+    let stanza = r.ok(&[&signing[..], &["publish"]].concat());
+    assert_eq!(
+        stanza,
+        r.ok(&[&signing[..], &["sources", "-d", "stable"]].concat())
+    );
+    assert!(stanza.contains("Architectures: amd64 arm64\n"), "{stanza}");
+    let apt = Apt::deb822(&stanza);
+    apt.update();
+    apt.download(&NAMES);
+    apt.source("hello");
+
+    let key = r.path().join("exported.gpg");
+    r.ok(&[
+        &signing[..],
+        &["key", "export", "--binary", "-o", key.to_str().unwrap()],
+    ]
+    .concat());
+    let by_path = r.ok(&[
+        &signing[..],
+        &[
+            "sources",
+            "--key-path",
+            key.to_str().unwrap(),
+            "-a",
+            "amd64",
+        ],
+    ]
+    .concat());
+    assert!(by_path.contains(&format!("Signed-By: {}\n", key.display())));
+    assert!(by_path.contains("Architectures: amd64\n"), "{by_path}");
+    let apt = Apt::deb822(&by_path);
+    apt.update();
+    apt.download(&NAMES);
+
+    // A stanza with another key is refused by apt: the key really is used.
+    let other = Keyring::new(r.path(), "");
+    let armored = r.ok(&[
+        "--gpg-home",
+        other.home(),
+        "--gpg-signer",
+        &other.fpr,
+        "key",
+        "export",
+    ]);
+    assert!(armored.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    let wrong = r.ok(&[
+        "--gpg-home",
+        other.home(),
+        "--gpg-signer",
+        &other.fpr,
+        "sources",
+    ]);
+    let apt = Apt::deb822(&wrong);
+    let out = apt.run_failing(&["update", "-o", "APT::Update::Error-Mode=any"]);
+    assert!(
+        out.contains("NO_PUBKEY") || out.contains("not signed"),
+        "{out}"
+    );
+
+    // Unknown names are errors, not empty output.
+    assert!(r.fail(&["sources", "-d", "nosuch"]).contains("nosuch"));
+    assert!(r.fail(&["sources", "-a", "s390x"]).contains("s390x"));
+    assert!(r.fail(&["key", "export"]).contains("no signing key"));
 }

@@ -23,6 +23,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 
 use super::{error_chain, AwsContext};
+use crate::layout::{content_type, content_type_of, is_by_hash};
 use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
 
 const MIB: u64 = 1024 * 1024;
@@ -716,11 +717,6 @@ pub fn public_read_policy(bucket: &str) -> String {
     .to_string()
 }
 
-/// `dists/.../by-hash/<Algo>/<digest>`: a name that says nothing of the kind.
-fn is_by_hash(key: &str) -> bool {
-    key.contains("/by-hash/")
-}
-
 /// The first bytes of a file, enough to tell gzip from text.
 fn file_head(path: &Path) -> StoreResult<Vec<u8>> {
     use std::io::Read;
@@ -729,40 +725,6 @@ fn file_head(path: &Path) -> StoreResult<Vec<u8>> {
         .and_then(|f| f.take(2).read_to_end(&mut head))
         .map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?;
     Ok(head)
-}
-
-/// The Content-Type of an object from its key, and for a by-hash name from
-/// its first bytes: by-hash holds only indices, gzipped or plain text.
-pub fn content_type_of(key: &str, head: &[u8]) -> &'static str {
-    if !is_by_hash(key) {
-        content_type(key)
-    } else if head.starts_with(&[0x1f, 0x8b]) {
-        "application/gzip"
-    } else {
-        "text/plain"
-    }
-}
-
-/// The Content-Type an object is stored with, from its key.
-pub fn content_type(key: &str) -> &'static str {
-    let name = key.rsplit('/').next().unwrap_or(key);
-    if name.ends_with(".gz") {
-        "application/gzip"
-    } else if name.ends_with(".deb") || name.ends_with(".udeb") {
-        "application/vnd.debian.binary-package"
-    } else if matches!(
-        name,
-        "Release" | "InRelease" | "Release.gpg" | "Packages" | "Sources" | "Index"
-    ) || name.ends_with(".dsc")
-    {
-        "text/plain"
-    } else if name.ends_with(".html") {
-        "text/html"
-    } else if name.ends_with(".json") || key.starts_with("backups/") && name.ends_with(".info") {
-        "application/json"
-    } else {
-        "binary/octet-stream"
-    }
 }
 
 /// Keys in `x-amz-copy-source` are URL-encoded, slashes kept.
@@ -784,42 +746,6 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_types_follow_the_name() {
-        assert_eq!(
-            content_type("pool/main/h/hello/hello_1_amd64.deb"),
-            "application/vnd.debian.binary-package"
-        );
-        assert_eq!(
-            content_type("dists/x/main/binary-amd64/Packages.gz"),
-            "application/gzip"
-        );
-        assert_eq!(
-            content_type("dists/x/main/binary-amd64/Packages"),
-            "text/plain"
-        );
-        assert_eq!(content_type("dists/x/InRelease"), "text/plain");
-        assert_eq!(
-            content_type("pool/x/h/hello/hello_1.orig.tar.xz"),
-            "binary/octet-stream"
-        );
-    }
-
-    #[test]
-    fn by_hash_objects_are_typed_by_their_bytes() {
-        let k = "dists/x/main/binary-amd64/by-hash/SHA512/0a1b";
-        assert_eq!(content_type_of(k, &[0x1f, 0x8b, 8]), "application/gzip");
-        assert_eq!(content_type_of(k, b"Package: a\n"), "text/plain");
-        assert_eq!(
-            content_type_of("dists/x/main/binary-amd64/Packages.gz", b"x"),
-            "application/gzip"
-        );
-        assert_eq!(
-            content_type("backups/local/20260102T030405Z.info"),
-            "application/json"
-        );
-    }
 
     #[test]
     fn copy_source_keys_are_encoded() {

@@ -10,10 +10,10 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::digest::sha256_hex;
 use super::dump::{dump, DumpStats};
 use super::pyjson::Style;
 use crate::catalog::{Catalog, Filter};
+use crate::digest::sha256_hex;
 use crate::store::{BlobStore, PutMode, StoreError};
 
 /// Where a backend's backups live.

@@ -108,6 +108,15 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Copy the whole state to another store (sqlite:, simpledb:, dynamodb:) and verify it
     Migrate(super::migrate::MigrateArgs),
+    /// Serve the directory bucket over HTTP, read-only, for apt on other hosts
+    Serve(super::client::ServeArgs),
+    /// The repository's signing keys
+    Key {
+        #[command(subcommand)]
+        command: super::client::KeyCommand,
+    },
+    /// Print deb822 .sources stanzas for apt clients
+    Sources(super::client::SourcesArgs),
     /// Print the least-privilege IAM policy this tool needs
     IamPolicy,
     /// Print a shell completion script

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod backend;
 pub mod backup;
+pub mod client;
 pub mod config;
 pub mod migrate;
 pub mod output;
@@ -101,6 +102,9 @@ fn dispatch(ctx: &Context, command: Command) -> Result<()> {
         Command::Restore(a) => backup::run_restore(ctx, &a),
         Command::Verify(a) => backup::run_verify(ctx, &a),
         Command::Migrate(a) => migrate::run(ctx, &a),
+        Command::Serve(a) => client::run_serve(ctx, &a),
+        Command::Key { command } => client::run_key(ctx, &command),
+        Command::Sources(a) => client::run_sources(ctx, &a),
         Command::IamPolicy | Command::Completions { .. } | Command::Man => Ok(()),
     }
 }

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use super::args::PublishArgs;
 use super::config::expand_home;
 use super::Context;
+use crate::publish::clients::Trust;
 use crate::publish::sign::{ask_pinentry, GpgSigner, KeyFileSigner, Passphrase, Secret, Signer};
 use crate::publish::{publish, sources_list_lines, Request, Step};
 
@@ -27,7 +28,6 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
     bar.finish_and_clear();
     let published = result?;
     let url = ctx.catalog.blobs().apt_url();
-    let key = "/etc/apt/keyrings/repoman.gpg";
     for p in &published {
         eprintln!(
             "published {} ({} files written{})",
@@ -35,20 +35,35 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
             p.files,
             if p.signed { ", signed" } else { "" }
         );
-        for line in sources_list_lines(&url, p, Some(key)) {
-            println!("{line}");
+    }
+    if published.is_empty() {
+        return Ok(());
+    }
+    match &signer {
+        // Signed: the deb822 stanzas with the key in Signed-By, which is
+        // all a client needs.
+        Some(_) => {
+            let keys = super::client::public_keys(ctx, true)?.unwrap_or_default();
+            let keys = String::from_utf8_lossy(&keys);
+            let dists: Vec<String> = published.iter().map(|p| p.dist.clone()).collect();
+            print!(
+                "{}",
+                super::client::stanzas(ctx, &dists, &[], None, Trust::Key(&keys))?
+            );
+            eprintln!(
+                "apt clients: save the stanzas above as /etc/apt/sources.list.d/repoman.sources (`repoman-cli sources` prints them again)"
+            );
         }
-    }
-    if signer.is_none() && !published.is_empty() {
-        eprintln!(
-            "the Release files are not signed (no --gpg-signer or --gpg-key-file): apt reads them only with [trusted=yes]"
-        );
-    }
-    if let Some(s) = &signer {
-        eprintln!(
-            "apt verifies with the public half of {}: put it in {key} (e.g. `gpg --export KEYID > {key}`)",
-            s.describe()
-        );
+        None => {
+            for p in &published {
+                for line in sources_list_lines(&url, p, None) {
+                    println!("{line}");
+                }
+            }
+            eprintln!(
+                "the Release files are not signed (no --gpg-signer or --gpg-key-file): apt reads them only with [trusted=yes]"
+            );
+        }
     }
     Ok(())
 }

@@ -195,6 +195,12 @@ impl DirBucket {
         Ok(Some((dir, name.to_string(), fs::File::from(fd))))
     }
 
+    /// Opens an object for reading with the same rules as every other
+    /// access (no link followed, regular files only); `None` when absent.
+    pub fn open_file(&self, key: &str) -> StoreResult<Option<fs::File>> {
+        Ok(self.open_object(key)?.map(|(_, _, f)| f))
+    }
+
     fn not_regular(&self, key: &str) -> StoreError {
         StoreError::Backend(format!(
             "{} is a symbolic link or not a regular file; the bucket does not follow links",
@@ -370,6 +376,10 @@ impl BlobStore for DirBucket {
 
     fn apt_url(&self) -> String {
         format!("file:{}", self.root.display())
+    }
+
+    fn local_root(&self) -> Option<&Path> {
+        Some(&self.root)
     }
 
     fn setup(&self, _opts: &BucketSetup) -> StoreResult<()> {

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{Attrs, Item};
 use sdb::engine::{validate_domain_name, Engine};
-use sdb::limits::MAX_SELECT_LIMIT;
 use sdb::error::SdbError;
 use sdb::item::{Edit, Expected, PutAttr};
+use sdb::limits::MAX_SELECT_LIMIT;
 
 use crate::select::{Output, Select};
 use crate::store::{Change, MetaStore, StoreError, StoreResult};

@@ -25,6 +25,7 @@
 //! docs/publishing.md). by-hash files from earlier publishes are kept: the
 //!    bucket only ever grows (see docs/publishing.md).
 
+pub mod clients;
 pub mod index;
 pub mod release;
 pub mod sign;

@@ -71,6 +71,30 @@ impl GpgSigner {
         Ok(())
     }
 
+    /// The public keys of `ids`, as `gpg --export` writes them (armored or
+    /// binary). Needs no passphrase.
+    pub fn export_public(&self, ids: &[String], armor: bool) -> Result<Vec<u8>, SignError> {
+        self.check_keys_of(ids)?;
+        let mut c = self.command();
+        if armor {
+            c.arg("--armor");
+        }
+        c.args(["--export-options", "export-minimal", "--export", "--"])
+            .args(ids)
+            .stdin(Stdio::null());
+        let out = c.output().map_err(|e| self.spawn_error(e))?;
+        if !out.status.success() || out.stdout.is_empty() {
+            return Err(SignError::Failed {
+                signer: ids.join(", "),
+                reason: gpg_reason(
+                    &String::from_utf8_lossy(&out.stderr),
+                    &Passphrase::CacheOnly,
+                ),
+            });
+        }
+        Ok(out.stdout)
+    }
+
     /// Makes gpg-agent forget any cached passphrase of `signer`'s keys, so
     /// that a given passphrase is really checked: with one cached, gpg in
     /// loopback mode signs whatever passphrase it is handed. Best effort:

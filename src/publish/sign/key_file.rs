@@ -116,32 +116,7 @@ impl KeyFileSigner {
             path: shown.clone(),
             reason,
         };
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| err(format!("cannot read it: {e}")))?;
-        let mut keys = Vec::new();
-        // One armor block may hold several keys (`gpg --export-secret-keys
-        // --armor A B`), and a file may hold several blocks.
-        let text = String::from_utf8_lossy(&bytes);
-        for block in armor_blocks(&text) {
-            let (iter, _) = SignedSecretKey::from_armor_many(block.as_bytes())
-                .map_err(|e| err(format!("not an armored OpenPGP secret key: {e}")))?;
-            for k in iter {
-                keys.push(k.map_err(|e| err(format!("not a readable secret key: {e}")))?);
-            }
-        }
-        if keys.is_empty() {
-            return Err(err("holds no secret key".into()));
-        }
-        if !select.is_empty() {
-            for id in select {
-                if !keys.iter().any(|k| key_matches(k, id)) {
-                    return Err(err(format!("holds no key {id}")));
-                }
-            }
-            keys.retain(|k| select.iter().any(|id| key_matches(k, id)));
-        }
+        let keys = read_secret_keys(path, select)?;
         if passphrases.len() > keys.len() {
             return Err(err(format!(
                 "{} passphrases given for {} key(s)",
@@ -177,6 +152,68 @@ impl KeyFileSigner {
     fn fingerprints(&self) -> Vec<String> {
         self.keys.iter().map(FileKey::fingerprint).collect()
     }
+}
+
+/// The secret keys in an armored key file, those named by `select` when it
+/// is not empty (every id must name a key).
+fn read_secret_keys(path: &Path, select: &[String]) -> Result<Vec<SignedSecretKey>, SignError> {
+    let shown = path.display().to_string();
+    let err = |reason: String| SignError::KeyFile {
+        path: shown.clone(),
+        reason,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| err(format!("cannot read it: {e}")))?;
+    let mut keys = Vec::new();
+    // One armor block may hold several keys (`gpg --export-secret-keys
+    // --armor A B`), and a file may hold several blocks.
+    let text = String::from_utf8_lossy(&bytes);
+    for block in armor_blocks(&text) {
+        let (iter, _) = SignedSecretKey::from_armor_many(block.as_bytes())
+            .map_err(|e| err(format!("not an armored OpenPGP secret key: {e}")))?;
+        for k in iter {
+            keys.push(k.map_err(|e| err(format!("not a readable secret key: {e}")))?);
+        }
+    }
+    if keys.is_empty() {
+        return Err(err("holds no secret key".into()));
+    }
+    if !select.is_empty() {
+        for id in select {
+            if !keys.iter().any(|k| key_matches(k, id)) {
+                return Err(err(format!("holds no key {id}")));
+            }
+        }
+        keys.retain(|k| select.iter().any(|id| key_matches(k, id)));
+    }
+    Ok(keys)
+}
+
+/// The public halves of the keys in an armored secret key file (those named
+/// by `select` when it is not empty), armored or binary, as apt's
+/// `Signed-By` takes them. Needs no passphrase.
+pub fn public_keys_in_file(
+    path: &Path,
+    select: &[String],
+    armor: bool,
+) -> Result<Vec<u8>, SignError> {
+    let err = |reason: String| SignError::KeyFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut out = Vec::new();
+    for k in read_secret_keys(path, select)? {
+        let public = pgp::composed::SignedPublicKey::from(k);
+        let written = if armor {
+            public.to_armored_writer(&mut out, ArmorOptions::default())
+        } else {
+            pgp::ser::Serialize::to_writer(&public, &mut out)
+        };
+        written.map_err(|e| err(format!("cannot write its public key: {e}")))?;
+    }
+    Ok(out)
 }
 
 /// The text split before each armor header line; text with no armor

@@ -115,7 +115,7 @@ mod key_file;
 mod pinentry;
 
 pub use gpg::{GpgSigner, Passphrase};
-pub use key_file::KeyFileSigner;
+pub use key_file::{public_keys_in_file, KeyFileSigner};
 pub use pinentry::ask_pinentry;
 
 #[cfg(test)]
