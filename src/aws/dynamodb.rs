@@ -590,8 +590,7 @@ impl DynamoDbMeta {
         })?;
         let Some(t) = t.table() else { return Ok(false) };
         let index_ok = t.global_secondary_indexes().iter().any(|i| {
-            i.index_name() == Some(INDEX)
-                && i.index_status().map_or(true, |s| s.as_str() == "ACTIVE")
+            i.index_name() == Some(INDEX) && i.index_status().is_none_or(|s| s.as_str() == "ACTIVE")
         });
         Ok(t.table_status() == Some(&TableStatus::Active) && index_ok)
     }

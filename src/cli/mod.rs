@@ -117,7 +117,7 @@ fn init_logging(debug: bool) {
     // Colour only for a person at a terminal, and never against NO_COLOR
     // (https://no-color.org: set and not empty).
     let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let filter = if debug {
         EnvFilter::new("repoman=debug,info")
     } else {

@@ -41,7 +41,7 @@ pub fn check(q: &Select) -> Result<(), String> {
 
 /// Whether an item matches a `where` clause (no clause matches all).
 pub fn matches(filter: Option<&Expr>, name: &str, attrs: &Attrs) -> bool {
-    filter.map_or(true, |e| item_pred(e, name, attrs))
+    filter.is_none_or(|e| item_pred(e, name, attrs))
 }
 
 /// Runs a Select over `items` (each item at most once, with all its

@@ -1066,7 +1066,10 @@ fn generated_backup(binaries: usize, sources: usize) -> Value {
             "files": [format!("{name}_1.0-1.dsc"), format!("{name}_1.0.orig.tar.gz")],
             "controltxt0": format!(
                 "Format: 3.0 (quilt)\nSource: {name}\nBinary: {name}\nArchitecture: all\n\
-                 Version: 1.0-1\nMaintainer: Repoman Tests <tests@example.com>\n"
+                 Version: 1.0-1\nMaintainer: Repoman Tests <tests@example.com>\n\
+                 Files:\n {} 100 {name}_1.0-1.dsc\n {} 200 {name}_1.0.orig.tar.gz\n",
+                &digest(&format!("{name}.dsc"))[..32],
+                &digest(&format!("{name}.orig"))[..32],
             ),
         });
         packages.insert(name, json!({"stable": {"main": {"source": [item]}}}));
@@ -1241,12 +1244,13 @@ fn migrate_simpledb_to_dynamodb_publishes_the_same_and_round_trips() {
 
     let dry = cli.ok("mig", &["migrate", "--to", "dynamodb:mig-ddb", "--dry-run"]);
     assert!(
-        dry.contains("would copy 4 items") && dry.contains("4 to write"),
+        // Four packages and the publish generations item.
+        dry.contains("would copy 5 items") && dry.contains("5 to write"),
         "{dry}"
     );
     let out = cli.ok("mig", &["migrate", "--to", "dynamodb:mig-ddb"]);
     assert!(
-        out.contains("migrated 4 items") && out.contains("both hold 4 items, digest "),
+        out.contains("migrated 5 items") && out.contains("both hold 5 items, digest "),
         "{out}"
     );
     let again = cli.ok("mig", &["migrate", "--to", "dynamodb:mig-ddb"]);
