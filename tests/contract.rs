@@ -640,7 +640,6 @@ fn projections_and_refused_queries(s: &dyn MetaStore) {
 macro_rules! contract {
     ($store:ident: $($case:ident),* $(,)?) => {
         mod $store {
-            use super::*;
             $(
                 #[test]
                 fn $case() {

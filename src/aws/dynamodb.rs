@@ -72,6 +72,8 @@ const MAX_TRANSACTION_BYTES: usize = 3 << 20;
 const MAX_BATCH_GET: usize = 100;
 /// Most index keys a Select may pin before a Scan is cheaper.
 const MAX_QUERY_KEYS: usize = 64;
+/// Single-item writes in flight at once (commands past one transaction).
+const SINGLE_WRITES_IN_FLIGHT: usize = 16;
 /// Attempts of one request or transaction before giving up.
 const MAX_ATTEMPTS: u32 = 12;
 
@@ -255,13 +257,18 @@ impl DynamoDbMeta {
         }
     }
 
-    /// Writes one chunk of merged changes, retrying until it applies.
-    fn write(&self, chunk: &[(String, Pending)]) -> StoreResult<()> {
+    /// Writes one chunk of merged changes, retrying until it applies: as
+    /// one transaction when `atomic`, else item by item,
+    /// [`SINGLE_WRITES_IN_FLIGHT`] at a time (the chunk's items are
+    /// distinct, so their order does not matter).
+    fn write(&self, chunk: &[(String, Pending)], atomic: bool) -> StoreResult<()> {
+        let mut todo: Vec<usize> = (0..chunk.len()).collect();
         let mut attempt = 0;
         loop {
             // Items changed relative to what they hold are read first.
-            let names: Vec<String> = chunk
+            let names: Vec<String> = todo
                 .iter()
+                .map(|&i| &chunk[i])
                 .filter(|(_, p)| p.needs_read())
                 .map(|(n, _)| n.clone())
                 .collect();
@@ -270,17 +277,30 @@ impl DynamoDbMeta {
             } else {
                 self.batch_get(&names)?.into_iter().collect()
             };
-            let actions = chunk
+            let actions = todo
                 .iter()
-                .map(|(item, p)| {
+                .map(|&i| {
+                    let (item, p) = &chunk[i];
                     let base = p.needs_read().then(|| current.get(item));
                     self.action(item, p, base)
                 })
                 .collect::<StoreResult<Vec<TransactWriteItem>>>()?;
-            match self.transact(actions) {
+            let outcome = if atomic {
+                self.transact(actions)
+            } else {
+                match self.singles(actions) {
+                    Ok(()) => Ok(()),
+                    Err((again, Retry::Again(why))) => {
+                        todo = again.into_iter().map(|k| todo[k]).collect();
+                        Err(Retry::Again(why))
+                    }
+                    Err((_, fail)) => Err(fail),
+                }
+            };
+            match outcome {
                 Ok(()) => return Ok(()),
                 Err(Retry::Again(why)) if attempt + 1 < MAX_ATTEMPTS => {
-                    tracing::debug!(target: "repoman::dynamodb", why, attempt, "transaction retried");
+                    tracing::debug!(target: "repoman::dynamodb", why, attempt, "write retried");
                     std::thread::sleep(backoff(attempt, self.retry_base, Duration::from_secs(5)));
                     attempt += 1;
                 }
@@ -288,11 +308,64 @@ impl DynamoDbMeta {
                     return Err(StoreError::Backend(format!(
                     "{}: a write of {} item(s) did not apply after {MAX_ATTEMPTS} attempts ({why})",
                     self.describe(),
-                    chunk.len()
+                    todo.len()
                 )))
                 }
                 Err(Retry::Fail(e)) => return Err(e),
             }
+        }
+    }
+
+    /// Sends each action as its own request, several at a time, each
+    /// retried on throttling. On failure: the positions to write again
+    /// (their version check failed: another writer came first), or why
+    /// not.
+    fn singles(&self, actions: Vec<TransactWriteItem>) -> Result<(), (Vec<usize>, Retry)> {
+        let describe = self.describe();
+        let base = self.retry_base;
+        let results: Vec<Result<(), Retry>> = self.ctx.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            let mut results: Vec<Option<Result<(), Retry>>> = Vec::new();
+            results.resize_with(actions.len(), || None);
+            let mut queue = actions.into_iter().enumerate();
+            loop {
+                while set.len() < SINGLE_WRITES_IN_FLIGHT {
+                    let Some((i, action)) = queue.next() else {
+                        break;
+                    };
+                    let client = self.client.clone();
+                    let describe = describe.clone();
+                    set.spawn(async move { (i, single(&client, action, &describe, base).await) });
+                }
+                match set.join_next().await {
+                    Some(Ok((i, r))) => results[i] = Some(r),
+                    Some(Err(e)) => {
+                        let fail = Retry::Fail(StoreError::Backend(format!(
+                            "{describe}: a write task failed: {e}"
+                        )));
+                        return vec![Err(fail)];
+                    }
+                    None => break,
+                }
+            }
+            results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+        });
+        let mut again = Vec::new();
+        let mut why = String::new();
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(()) => {}
+                Err(Retry::Again(w)) => {
+                    again.push(i);
+                    why = w;
+                }
+                Err(fail) => return Err((Vec::new(), fail)),
+            }
+        }
+        if again.is_empty() {
+            Ok(())
+        } else {
+            Err((again, Retry::Again(why)))
         }
     }
 
@@ -612,6 +685,89 @@ impl DynamoDbMeta {
             return Ok(());
         }
         self.scan(each)
+    }
+}
+
+/// One action as its own request, retried on throttling and transient
+/// failures; a failed version check is [`Retry::Again`].
+async fn single(
+    client: &Client,
+    action: TransactWriteItem,
+    describe: &str,
+    base: Duration,
+) -> Result<(), Retry> {
+    let mut attempt = 0;
+    loop {
+        let result = if let Some(u) = action.update() {
+            tracing::debug!(target: "repoman::dynamodb", op = "UpdateItem", "request");
+            client
+                .update_item()
+                .table_name(u.table_name())
+                .set_key(Some(u.key().clone()))
+                .update_expression(u.update_expression())
+                .set_condition_expression(u.condition_expression().map(str::to_string))
+                .set_expression_attribute_names(u.expression_attribute_names().cloned())
+                .set_expression_attribute_values(u.expression_attribute_values().cloned())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        e.code().map(str::to_string),
+                        transient(e.code(), &e),
+                        error_chain(&e),
+                    )
+                })
+        } else if let Some(p) = action.put() {
+            tracing::debug!(target: "repoman::dynamodb", op = "PutItem", "request");
+            client
+                .put_item()
+                .table_name(p.table_name())
+                .set_item(Some(p.item().clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        e.code().map(str::to_string),
+                        transient(e.code(), &e),
+                        error_chain(&e),
+                    )
+                })
+        } else if let Some(d) = action.delete() {
+            tracing::debug!(target: "repoman::dynamodb", op = "DeleteItem", "request");
+            client
+                .delete_item()
+                .table_name(d.table_name())
+                .set_key(Some(d.key().clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        e.code().map(str::to_string),
+                        transient(e.code(), &e),
+                        error_chain(&e),
+                    )
+                })
+        } else {
+            return Ok(());
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err((Some(code), _, _)) if code == "ConditionalCheckFailedException" => {
+                return Err(Retry::Again(code))
+            }
+            Err((_, true, _)) if attempt + 1 < MAX_ATTEMPTS => {
+                tokio::time::sleep(backoff(attempt, base, Duration::from_secs(5))).await;
+                attempt += 1;
+            }
+            Err((_, _, text)) => {
+                return Err(Retry::Fail(StoreError::Backend(format!(
+                    "{describe}: {text}"
+                ))))
+            }
+        }
     }
 }
 
@@ -973,8 +1129,10 @@ impl MetaStore for DynamoDbMeta {
     }
 
     fn apply(&self, changes: &[Change]) -> StoreResult<()> {
-        for chunk in chunks(changes) {
-            self.write(&chunk)?;
+        let chunks = chunks(changes);
+        let atomic = chunks.len() == 1;
+        for chunk in chunks {
+            self.write(&chunk, atomic)?;
         }
         Ok(())
     }
