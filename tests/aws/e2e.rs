@@ -1283,3 +1283,57 @@ fn migrate_simpledb_to_dynamodb_publishes_the_same_and_round_trips() {
         assert_eq!(cli.ok(store, &["backup"]), backup, "backup of {store}");
     }
 }
+
+/// `iam-policy` follows the state store: the DynamoDB table and its indexes
+/// instead of the SimpleDB domain, nothing for a SQLite state.
+#[test]
+fn iam_policy_covers_the_dynamodb_table_and_its_indexes() {
+    let work = tempfile::tempdir().unwrap();
+    let policy = |args: &[&str]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
+            .args(args)
+            .arg("iam-policy")
+            .env_clear()
+            .env("HOME", work.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let resources = |p: &Value| -> Vec<String> {
+        p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| match &s["Resource"] {
+                Value::Array(a) => a.iter().map(|r| r.as_str().unwrap().to_string()).collect(),
+                r => vec![r.as_str().unwrap().to_string()],
+            })
+            .collect()
+    };
+    let p = policy(&[
+        "--state",
+        "dynamodb:repo-table",
+        "--bucket",
+        "s3://apt.example.com",
+        "--region",
+        "eu-west-1",
+    ]);
+    let r = resources(&p);
+    assert!(
+        r.contains(&"arn:aws:dynamodb:eu-west-1:*:table/repo-table".to_string()),
+        "{r:?}"
+    );
+    assert!(r.contains(&"arn:aws:dynamodb:eu-west-1:*:table/repo-table/index/*".to_string()));
+    assert!(r.contains(&"arn:aws:s3:::apt.example.com/*".to_string()));
+    assert!(!p.to_string().contains("sdb:"));
+    let p = policy(&["--simpledb-domain", "dom", "--s3-bucket", "apt.example.com"]);
+    assert!(resources(&p).iter().any(|r| r.ends_with(":domain/dom")));
+    let p = policy(&[
+        "--state",
+        "sqlite:/tmp/x.sqlite",
+        "--bucket",
+        "s3://apt.example.com",
+    ]);
+    assert!(!p.to_string().contains("sdb:") && !p.to_string().contains("dynamodb:"));
+}
