@@ -570,6 +570,34 @@ fn queries_by_coordinates(s: &dyn MetaStore) {
         ..Filter::default()
     })
     .is_empty());
+    // By package name, one value or several.
+    s.apply(&[put("two-names", &[("name", &["p", "q"])])])
+        .unwrap();
+    assert_eq!(names(s, &all(Some(eq("name", "q")))), ["two-names"]);
+    assert_eq!(
+        names(
+            s,
+            &Filter {
+                names: vec!["p".into()],
+                ..Filter::default()
+            }
+            .to_select()
+        )
+        .len(),
+        5
+    );
+    s.apply(&[put("two-names", &[("name", &["q"])])]).unwrap();
+    assert_eq!(
+        names(
+            s,
+            &Filter {
+                names: vec!["q".into()],
+                ..Filter::default()
+            }
+            .to_select()
+        ),
+        ["two-names"]
+    );
     // By item name.
     assert_eq!(
         names(

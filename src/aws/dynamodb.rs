@@ -12,6 +12,9 @@
 //! * a global secondary index `by-dca` (partition `~dca`, sort `~item`,
 //!   every attribute projected) answers "the items of dist D, comp C, arch
 //!   A" (publish, add, query, cp) with Query pages instead of Scans;
+//! * `~name`: the `name` attribute when it has one value, `~` when several,
+//!   and the index `by-name` (partition `~name`, sort `~item`) on it, for
+//!   the lookups by package name (add, `query -p`, rm, cp);
 //! * `~v`: a random version stamp every write sets, so read-modify-write
 //!   changes (`AddValue`, `DeleteValue`) are conditional on it.
 //!
@@ -28,7 +31,8 @@
 //! two concurrent `repo add-distribution` both take effect.
 //!
 //! Reads: DynamoDB has no Select, so the typed [`Select`] picks the access
-//! path (an index Query per dist/comp/arch it pins, else a Scan) and
+//! path (an index Query per package name or dist/comp/arch it pins, else
+//! a Scan) and
 //! `select::eval` decides the rest exactly as SimpleDB does. Index reads
 //! are eventually consistent (DynamoDB offers nothing else on a global
 //! index; the lag is normally well under a second); `get` and Scans read
@@ -56,8 +60,8 @@ use crate::store::{Change, MetaStore, StoreError, StoreResult};
 mod plan;
 
 use plan::{
-    check_name, chunks, dca_key, index_keys, pinned_names, stored_name, user_name, value_of,
-    Pending,
+    check_name, chunks, dca_key, index_keys, package_names, pinned_names, stored_name, user_name,
+    value_of, Pending,
 };
 
 /// The partition key: the item name.
@@ -68,6 +72,11 @@ pub const DCA: &str = "~dca";
 pub const VERSION: &str = "~v";
 /// The index that answers dist/comp/arch queries.
 pub const INDEX: &str = "by-dca";
+/// The package name, for the index on it: the `name` attribute when it
+/// has one value, `~` when several.
+pub const NAME: &str = "~name";
+/// The index that answers queries by package name (add, query -p, rm, cp).
+pub const NAME_INDEX: &str = "by-name";
 /// `~dca` of items with several values of a coordinate.
 const IRREGULAR: &str = "~";
 
@@ -215,17 +224,24 @@ impl DynamoDbMeta {
         Ok(out)
     }
 
-    /// Every item of one index partition, page by page.
-    fn query_index(&self, key: &str, each: &mut dyn FnMut(Stored)) -> StoreResult<()> {
+    /// Every item of one partition of an index (keyed on `attr`), page by
+    /// page.
+    fn query_index(
+        &self,
+        index: &str,
+        attr: &str,
+        key: &str,
+        each: &mut dyn FnMut(Stored),
+    ) -> StoreResult<()> {
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let page = self.call("Query", || {
                 self.client
                     .query()
                     .table_name(&self.table)
-                    .index_name(INDEX)
+                    .index_name(index)
                     .key_condition_expression("#k = :k")
-                    .expression_attribute_names("#k", DCA)
+                    .expression_attribute_names("#k", attr)
                     .expression_attribute_values(":k", AttributeValue::S(key.to_string()))
                     .set_exclusive_start_key(start.clone())
                     .send()
@@ -520,6 +536,13 @@ impl DynamoDbMeta {
         } else {
             None
         };
+        // `~name` follows `name`, which every change of it decides here.
+        let name: Option<Option<String>> = match decided.get("name") {
+            Some(vs) if vs.len() == 1 => Some(vs.iter().next().cloned()),
+            Some(_) => Some(Some(IRREGULAR.to_string())),
+            None if removed.contains("name") || p.deleted => Some(None),
+            None => None,
+        };
         let version = AttributeValue::S(format!("{:016x}", rand::thread_rng().gen::<u64>()));
 
         if p.deleted {
@@ -537,6 +560,9 @@ impl DynamoDbMeta {
             }
             if let Some(Some(k)) = dca {
                 stored.insert(DCA.into(), AttributeValue::S(k));
+            }
+            if let Some(Some(n)) = name {
+                stored.insert(NAME.into(), AttributeValue::S(n));
             }
             stored.insert(VERSION.into(), version);
             let put = Put::builder()
@@ -572,6 +598,18 @@ impl DynamoDbMeta {
             Some(None) => {
                 names.insert("#dca".into(), DCA.into());
                 removes.push("#dca".into());
+            }
+            None => {}
+        }
+        match name {
+            Some(Some(n)) => {
+                names.insert("#name".into(), NAME.into());
+                values.insert(":name".into(), AttributeValue::S(n));
+                sets.push("#name = :name".into());
+            }
+            Some(None) => {
+                names.insert("#name".into(), NAME.into());
+                removes.push("#name".into());
             }
             None => {}
         }
@@ -616,17 +654,20 @@ impl DynamoDbMeta {
                 .key_type(t)
                 .build()
         };
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(INDEX)
-            .key_schema(key(DCA, KeyType::Hash).map_err(fail)?)
-            .key_schema(key(KEY, KeyType::Range).map_err(fail)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(fail)?;
+        let index = |name: &str, hash: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash).map_err(fail)?)
+                .key_schema(key(KEY, KeyType::Range).map_err(fail)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(fail)
+        };
+        let (by_dca, by_name) = (index(INDEX, DCA)?, index(NAME_INDEX, NAME)?);
         let mut attempt = 0;
         loop {
             tracing::debug!(target: "repoman::dynamodb", op = "CreateTable", "request");
@@ -637,8 +678,10 @@ impl DynamoDbMeta {
                     .billing_mode(BillingMode::PayPerRequest)
                     .attribute_definitions(attr(KEY).map_err(fail)?)
                     .attribute_definitions(attr(DCA).map_err(fail)?)
+                    .attribute_definitions(attr(NAME).map_err(fail)?)
                     .key_schema(key(KEY, KeyType::Hash).map_err(fail)?)
-                    .global_secondary_indexes(index.clone())
+                    .global_secondary_indexes(by_dca.clone())
+                    .global_secondary_indexes(by_name.clone())
                     .send(),
             );
             match created {
@@ -669,9 +712,11 @@ impl DynamoDbMeta {
             self.client.describe_table().table_name(&self.table).send()
         })?;
         let Some(t) = t.table() else { return Ok(false) };
-        let index_ok = t.global_secondary_indexes().iter().any(|i| {
-            i.index_name() == Some(INDEX)
-                && i.index_status().map_or(true, |s| s.as_str() == "ACTIVE")
+        let index_ok = [INDEX, NAME_INDEX].iter().all(|want| {
+            t.global_secondary_indexes().iter().any(|i| {
+                i.index_name() == Some(*want)
+                    && i.index_status().map_or(true, |s| s.as_str() == "ACTIVE")
+            })
         });
         Ok(t.table_status() == Some(&TableStatus::Active) && index_ok)
     }
@@ -685,9 +730,17 @@ impl DynamoDbMeta {
             }
             return Ok(());
         }
+        // A few package names usually hold far fewer items than a
+        // dist/comp/arch, so the name index goes first.
+        if let Some(names) = filter.and_then(package_names) {
+            for n in names.iter().map(String::as_str).chain([IRREGULAR]) {
+                self.query_index(NAME_INDEX, NAME, n, each)?;
+            }
+            return Ok(());
+        }
         if let Some(keys) = filter.and_then(index_keys) {
             for k in keys.iter().map(String::as_str).chain([IRREGULAR]) {
-                self.query_index(k, each)?;
+                self.query_index(INDEX, DCA, k, each)?;
             }
             return Ok(());
         }

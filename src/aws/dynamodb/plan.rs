@@ -203,6 +203,14 @@ pub(super) fn pinned(e: &Expr, attr: &str) -> Option<BTreeSet<String>> {
     }
 }
 
+/// The package names a Select pins (`name = v`, `every(name) in (..)`),
+/// when they are few.
+pub(super) fn package_names(e: &Expr) -> Option<Vec<String>> {
+    pinned(e, "name")
+        .filter(|n| n.len() <= MAX_QUERY_KEYS)
+        .map(|n| n.into_iter().collect())
+}
+
 /// Item names a Select pins with `itemName() = v` or `in (..)`.
 pub(super) fn pinned_names(e: &Expr) -> Option<Vec<String>> {
     fn walk(e: &Expr) -> Option<BTreeSet<String>> {
@@ -244,7 +252,7 @@ pub(super) fn index_keys(e: &Expr) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{DCA, KEY, VERSION};
+    use super::super::{DCA, KEY, NAME, VERSION};
     use super::*;
     use crate::model::Attrs;
 
@@ -260,7 +268,7 @@ mod tests {
         for a in ["name", "~", "~x", "~~y", "a~"] {
             assert_eq!(user_name(&stored_name(a)).as_deref(), Some(a));
         }
-        for own in [KEY, DCA, VERSION] {
+        for own in [KEY, DCA, NAME, VERSION] {
             assert_eq!(user_name(own), None);
         }
     }
