@@ -570,6 +570,34 @@ fn queries_by_coordinates(s: &dyn MetaStore) {
         ..Filter::default()
     })
     .is_empty());
+    // By package name, one value or several.
+    s.apply(&[put("two-names", &[("name", &["p", "q"])])])
+        .unwrap();
+    assert_eq!(names(s, &all(Some(eq("name", "q")))), ["two-names"]);
+    assert_eq!(
+        names(
+            s,
+            &Filter {
+                names: vec!["p".into()],
+                ..Filter::default()
+            }
+            .to_select()
+        )
+        .len(),
+        5
+    );
+    s.apply(&[put("two-names", &[("name", &["q"])])]).unwrap();
+    assert_eq!(
+        names(
+            s,
+            &Filter {
+                names: vec!["q".into()],
+                ..Filter::default()
+            }
+            .to_select()
+        ),
+        ["two-names"]
+    );
     // By item name.
     assert_eq!(
         names(
@@ -634,6 +662,44 @@ fn projections_and_refused_queries(s: &dyn MetaStore) {
         let e = s.select_all(&bad).unwrap_err();
         assert!(matches!(e, StoreError::Backend(_)), "{bad:?}: {e}");
         assert!(!e.to_string().contains('\n'));
+    }
+}
+
+/// A command of up to 100 items is all-or-nothing where the store has
+/// transactions (SQLite, DynamoDB; SimpleDB writes in batches).
+fn a_failed_small_apply_writes_nothing(s: &dyn MetaStore) {
+    let big: Vec<String> = (0..300)
+        .map(|i| format!("{i:04}{}", "x".repeat(1500)))
+        .collect();
+    let mut huge = Attrs::new();
+    huge.insert("v".into(), big);
+    let changes = vec![
+        put("first", &[("k", &["1"])]),
+        Change::Put {
+            item: "too-big".into(),
+            attrs: huge,
+            remove: vec![],
+        },
+        put("last", &[("k", &["2"])]),
+    ];
+    let e = s.apply(&changes).unwrap_err();
+    assert!(!e.to_string().contains('\n'), "{e}");
+    for item in ["first", "too-big", "last"] {
+        assert_eq!(s.get(item).unwrap(), None, "{item} was written");
+    }
+}
+
+mod atomic {
+    use super::*;
+
+    #[test]
+    fn sqlite_apply_is_all_or_nothing() {
+        a_failed_small_apply_writes_nothing(&*sqlite());
+    }
+
+    #[test]
+    fn dynamodb_apply_is_all_or_nothing() {
+        a_failed_small_apply_writes_nothing(&*dynamodb());
     }
 }
 

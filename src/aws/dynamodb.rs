@@ -12,6 +12,9 @@
 //! * a global secondary index `by-dca` (partition `~dca`, sort `~item`,
 //!   every attribute projected) answers "the items of dist D, comp C, arch
 //!   A" (publish, add, query, cp) with Query pages instead of Scans;
+//! * `~name`: the `name` attribute when it has one value, `~` when several,
+//!   and the index `by-name` (partition `~name`, sort `~item`) on it, for
+//!   the lookups by package name (add, `query -p`, rm, cp);
 //! * `~v`: a random version stamp every write sets, so read-modify-write
 //!   changes (`AddValue`, `DeleteValue`) are conditional on it.
 //!
@@ -28,7 +31,8 @@
 //! two concurrent `repo add-distribution` both take effect.
 //!
 //! Reads: DynamoDB has no Select, so the typed [`Select`] picks the access
-//! path (an index Query per dist/comp/arch it pins, else a Scan) and
+//! path (an index Query per package name or dist/comp/arch it pins, else
+//! a Scan) and
 //! `select::eval` decides the rest exactly as SimpleDB does. Index reads
 //! are eventually consistent (DynamoDB offers nothing else on a global
 //! index; the lag is normally well under a second); `get` and Scans read
@@ -50,8 +54,15 @@ use rand::Rng;
 use super::{backoff, error_chain, AwsContext};
 use crate::model::{Attrs, Item};
 use crate::select::eval;
-use crate::select::{CmpOp, Expr, Operand, Select};
+use crate::select::Select;
 use crate::store::{Change, MetaStore, StoreError, StoreResult};
+
+mod plan;
+
+use plan::{
+    check_name, chunks, dca_key, index_keys, package_names, pinned_names, stored_name, user_name,
+    value_of, Pending,
+};
 
 /// The partition key: the item name.
 pub const KEY: &str = "~item";
@@ -61,6 +72,11 @@ pub const DCA: &str = "~dca";
 pub const VERSION: &str = "~v";
 /// The index that answers dist/comp/arch queries.
 pub const INDEX: &str = "by-dca";
+/// The package name, for the index on it: the `name` attribute when it
+/// has one value, `~` when several.
+pub const NAME: &str = "~name";
+/// The index that answers queries by package name (add, query -p, rm, cp).
+pub const NAME_INDEX: &str = "by-name";
 /// `~dca` of items with several values of a coordinate.
 const IRREGULAR: &str = "~";
 
@@ -72,6 +88,8 @@ const MAX_TRANSACTION_BYTES: usize = 3 << 20;
 const MAX_BATCH_GET: usize = 100;
 /// Most index keys a Select may pin before a Scan is cheaper.
 const MAX_QUERY_KEYS: usize = 64;
+/// Single-item writes in flight at once (commands past one transaction).
+const SINGLE_WRITES_IN_FLIGHT: usize = 16;
 /// Attempts of one request or transaction before giving up.
 const MAX_ATTEMPTS: u32 = 12;
 
@@ -206,17 +224,24 @@ impl DynamoDbMeta {
         Ok(out)
     }
 
-    /// Every item of one index partition, page by page.
-    fn query_index(&self, key: &str, each: &mut dyn FnMut(Stored)) -> StoreResult<()> {
+    /// Every item of one partition of an index (keyed on `attr`), page by
+    /// page.
+    fn query_index(
+        &self,
+        index: &str,
+        attr: &str,
+        key: &str,
+        each: &mut dyn FnMut(Stored),
+    ) -> StoreResult<()> {
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let page = self.call("Query", || {
                 self.client
                     .query()
                     .table_name(&self.table)
-                    .index_name(INDEX)
+                    .index_name(index)
                     .key_condition_expression("#k = :k")
-                    .expression_attribute_names("#k", DCA)
+                    .expression_attribute_names("#k", attr)
                     .expression_attribute_values(":k", AttributeValue::S(key.to_string()))
                     .set_exclusive_start_key(start.clone())
                     .send()
@@ -255,13 +280,18 @@ impl DynamoDbMeta {
         }
     }
 
-    /// Writes one chunk of merged changes, retrying until it applies.
-    fn write(&self, chunk: &[(String, Pending)]) -> StoreResult<()> {
+    /// Writes one chunk of merged changes, retrying until it applies: as
+    /// one transaction when `atomic`, else item by item,
+    /// [`SINGLE_WRITES_IN_FLIGHT`] at a time (the chunk's items are
+    /// distinct, so their order does not matter).
+    fn write(&self, chunk: &[(String, Pending)], atomic: bool) -> StoreResult<()> {
+        let mut todo: Vec<usize> = (0..chunk.len()).collect();
         let mut attempt = 0;
         loop {
             // Items changed relative to what they hold are read first.
-            let names: Vec<String> = chunk
+            let names: Vec<String> = todo
                 .iter()
+                .map(|&i| &chunk[i])
                 .filter(|(_, p)| p.needs_read())
                 .map(|(n, _)| n.clone())
                 .collect();
@@ -270,17 +300,30 @@ impl DynamoDbMeta {
             } else {
                 self.batch_get(&names)?.into_iter().collect()
             };
-            let actions = chunk
+            let actions = todo
                 .iter()
-                .map(|(item, p)| {
+                .map(|&i| {
+                    let (item, p) = &chunk[i];
                     let base = p.needs_read().then(|| current.get(item));
                     self.action(item, p, base)
                 })
                 .collect::<StoreResult<Vec<TransactWriteItem>>>()?;
-            match self.transact(actions) {
+            let outcome = if atomic {
+                self.transact(actions)
+            } else {
+                match self.singles(actions) {
+                    Ok(()) => Ok(()),
+                    Err((again, Retry::Again(why))) => {
+                        todo = again.into_iter().map(|k| todo[k]).collect();
+                        Err(Retry::Again(why))
+                    }
+                    Err((_, fail)) => Err(fail),
+                }
+            };
+            match outcome {
                 Ok(()) => return Ok(()),
                 Err(Retry::Again(why)) if attempt + 1 < MAX_ATTEMPTS => {
-                    tracing::debug!(target: "repoman::dynamodb", why, attempt, "transaction retried");
+                    tracing::debug!(target: "repoman::dynamodb", why, attempt, "write retried");
                     std::thread::sleep(backoff(attempt, self.retry_base, Duration::from_secs(5)));
                     attempt += 1;
                 }
@@ -288,11 +331,64 @@ impl DynamoDbMeta {
                     return Err(StoreError::Backend(format!(
                     "{}: a write of {} item(s) did not apply after {MAX_ATTEMPTS} attempts ({why})",
                     self.describe(),
-                    chunk.len()
+                    todo.len()
                 )))
                 }
                 Err(Retry::Fail(e)) => return Err(e),
             }
+        }
+    }
+
+    /// Sends each action as its own request, several at a time, each
+    /// retried on throttling. On failure: the positions to write again
+    /// (their version check failed: another writer came first), or why
+    /// not.
+    fn singles(&self, actions: Vec<TransactWriteItem>) -> Result<(), (Vec<usize>, Retry)> {
+        let describe = self.describe();
+        let base = self.retry_base;
+        let results: Vec<Result<(), Retry>> = self.ctx.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            let mut results: Vec<Option<Result<(), Retry>>> = Vec::new();
+            results.resize_with(actions.len(), || None);
+            let mut queue = actions.into_iter().enumerate();
+            loop {
+                while set.len() < SINGLE_WRITES_IN_FLIGHT {
+                    let Some((i, action)) = queue.next() else {
+                        break;
+                    };
+                    let client = self.client.clone();
+                    let describe = describe.clone();
+                    set.spawn(async move { (i, single(&client, action, &describe, base).await) });
+                }
+                match set.join_next().await {
+                    Some(Ok((i, r))) => results[i] = Some(r),
+                    Some(Err(e)) => {
+                        let fail = Retry::Fail(StoreError::Backend(format!(
+                            "{describe}: a write task failed: {e}"
+                        )));
+                        return vec![Err(fail)];
+                    }
+                    None => break,
+                }
+            }
+            results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+        });
+        let mut again = Vec::new();
+        let mut why = String::new();
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(()) => {}
+                Err(Retry::Again(w)) => {
+                    again.push(i);
+                    why = w;
+                }
+                Err(fail) => return Err((Vec::new(), fail)),
+            }
+        }
+        if again.is_empty() {
+            Ok(())
+        } else {
+            Err((again, Retry::Again(why)))
         }
     }
 
@@ -440,6 +536,13 @@ impl DynamoDbMeta {
         } else {
             None
         };
+        // `~name` follows `name`, which every change of it decides here.
+        let name: Option<Option<String>> = match decided.get("name") {
+            Some(vs) if vs.len() == 1 => Some(vs.iter().next().cloned()),
+            Some(_) => Some(Some(IRREGULAR.to_string())),
+            None if removed.contains("name") || p.deleted => Some(None),
+            None => None,
+        };
         let version = AttributeValue::S(format!("{:016x}", rand::thread_rng().gen::<u64>()));
 
         if p.deleted {
@@ -457,6 +560,9 @@ impl DynamoDbMeta {
             }
             if let Some(Some(k)) = dca {
                 stored.insert(DCA.into(), AttributeValue::S(k));
+            }
+            if let Some(Some(n)) = name {
+                stored.insert(NAME.into(), AttributeValue::S(n));
             }
             stored.insert(VERSION.into(), version);
             let put = Put::builder()
@@ -492,6 +598,18 @@ impl DynamoDbMeta {
             Some(None) => {
                 names.insert("#dca".into(), DCA.into());
                 removes.push("#dca".into());
+            }
+            None => {}
+        }
+        match name {
+            Some(Some(n)) => {
+                names.insert("#name".into(), NAME.into());
+                values.insert(":name".into(), AttributeValue::S(n));
+                sets.push("#name = :name".into());
+            }
+            Some(None) => {
+                names.insert("#name".into(), NAME.into());
+                removes.push("#name".into());
             }
             None => {}
         }
@@ -536,17 +654,20 @@ impl DynamoDbMeta {
                 .key_type(t)
                 .build()
         };
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(INDEX)
-            .key_schema(key(DCA, KeyType::Hash).map_err(fail)?)
-            .key_schema(key(KEY, KeyType::Range).map_err(fail)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(fail)?;
+        let index = |name: &str, hash: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash).map_err(fail)?)
+                .key_schema(key(KEY, KeyType::Range).map_err(fail)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(fail)
+        };
+        let (by_dca, by_name) = (index(INDEX, DCA)?, index(NAME_INDEX, NAME)?);
         let mut attempt = 0;
         loop {
             tracing::debug!(target: "repoman::dynamodb", op = "CreateTable", "request");
@@ -557,8 +678,10 @@ impl DynamoDbMeta {
                     .billing_mode(BillingMode::PayPerRequest)
                     .attribute_definitions(attr(KEY).map_err(fail)?)
                     .attribute_definitions(attr(DCA).map_err(fail)?)
+                    .attribute_definitions(attr(NAME).map_err(fail)?)
                     .key_schema(key(KEY, KeyType::Hash).map_err(fail)?)
-                    .global_secondary_indexes(index.clone())
+                    .global_secondary_indexes(by_dca.clone())
+                    .global_secondary_indexes(by_name.clone())
                     .send(),
             );
             match created {
@@ -589,8 +712,11 @@ impl DynamoDbMeta {
             self.client.describe_table().table_name(&self.table).send()
         })?;
         let Some(t) = t.table() else { return Ok(false) };
-        let index_ok = t.global_secondary_indexes().iter().any(|i| {
-            i.index_name() == Some(INDEX) && i.index_status().is_none_or(|s| s.as_str() == "ACTIVE")
+        let index_ok = [INDEX, NAME_INDEX].iter().all(|want| {
+            t.global_secondary_indexes().iter().any(|i| {
+                i.index_name() == Some(*want)
+                    && i.index_status().is_none_or(|s| s.as_str() == "ACTIVE")
+            })
         });
         Ok(t.table_status() == Some(&TableStatus::Active) && index_ok)
     }
@@ -604,13 +730,104 @@ impl DynamoDbMeta {
             }
             return Ok(());
         }
+        // A few package names usually hold far fewer items than a
+        // dist/comp/arch, so the name index goes first.
+        if let Some(names) = filter.and_then(package_names) {
+            for n in names.iter().map(String::as_str).chain([IRREGULAR]) {
+                self.query_index(NAME_INDEX, NAME, n, each)?;
+            }
+            return Ok(());
+        }
         if let Some(keys) = filter.and_then(index_keys) {
             for k in keys.iter().map(String::as_str).chain([IRREGULAR]) {
-                self.query_index(k, each)?;
+                self.query_index(INDEX, DCA, k, each)?;
             }
             return Ok(());
         }
         self.scan(each)
+    }
+}
+
+/// One action as its own request, retried on throttling and transient
+/// failures; a failed version check is [`Retry::Again`].
+async fn single(
+    client: &Client,
+    action: TransactWriteItem,
+    describe: &str,
+    base: Duration,
+) -> Result<(), Retry> {
+    let mut attempt = 0;
+    loop {
+        let result = if let Some(u) = action.update() {
+            tracing::debug!(target: "repoman::dynamodb", op = "UpdateItem", "request");
+            client
+                .update_item()
+                .table_name(u.table_name())
+                .set_key(Some(u.key().clone()))
+                .update_expression(u.update_expression())
+                .set_condition_expression(u.condition_expression().map(str::to_string))
+                .set_expression_attribute_names(u.expression_attribute_names().cloned())
+                .set_expression_attribute_values(u.expression_attribute_values().cloned())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        e.code().map(str::to_string),
+                        transient(e.code(), &e),
+                        error_chain(&e),
+                    )
+                })
+        } else if let Some(p) = action.put() {
+            tracing::debug!(target: "repoman::dynamodb", op = "PutItem", "request");
+            client
+                .put_item()
+                .table_name(p.table_name())
+                .set_item(Some(p.item().clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        e.code().map(str::to_string),
+                        transient(e.code(), &e),
+                        error_chain(&e),
+                    )
+                })
+        } else if let Some(d) = action.delete() {
+            tracing::debug!(target: "repoman::dynamodb", op = "DeleteItem", "request");
+            client
+                .delete_item()
+                .table_name(d.table_name())
+                .set_key(Some(d.key().clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        e.code().map(str::to_string),
+                        transient(e.code(), &e),
+                        error_chain(&e),
+                    )
+                })
+        } else {
+            return Ok(());
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err((Some(code), _, _)) if code == "ConditionalCheckFailedException" => {
+                return Err(Retry::Again(code))
+            }
+            Err((_, true, _)) if attempt + 1 < MAX_ATTEMPTS => {
+                tokio::time::sleep(backoff(attempt, base, Duration::from_secs(5))).await;
+                attempt += 1;
+            }
+            Err((_, _, text)) => {
+                return Err(Retry::Fail(StoreError::Backend(format!(
+                    "{describe}: {text}"
+                ))))
+            }
+        }
     }
 }
 
@@ -677,238 +894,6 @@ impl Stored {
     }
 }
 
-/// How an attribute name is stored: the store's own names start with `~`,
-/// so a user's leading `~` is doubled.
-fn stored_name(a: &str) -> String {
-    if a.starts_with('~') {
-        format!("~{a}")
-    } else {
-        a.to_string()
-    }
-}
-
-/// The user's name of a stored attribute, or `None` for the store's own.
-fn user_name(stored: &str) -> Option<String> {
-    match stored.strip_prefix('~') {
-        Some(rest) if rest.starts_with('~') => Some(rest.to_string()),
-        Some(_) => None,
-        None => Some(stored.to_string()),
-    }
-}
-
-fn check_name(a: &str) -> Result<(), String> {
-    if a.is_empty() {
-        return Err("an attribute name must not be empty".into());
-    }
-    if a.len() > 1024 {
-        return Err(format!(
-            "attribute name of {} bytes (at most 1024, as on SimpleDB)",
-            a.len()
-        ));
-    }
-    Ok(())
-}
-
-fn value_of(vs: &BTreeSet<String>) -> AttributeValue {
-    if vs.len() == 1 {
-        AttributeValue::S(vs.iter().next().expect("one value").clone())
-    } else {
-        AttributeValue::Ss(vs.iter().cloned().collect())
-    }
-}
-
-/// `~dca` for the coordinates' values: the key when each has one value,
-/// [`IRREGULAR`] when one has several, none when one is missing.
-fn dca_key(values: &[Option<Vec<String>>]) -> Option<String> {
-    let mut single = Vec::new();
-    let mut irregular = false;
-    for v in values {
-        match v.as_deref() {
-            None | Some([]) => return None,
-            Some([one]) => single.push(one.clone()),
-            Some(_) => irregular = true,
-        }
-    }
-    Some(if irregular {
-        IRREGULAR.to_string()
-    } else {
-        serde_json::to_string(&single).expect("strings serialise")
-    })
-}
-
-/// What one command does to one item, merged: a delete first (then the
-/// item starts empty), attributes whose final values it decides (`None`:
-/// removed), and value additions and removals on what the item holds.
-#[derive(Debug, Clone, Default)]
-struct Pending {
-    deleted: bool,
-    known: BTreeMap<String, Option<BTreeSet<String>>>,
-    deltas: BTreeMap<String, Vec<(bool, String)>>,
-}
-
-impl Pending {
-    fn needs_read(&self) -> bool {
-        !self.deltas.is_empty()
-    }
-
-    fn apply(&mut self, c: &Change) {
-        match c {
-            Change::Put { attrs, remove, .. } => {
-                for r in remove {
-                    self.deltas.remove(r);
-                    self.known.insert(r.clone(), None);
-                }
-                for (a, vs) in attrs {
-                    self.deltas.remove(a);
-                    self.known
-                        .insert(a.clone(), Some(vs.iter().cloned().collect()));
-                }
-            }
-            Change::Delete { .. } => {
-                *self = Pending {
-                    deleted: true,
-                    ..Pending::default()
-                }
-            }
-            Change::AddValue { attr, value, .. } | Change::DeleteValue { attr, value, .. } => {
-                let add = matches!(c, Change::AddValue { .. });
-                if self.deleted || self.known.contains_key(attr) {
-                    let set = self
-                        .known
-                        .entry(attr.clone())
-                        .or_insert(None)
-                        .get_or_insert_with(BTreeSet::new);
-                    if add {
-                        set.insert(value.clone());
-                    } else {
-                        set.remove(value);
-                    }
-                } else {
-                    self.deltas
-                        .entry(attr.clone())
-                        .or_default()
-                        .push((add, value.clone()));
-                }
-            }
-        }
-    }
-
-    /// Roughly the bytes of the write.
-    fn size(&self, item: &str) -> usize {
-        let known: usize = self
-            .known
-            .iter()
-            .map(|(a, v)| a.len() + v.iter().flatten().map(|x| x.len() + 3).sum::<usize>())
-            .sum();
-        let deltas: usize = self
-            .deltas
-            .iter()
-            .map(|(a, v)| a.len() + v.iter().map(|x| x.1.len() + 3).sum::<usize>())
-            .sum();
-        item.len() + known + deltas + 100
-    }
-}
-
-fn item_of(c: &Change) -> &str {
-    match c {
-        Change::Put { item, .. }
-        | Change::Delete { item }
-        | Change::AddValue { item, .. }
-        | Change::DeleteValue { item, .. } => item,
-    }
-}
-
-/// Changes in order, merged per item into chunks of at most 100 items and
-/// [`MAX_TRANSACTION_BYTES`]: a change to an item of an earlier chunk goes
-/// into the current one, so chunks applied in order keep the changes'
-/// order.
-fn chunks(changes: &[Change]) -> Vec<Vec<(String, Pending)>> {
-    let mut out: Vec<Vec<(String, Pending)>> = Vec::new();
-    let mut cur: Vec<(String, Pending)> = Vec::new();
-    let mut at: HashMap<String, usize> = HashMap::new();
-    let mut bytes = 0;
-    for c in changes {
-        let item = item_of(c);
-        if let Some(&i) = at.get(item) {
-            let before = cur[i].1.size(item);
-            cur[i].1.apply(c);
-            bytes = bytes + cur[i].1.size(item) - before.min(cur[i].1.size(item));
-            continue;
-        }
-        let mut p = Pending::default();
-        p.apply(c);
-        let size = p.size(item);
-        if cur.len() == MAX_TRANSACTION_ITEMS
-            || (!cur.is_empty() && bytes + size > MAX_TRANSACTION_BYTES)
-        {
-            out.push(std::mem::take(&mut cur));
-            at.clear();
-            bytes = 0;
-        }
-        at.insert(item.to_string(), cur.len());
-        cur.push((item.to_string(), p));
-        bytes += size;
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// The values a top-level conjunct pins an attribute to (`a = v`,
-/// `a in (..)`, with or without `every`), intersected over conjuncts.
-fn pinned(e: &Expr, attr: &str) -> Option<BTreeSet<String>> {
-    let is = |o: &Operand| matches!(o, Operand::Attr(a) | Operand::Every(a) if a == attr);
-    match e {
-        Expr::Cmp(o, CmpOp::Eq, v) if is(o) => Some(BTreeSet::from([v.clone()])),
-        Expr::In(o, vs) if is(o) => Some(vs.iter().cloned().collect()),
-        Expr::And(a, b) | Expr::Intersection(a, b) => match (pinned(a, attr), pinned(b, attr)) {
-            (Some(x), Some(y)) => Some(x.intersection(&y).cloned().collect()),
-            (x, None) | (None, x) => x,
-        },
-        _ => None,
-    }
-}
-
-/// Item names a Select pins with `itemName() = v` or `in (..)`.
-fn pinned_names(e: &Expr) -> Option<Vec<String>> {
-    fn walk(e: &Expr) -> Option<BTreeSet<String>> {
-        match e {
-            Expr::Cmp(Operand::ItemName, CmpOp::Eq, v) => Some(BTreeSet::from([v.clone()])),
-            Expr::In(Operand::ItemName, vs) => Some(vs.iter().cloned().collect()),
-            Expr::And(a, b) | Expr::Intersection(a, b) => match (walk(a), walk(b)) {
-                (Some(x), Some(y)) => Some(x.intersection(&y).cloned().collect()),
-                (x, None) | (None, x) => x,
-            },
-            _ => None,
-        }
-    }
-    walk(e).map(|s| s.into_iter().collect())
-}
-
-/// The index keys a Select pins: one per combination of the pinned
-/// distributions, components and architectures, when all three are pinned
-/// and the combinations are few.
-fn index_keys(e: &Expr) -> Option<Vec<String>> {
-    let sets: Vec<BTreeSet<String>> = COORDINATES
-        .iter()
-        .map(|c| pinned(e, c))
-        .collect::<Option<_>>()?;
-    let n: usize = sets.iter().map(BTreeSet::len).product();
-    if n > MAX_QUERY_KEYS {
-        return None;
-    }
-    let mut keys = Vec::with_capacity(n);
-    for d in &sets[0] {
-        for c in &sets[1] {
-            for a in &sets[2] {
-                keys.push(serde_json::to_string(&[d, c, a]).expect("strings serialise"));
-            }
-        }
-    }
-    Some(keys)
-}
-
 impl MetaStore for DynamoDbMeta {
     fn describe(&self) -> String {
         format!("dynamodb:{}", self.table)
@@ -972,114 +957,11 @@ impl MetaStore for DynamoDbMeta {
     }
 
     fn apply(&self, changes: &[Change]) -> StoreResult<()> {
-        for chunk in chunks(changes) {
-            self.write(&chunk)?;
+        let chunks = chunks(changes);
+        let atomic = chunks.len() == 1;
+        for chunk in chunks {
+            self.write(&chunk, atomic)?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attrs(pairs: &[(&str, &[&str])]) -> Attrs {
-        pairs
-            .iter()
-            .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
-            .collect()
-    }
-
-    #[test]
-    fn names_of_the_store_never_meet_the_users() {
-        for a in ["name", "~", "~x", "~~y", "a~"] {
-            assert_eq!(user_name(&stored_name(a)).as_deref(), Some(a));
-        }
-        for own in [KEY, DCA, VERSION] {
-            assert_eq!(user_name(own), None);
-        }
-    }
-
-    #[test]
-    fn the_index_key_is_pinned_by_every_coordinate() {
-        let f = crate::catalog::Filter {
-            dists: vec!["stable".into()],
-            comps: vec!["main".into()],
-            archs: vec!["amd64".into(), "all".into()],
-            ..Default::default()
-        }
-        .to_select()
-        .filter
-        .unwrap();
-        assert_eq!(
-            index_keys(&f).unwrap(),
-            [r#"["stable","main","all"]"#, r#"["stable","main","amd64"]"#]
-        );
-        let partial = crate::catalog::Filter {
-            dists: vec!["stable".into()],
-            ..Default::default()
-        }
-        .to_select()
-        .filter
-        .unwrap();
-        assert_eq!(index_keys(&partial), None);
-        assert_eq!(
-            dca_key(&[
-                Some(vec!["a|b".into()]),
-                Some(vec!["c".into()]),
-                Some(vec!["d".into()])
-            ]),
-            Some(r#"["a|b","c","d"]"#.into())
-        );
-        assert_eq!(
-            dca_key(&[
-                Some(vec!["a".into(), "b".into()]),
-                Some(vec!["c".into()]),
-                Some(vec!["d".into()])
-            ]),
-            Some(IRREGULAR.into())
-        );
-        assert_eq!(
-            dca_key(&[None, Some(vec!["c".into()]), Some(vec!["d".into()])]),
-            None
-        );
-    }
-
-    #[test]
-    fn changes_merge_per_item_in_chunks_of_100_in_order() {
-        let put = |i: usize| Change::Put {
-            item: format!("i{i}"),
-            attrs: attrs(&[("n", &["1"])]),
-            remove: vec![],
-        };
-        let mut changes: Vec<Change> = (0..150).map(put).collect();
-        changes.push(Change::AddValue {
-            item: "i0".into(),
-            attr: "n".into(),
-            value: "2".into(),
-        });
-        let c = chunks(&changes);
-        assert_eq!(c.iter().map(Vec::len).collect::<Vec<_>>(), [100, 51]);
-        // i0 again, after i149: in the second chunk, relative to the store.
-        assert_eq!(c[1][50].0, "i0");
-        assert!(c[1][50].1.needs_read());
-        // Within a chunk, a put then an added value is one decided write.
-        let c = chunks(&[
-            put(1),
-            Change::AddValue {
-                item: "i1".into(),
-                attr: "n".into(),
-                value: "2".into(),
-            },
-        ]);
-        assert_eq!(c.len(), 1);
-        assert!(!c[0][0].1.needs_read());
-        assert_eq!(
-            c[0][0].1.known["n"],
-            Some(BTreeSet::from(["1".to_string(), "2".to_string()]))
-        );
-        // A delete then a put replaces the item.
-        let c = chunks(&[Change::Delete { item: "i1".into() }, put(1)]);
-        assert!(c[0][0].1.deleted);
     }
 }

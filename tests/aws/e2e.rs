@@ -1287,3 +1287,134 @@ fn migrate_simpledb_to_dynamodb_publishes_the_same_and_round_trips() {
         assert_eq!(cli.ok(store, &["backup"]), backup, "backup of {store}");
     }
 }
+
+/// `iam-policy` follows the state store: the DynamoDB table and its indexes
+/// instead of the SimpleDB domain, nothing for a SQLite state.
+#[test]
+fn iam_policy_covers_the_dynamodb_table_and_its_indexes() {
+    let work = tempfile::tempdir().unwrap();
+    let policy = |args: &[&str]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
+            .args(args)
+            .arg("iam-policy")
+            .env_clear()
+            .env("HOME", work.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let resources = |p: &Value| -> Vec<String> {
+        p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| match &s["Resource"] {
+                Value::Array(a) => a.iter().map(|r| r.as_str().unwrap().to_string()).collect(),
+                r => vec![r.as_str().unwrap().to_string()],
+            })
+            .collect()
+    };
+    let p = policy(&[
+        "--state",
+        "dynamodb:repo-table",
+        "--bucket",
+        "s3://apt.example.com",
+        "--region",
+        "eu-west-1",
+    ]);
+    let r = resources(&p);
+    assert!(
+        r.contains(&"arn:aws:dynamodb:eu-west-1:*:table/repo-table".to_string()),
+        "{r:?}"
+    );
+    assert!(r.contains(&"arn:aws:dynamodb:eu-west-1:*:table/repo-table/index/*".to_string()));
+    assert!(r.contains(&"arn:aws:s3:::apt.example.com/*".to_string()));
+    assert!(!p.to_string().contains("sdb:"));
+    let p = policy(&["--simpledb-domain", "dom", "--s3-bucket", "apt.example.com"]);
+    assert!(resources(&p).iter().any(|r| r.ends_with(":domain/dom")));
+    let p = policy(&[
+        "--state",
+        "sqlite:/tmp/x.sqlite",
+        "--bucket",
+        "s3://apt.example.com",
+    ]);
+    assert!(!p.to_string().contains("sdb:") && !p.to_string().contains("dynamodb:"));
+}
+
+/// Two writers of one multi-valued attribute on DynamoDB, interleaved
+/// deterministically: A reads the item and is held before its conditional
+/// write, B writes in the gap, then A goes on, finds B's version, reads
+/// again and applies on top: both changes land.
+#[test]
+fn dynamodb_a_value_added_around_another_write_lands_with_it() {
+    use repoman::aws::{AwsContext, AwsSettings, DynamoDbMeta, Overrides};
+    use repoman::model::Attrs;
+    use repoman::store::{Change, MetaStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let held = dir.path().join("release.held");
+    let moto = support::start_moto_with_env(&[("MOTO_DYNAMODB_HOLD", release.to_str().unwrap())]);
+    let ctx = AwsContext::new(
+        &AwsSettings {
+            region: Some("us-east-1".into()),
+            ..AwsSettings::default()
+        },
+        &Overrides {
+            dynamodb_endpoint: Some(moto.url.clone()),
+            credentials: Some(support::keys()),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let store = || {
+        DynamoDbMeta::new(&ctx, "race-table").with_retry_base(std::time::Duration::from_millis(5))
+    };
+    let dists = |v: &[&str]| {
+        Attrs::from([(
+            "dists".to_string(),
+            v.iter().map(|s| s.to_string()).collect(),
+        )])
+    };
+    let b = store();
+    b.create_domain().unwrap();
+    b.apply(&[Change::Put {
+        item: "meta".into(),
+        attrs: dists(&["stable"]),
+        remove: vec![],
+    }])
+    .unwrap();
+
+    let a = store();
+    let writer = std::thread::spawn(move || {
+        a.apply(&[Change::AddValue {
+            item: "meta".into(),
+            attr: "dists".into(),
+            value: "testing".into(),
+        }])
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !held.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never reached its write"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A has read `stable` and waits; B replaces the values meanwhile.
+    b.apply(&[Change::Put {
+        item: "meta".into(),
+        attrs: dists(&["stable", "unstable"]),
+        remove: vec![],
+    }])
+    .unwrap();
+    assert_eq!(b.get("meta").unwrap(), Some(dists(&["stable", "unstable"])));
+    std::fs::write(&release, "").unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(
+        b.get("meta").unwrap(),
+        Some(dists(&["stable", "testing", "unstable"])),
+        "A's value went on top of B's write, which was not lost"
+    );
+}

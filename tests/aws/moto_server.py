@@ -10,7 +10,10 @@ CompleteMultipartUpload) runs under one lock. Everything else is moto's own.
 With MOTO_DYNAMODB_THROTTLE_RATE set (a fraction), that share of DynamoDB
 requests is answered with ThrottlingException instead, and each one is
 noted as a line in MOTO_DYNAMODB_THROTTLE_LOG: a fault for the tests of
-retries that moto cannot produce by itself.
+retries that moto cannot produce by itself. With MOTO_DYNAMODB_HOLD (a file
+path) set, a DynamoDB write with a condition waits, while that file does not
+exist, after creating HOLD.held: a test pauses a writer between its read and
+its conditional write, writes in the gap, then lets it go.
 
     python moto_server.py -H 127.0.0.1 -p PORT
 """
@@ -58,6 +61,26 @@ if _throttle_rate > 0:
         return _answer(self)
 
     DynamoHandler.call_action = _throttled
+
+_hold = os.environ.get("MOTO_DYNAMODB_HOLD")
+if _hold:
+    import time
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    _unheld = DynamoHandler.call_action
+
+    def _held(self):
+        raw = getattr(self, "raw_body", None) or self.body or b""
+        if isinstance(raw, str):
+            raw = raw.encode()
+        if b"ConditionExpression" in raw and not os.path.exists(_hold):
+            open(_hold + ".held", "a").close()
+            while not os.path.exists(_hold):
+                time.sleep(0.02)
+        return _unheld(self)
+
+    DynamoHandler.call_action = _held
 
 if __name__ == "__main__":
     sys.exit(main())
