@@ -87,13 +87,7 @@ pub fn open_state_url(s: &GlobalArgs, state: &StateUrl) -> Result<Box<dyn MetaSt
 
 fn open_state(aws: Option<&aws::Aws>, state: &StateUrl) -> Result<Box<dyn MetaStore>> {
     Ok(match state {
-        StateUrl::Sqlite { path, domain } => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
-            }
-            Box::new(SqliteMeta::open(path, domain)?)
-        }
+        StateUrl::Sqlite { path, domain } => Box::new(SqliteMeta::open(path, domain)?),
         StateUrl::SimpleDb(domain) => aws::need(aws)?.simpledb(domain)?,
         StateUrl::DynamoDb(table) => aws::need(aws)?.dynamodb(table)?,
     })

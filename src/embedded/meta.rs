@@ -31,8 +31,7 @@ impl SqliteMeta {
         validate_domain_name(domain)
             .map_err(|e| StoreError::Backend(format!("domain `{domain}`: {}", e.message)))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+            super::ensure_dir(dir)?;
         }
         let engine = Engine::open(path).map_err(|e| {
             StoreError::Backend(format!("sqlite:{}: {}", path.display(), e.message))

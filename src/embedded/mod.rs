@@ -16,7 +16,9 @@ use crate::store::{Backend, StoreError, StoreResult};
 /// The domain name used inside the SQLite file when none is configured.
 pub const DEFAULT_DOMAIN: &str = "repoman";
 
-pub fn open(dir: &Path, domain: Option<&str>) -> StoreResult<Backend> {
+/// Creates `dir` (and its parents) for the embedded files; a path that is
+/// a file already is one plain error naming it.
+pub fn ensure_dir(dir: &Path) -> StoreResult<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(StoreError::Backend(format!(
             "{}: not a directory (the embedded repository is a directory)",
@@ -24,7 +26,11 @@ pub fn open(dir: &Path, domain: Option<&str>) -> StoreResult<Backend> {
         )));
     }
     std::fs::create_dir_all(dir)
-        .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))
+}
+
+pub fn open(dir: &Path, domain: Option<&str>) -> StoreResult<Backend> {
+    ensure_dir(dir)?;
     let meta = meta::SqliteMeta::open(
         &dir.join("repoman.sqlite"),
         domain.unwrap_or(DEFAULT_DOMAIN),
