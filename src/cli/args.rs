@@ -75,6 +75,9 @@ pub struct GlobalArgs {
     /// After add or cp, delete all but the N newest versions in each touched dist/comp/arch
     #[arg(long, global = true, value_name = "N")]
     pub auto_purge: Option<usize>,
+    /// add: every .dsc must be signed by a key of this keyring (binary or armored)
+    #[arg(long = "verify-signatures", global = true, value_name = "KEYRING")]
+    pub verify_keyring: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -162,7 +162,7 @@ pub fn resolve(
     Ok(apply(cli, &merged))
 }
 
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "simpledb-domain",
     "s3-bucket",
     "local-dir",
@@ -178,6 +178,7 @@ const KEYS: [&str; 15] = [
     "gpg-passphrase",
     "gpg-key-file",
     "auto-purge",
+    "verify-keyring",
 ];
 
 fn apply(mut g: GlobalArgs, m: &BTreeMap<String, Value>) -> GlobalArgs {
@@ -201,6 +202,7 @@ fn apply(mut g: GlobalArgs, m: &BTreeMap<String, Value>) -> GlobalArgs {
         g.gpg_passphrase = m.get("gpg-passphrase").map(Value::list).unwrap_or_default();
     }
     g.gpg_key_file = g.gpg_key_file.or_else(|| path("gpg-key-file"));
+    g.verify_keyring = g.verify_keyring.or_else(|| path("verify-keyring"));
     g.auto_purge = g
         .auto_purge
         .or_else(|| one("auto-purge").and_then(|v| v.parse().ok()));
