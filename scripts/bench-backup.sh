@@ -32,7 +32,7 @@ for i in range(n):
     h = hashlib.sha256(str(i).encode()).hexdigest()
     if i % 10 == 9:
         arch = "source"
-        text = "Format: 3.0 (quilt)\nSource: %s\nVersion: %s\nFiles: %s 100 %s_%s.orig.tar.gz\n" % (name, version, h[:32], name, version)
+        text = "Format: 3.0 (quilt)\nSource: %s\nVersion: %s\nFiles:\n %s 100 %s_%s.orig.tar.gz\n %s 10 %s_%s.dsc\n" % (name, version, h[:32], name, version, h[32:64], name, version)
         item = {"files": ["%s_%s.dsc" % (name, version), "%s_%s.orig.tar.gz" % (name, version)]}
     else:
         arch = archs[i % 3]
