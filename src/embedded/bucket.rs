@@ -228,8 +228,8 @@ impl DirBucket {
             let Ok(fd) = rfs::openat(&dir.fd, name.as_os_str(), flags, Mode::empty()) else {
                 continue;
             };
-            let old = rfs::fstat(&fd)
-                .is_ok_and(|st| now - st.st_mtime as i64 >= LEFTOVER_AGE.as_secs() as i64);
+            let old =
+                rfs::fstat(&fd).is_ok_and(|st| now - st.st_mtime >= LEFTOVER_AGE.as_secs() as i64);
             if old && rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
                 let _ = rfs::unlinkat(&dir.fd, name.as_os_str(), AtFlags::empty());
             }
@@ -648,7 +648,7 @@ fn walk(dir: &OwnedFd, at: &str, prefix: &str, out: &mut Vec<ObjectInfo>) -> io:
             FileType::RegularFile if key.starts_with(prefix) => out.push(ObjectInfo {
                 key,
                 size: st.st_size as u64,
-                modified: Some(st.st_mtime as i64),
+                modified: Some(st.st_mtime),
             }),
             _ => {}
         }
