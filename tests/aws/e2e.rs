@@ -1043,7 +1043,10 @@ fn generated_backup(binaries: usize, sources: usize) -> Value {
             "files": [format!("{name}_1.0-1.dsc"), format!("{name}_1.0.orig.tar.gz")],
             "controltxt0": format!(
                 "Format: 3.0 (quilt)\nSource: {name}\nBinary: {name}\nArchitecture: all\n\
-                 Version: 1.0-1\nMaintainer: Repoman Tests <tests@example.com>\n"
+                 Version: 1.0-1\nMaintainer: Repoman Tests <tests@example.com>\n\
+                 Files:\n {} 100 {name}_1.0.orig.tar.gz\n {} 10 {name}_1.0-1.dsc\n",
+                &digest(&name)[..32],
+                &digest(&name)[32..]
             ),
         });
         packages.insert(name, json!({"stable": {"main": {"source": [item]}}}));
