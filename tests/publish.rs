@@ -957,6 +957,106 @@ fn a_later_publish_wins(atomic: bool) {
     r.ok(&["publish"]);
 }
 
+#[test]
+fn source_signatures_are_checked_and_verified_on_request() {
+    if !have("gpg") {
+        eprintln!("skipping: gpg is not installed");
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    let work = r.path().join("src");
+    std::fs::create_dir_all(&work).unwrap();
+    for f in [
+        "hello_2.10-3.dsc",
+        "hello_2.10.orig.tar.gz",
+        "hello_2.10.orig.tar.gz.asc",
+        "hello_2.10-3.debian.tar.xz",
+    ] {
+        std::fs::copy(common::real(f), work.join(f)).unwrap();
+    }
+    let dsc = work.join("hello_2.10-3.dsc");
+    let signed = std::fs::read_to_string(&dsc).unwrap();
+    let body_start = signed.find("\n\n").unwrap() + 2;
+    let body_end = signed.find("\n-----BEGIN PGP SIGNATURE-----").unwrap() + 1;
+    let body = signed[body_start..body_end].to_string();
+    let add = |extra: &[&str]| {
+        let mut args = vec!["add", "-d", "stable", "-c", "main"];
+        args.extend(extra);
+        args.push(dsc.to_str().unwrap());
+        r.run(&args)
+    };
+
+    // A signature block that is no signature: refused, signed or not.
+    let start = signed.find("-----BEGIN PGP SIGNATURE-----").unwrap();
+    let garbled = format!(
+        "{}-----BEGIN PGP SIGNATURE-----\n\nnot a signature at all\n-----END PGP SIGNATURE-----\n",
+        &signed[..start]
+    );
+    std::fs::write(&dsc, &garbled).unwrap();
+    let out = add(&[]);
+    assert!(
+        !out.status.success() && text(&out).contains("PGP signature block is malformed"),
+        "{}",
+        text(&out)
+    );
+
+    // With --verify-signatures: the Debian maintainer's key is not in
+    // our keyring; an unsigned .dsc is refused; ours verifies.
+    let keys = Keyring::new(r.path(), "pw");
+    let keyring = keys.export_public(&r.path().join("trusted.gpg"));
+    std::fs::write(&dsc, &signed).unwrap();
+    let out = add(&["--verify-signatures", &keyring]);
+    assert!(
+        !out.status.success() && text(&out).contains("no signature verifies with a key of"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&dsc, &body).unwrap();
+    let out = add(&["--verify-signatures", &keyring]);
+    assert!(
+        !out.status.success() && text(&out).contains("is not signed"),
+        "{}",
+        text(&out)
+    );
+    let (_, err) = r.fail_out(&["query"]);
+    assert!(err.contains("no packages found"), "{err}");
+    let out = keys
+        .gpg()
+        .args(["--pinentry-mode", "loopback", "--passphrase", "pw"])
+        .args(["--local-user", &keys.fpr, "--clearsign", "--output", "-"])
+        .arg(&dsc)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::write(&dsc, &out.stdout).unwrap();
+    let out = add(&["--verify-signatures", &keyring]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The config key does the same.
+    std::fs::write(&dsc, &signed).unwrap();
+    let conf = r.path().join("repoman.conf");
+    std::fs::write(&conf, format!("verify-keyring = {keyring}\n")).unwrap();
+    let out = r
+        .cmd()
+        .args(["--config-file", conf.to_str().unwrap()])
+        .args([
+            "add",
+            "-d",
+            "stable",
+            "-c",
+            "main",
+            "--overwrite",
+            dsc.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("no signature verifies"),
+        "{}",
+        text(&out)
+    );
+}
+
 impl Apt {
     /// apt reading exactly one deb822 `.sources` file (and no sources.list).
     fn deb822(stanzas: &str) -> Apt {

@@ -4,6 +4,8 @@
 //!   by name, byte-compatible with the original's `json.dumps`.
 //! * [`validate`]: a backup read and checked as a whole before anything is
 //!   written; every problem reported with its JSON path.
+//! * [`stream`]: the reading itself, one item at a time, never the whole
+//!   document in memory.
 //! * [`restore`]: a plan against the current state (new, changed,
 //!   unchanged, pruned, configuration), then the writes: items in chunks,
 //!   deletions, the `meta` item last, one announcement.
@@ -18,6 +20,7 @@ pub mod published;
 pub mod pyjson;
 pub mod restore;
 pub mod stored;
+pub mod stream;
 pub mod validate;
 pub mod verify;
 

@@ -77,7 +77,8 @@ pub struct ItemWrite {
     pub attrs: Attrs,
     /// Attributes the current item has and the backup's does not.
     pub remove: Vec<String>,
-    /// Names of the attributes that differ (for `--dry-run`).
+    /// Names of the attributes that differ (for `--dry-run`); empty for a
+    /// new item.
     pub changed: Vec<String>,
 }
 
@@ -197,7 +198,9 @@ pub fn plan(cat: &Catalog, backup: &Backup, req: &RestoreRequest) -> Result<Rest
                 describe: item.describe(),
                 attrs: item.attrs.clone(),
                 remove: Vec::new(),
-                changed: item.attrs.keys().cloned().collect(),
+                // Every attribute is new: not listed, as a dry run shows
+                // new items whole (a copy of every name cost 0.5 KB an item).
+                changed: Vec::new(),
             }),
             Some(cur) if normalized(&cur) == normalized(&item.attrs) => p.unchanged += 1,
             Some(cur) => {

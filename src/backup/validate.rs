@@ -3,7 +3,7 @@
 //! any problem is refused entirely. (The original checked only the two
 //! top-level keys and wrote items until the first bad one.)
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Read;
 
@@ -130,38 +130,10 @@ pub struct Backup {
 }
 
 /// Decompresses gzip input (recognised by its magic bytes), checks UTF-8,
-/// parses and validates. Nothing about the input is trusted.
+/// parses and validates, streaming (see [`super::stream`]). Nothing about
+/// the input is trusted.
 pub fn parse_backup(raw: &[u8]) -> Result<Backup, Problems> {
-    let one = |message: String| {
-        Problems(vec![Problem {
-            path: "input".into(),
-            message,
-        }])
-    };
-    let bytes = decompress(raw).map_err(one)?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        one(format!(
-            "not UTF-8 (invalid byte at offset {})",
-            e.valid_up_to()
-        ))
-    })?;
-    let doc: JValue = serde_json::from_str(text).map_err(|e| {
-        one(format!(
-            "not valid JSON: {} (line {}, column {})",
-            strip_position(&e.to_string()),
-            e.line(),
-            e.column()
-        ))
-    })?;
-    validate(&doc)
-}
-
-/// serde_json appends " at line L column C"; the message gives them once.
-fn strip_position(msg: &str) -> &str {
-    match msg.rfind(" at line ") {
-        Some(i) => &msg[..i],
-        None => msg,
-    }
+    super::stream::parse_backup_from(raw)
 }
 
 /// gzip's magic number.
@@ -181,7 +153,7 @@ pub fn decompress(raw: &[u8]) -> Result<Vec<u8>, String> {
 
 /// A path segment: plain when it is a simple word, quoted otherwise, so
 /// every path can be read back unambiguously.
-fn seg(parent: &str, key: &str) -> String {
+pub(super) fn seg(parent: &str, key: &str) -> String {
     let plain = !key.is_empty()
         && key
             .chars()
@@ -196,12 +168,18 @@ fn seg(parent: &str, key: &str) -> String {
     }
 }
 
-struct Checker {
-    problems: Vec<Problem>,
+pub(super) struct Checker {
+    pub(super) problems: Vec<Problem>,
 }
 
 impl Checker {
-    fn add(&mut self, path: &str, message: impl Into<String>) {
+    pub(super) fn new() -> Checker {
+        Checker {
+            problems: Vec::new(),
+        }
+    }
+
+    pub(super) fn add(&mut self, path: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             path: path.to_string(),
             message: message.into(),
@@ -370,48 +348,7 @@ impl Checker {
     }
 }
 
-/// Validates a parsed backup document.
-pub fn validate(doc: &JValue) -> Result<Backup, Problems> {
-    let mut c = Checker {
-        problems: Vec::new(),
-    };
-    let mut backup = Backup::default();
-    if let Some(top) = c.object(
-        "input",
-        doc,
-        "an object with keys \"metadata\" and \"packages\"",
-    ) {
-        for key in ["metadata", "packages"] {
-            if !top.iter().any(|(k, _)| k == key) {
-                c.add(
-                    key,
-                    "missing (a backup has exactly the keys \"metadata\" and \"packages\")",
-                );
-            }
-        }
-        for (k, v) in top {
-            match k.as_str() {
-                "metadata" => {
-                    if let Some(m) = metadata(&mut c, v) {
-                        backup.metadata = m;
-                    }
-                }
-                "packages" => packages(&mut c, v, &mut backup),
-                other => c.add(
-                    &seg("input", other),
-                    "unexpected key (a backup has exactly the keys \"metadata\" and \"packages\")",
-                ),
-            }
-        }
-    }
-    if c.problems.is_empty() {
-        Ok(backup)
-    } else {
-        Err(Problems(c.problems))
-    }
-}
-
-fn metadata(c: &mut Checker, v: &JValue) -> Option<Attrs> {
+pub(super) fn metadata(c: &mut Checker, v: &JValue) -> Option<Attrs> {
     let entries = c.object("metadata", v, "an object of string lists")?;
     let attrs = c.attrs("metadata", entries, true)?;
     let sizes = c.value_sizes("metadata", &attrs, false);
@@ -431,60 +368,12 @@ fn metadata(c: &mut Checker, v: &JValue) -> Option<Attrs> {
     (sizes && pairs && names).then_some(attrs)
 }
 
-fn packages(c: &mut Checker, v: &JValue, backup: &mut Backup) {
-    let mut seen: HashMap<String, String> = HashMap::new();
-    let Some(names) = c.object("packages", v, "an object keyed by package name") else {
-        return;
-    };
-    for (name, v) in names {
-        let np = seg("packages", name);
-        let Some(dists) = c.object(&np, v, "an object keyed by distribution") else {
-            continue;
-        };
-        for (dist, v) in dists {
-            let dp = seg(&np, dist);
-            let Some(comps) = c.object(&dp, v, "an object keyed by component") else {
-                continue;
-            };
-            for (comp, v) in comps {
-                let cp = seg(&dp, comp);
-                let Some(archs) = c.object(&cp, v, "an object keyed by architecture") else {
-                    continue;
-                };
-                for (arch, v) in archs {
-                    let ap = seg(&cp, arch);
-                    let JValue::Array(items) = v else {
-                        c.add(&ap, format!("expected a list of items, found {}", v.kind()));
-                        continue;
-                    };
-                    for (i, v) in items.iter().enumerate() {
-                        let ip = format!("{ap}[{i}]");
-                        let place = [name.as_str(), dist, comp, arch];
-                        if let Some(item) = package_item(c, &ip, v, place, &mut backup.repacked) {
-                            match seen.get(&item.key) {
-                                Some(other) => c.add(
-                                    &ip,
-                                    format!("the same package (name, version, distribution, component, architecture) as {other}"),
-                                ),
-                                None => {
-                                    seen.insert(item.key.clone(), ip.clone());
-                                    backup.items.push(item);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// One package item: shape, required attributes, place in the tree, limits.
-fn package_item(
+pub(super) fn package_item(
     c: &mut Checker,
     path: &str,
     v: &JValue,

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::purge::purge_changes;
 use super::{object_sha256, Catalog, Filter};
 use crate::debian::deb::{read_deb, DebInfo};
-use crate::debian::dsc::{read_dsc, DscInfo};
+use crate::debian::dsc::{read_dsc_verified, DscInfo, Keyring};
 use crate::debian::names::validate_file_name;
 use crate::model::{Package, Payload, RepoConfig};
 use crate::parallel::parallel;
@@ -28,6 +28,8 @@ pub struct AddOptions {
     pub comps: Vec<String>,
     pub overwrite: bool,
     pub auto_purge: Option<usize>,
+    /// A keyring every .dsc must be signed with (`--verify-signatures`).
+    pub verify_keyring: Option<PathBuf>,
 }
 
 /// What `add` did.
@@ -50,12 +52,12 @@ enum Input {
 }
 
 impl Input {
-    fn read(path: &Path) -> Result<Input> {
+    fn read(path: &Path, keyring: Option<&Keyring>) -> Result<Input> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("deb") | Some("udeb") | Some("ddeb") => {
                 Ok(Input::Deb(path.to_path_buf(), read_deb(path)?))
             }
-            Some("dsc") => Ok(Input::Source(read_dsc(path)?)),
+            Some("dsc") => Ok(Input::Source(read_dsc_verified(path, keyring)?)),
             _ => bail!("{}: neither a .deb nor a .dsc file", path.display()),
         }
     }
@@ -187,10 +189,15 @@ pub fn add(
     check_targets(&config, &opts.dists, &opts.comps)?;
 
     // 1. Read and verify every input.
+    let keyring = opts
+        .verify_keyring
+        .as_deref()
+        .map(Keyring::open)
+        .transpose()?;
     let mut inputs = Vec::new();
     for f in files {
         progress(&format!("reading {}", f.display()));
-        let input = Input::read(f)?;
+        let input = Input::read(f, keyring.as_ref())?;
         if let Input::Deb(path, d) = &input {
             if let Err(e) = config.require_arch(&d.architecture) {
                 bail!(

@@ -77,6 +77,9 @@ super::config::settings! {
     /// After add or cp, delete all but the N newest versions in each touched dist/comp/arch
     #[arg(long, global = true, value_name = "N")]
     auto_purge: Option<usize> = "auto-purge",
+    /// add: every .dsc must be signed by a key of this keyring (binary or armored)
+    #[arg(long, global = true, value_name = "KEYRING")]
+    verify_keyring: Option<PathBuf> = "verify-keyring",
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,6 +259,10 @@ pub struct AddArgs {
     /// .deb and .dsc files
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Every .dsc must be signed by a key of KEYRING (binary or armored);
+    /// the same as the global --verify-keyring
+    #[arg(long = "verify-signatures", value_name = "KEYRING")]
+    pub verify_signatures: Option<PathBuf>,
 }
 
 /// The filters shared by query, rm, cp and backup.

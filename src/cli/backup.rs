@@ -1,7 +1,7 @@
 //! `backup`, `restore` and `verify`: flags in, one operation of
 //! `crate::backup`, results out.
 
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 
 use super::args::{
     BackupArgs, BackupCommand, BackupFormat, ConfirmArgs, Format, RestoreArgs, VerifyArgs,
@@ -124,23 +124,25 @@ fn read_source(ctx: &Context, args: &RestoreArgs) -> Result<(Backup, String, Opt
         let (rec, name) = bk::recover_published(&ctx.catalog, &args.dists)?;
         return Ok((rec.backup.clone(), name, Some(rec)));
     }
-    let (raw, name) = if let Some(given) = &args.from_bucket {
-        stored::load(&ctx.catalog, given)?
+    // Files and standard input are validated as they are read, never held
+    // whole in memory.
+    let (parsed, name) = if let Some(given) = &args.from_bucket {
+        let (raw, name) = stored::load(&ctx.catalog, given)?;
+        (parse_backup(&raw), name)
     } else {
         let file = args.file.as_ref().expect("clap requires a source");
         if file.as_os_str() == "-" {
-            let mut raw = Vec::new();
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut raw)
-                .context("reading the backup from standard input")?;
-            (raw, "-".to_string())
+            (
+                bk::stream::parse_backup_from(std::io::stdin().lock()),
+                "-".to_string(),
+            )
         } else {
-            let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            (raw, file.display().to_string())
+            let f =
+                std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+            (bk::stream::parse_backup_from(f), file.display().to_string())
         }
     };
-    match parse_backup(&raw) {
+    match parsed {
         Ok(backup) => Ok((backup, name, None)),
         Err(problems) => {
             for line in problems.lines() {

@@ -19,6 +19,10 @@ pub fn add(ctx: &Context, a: &AddArgs) -> Result<()> {
         comps: a.comps.clone(),
         overwrite: a.overwrite,
         auto_purge: ctx.settings.auto_purge,
+        verify_keyring: a
+            .verify_signatures
+            .clone()
+            .or_else(|| ctx.settings.verify_keyring.clone()),
     };
     let report = add::add(&ctx.catalog, &a.files, &opts, &|msg| {
         if msg.starts_with("reading") {

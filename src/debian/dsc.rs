@@ -20,6 +20,7 @@ use super::control::{parse_paragraph, ControlError, Paragraph};
 use super::names::{validate_file_name, validate_package_name};
 use super::version;
 use crate::digest::{digest_bytes, Digests, HashingReader};
+use pgp::composed::{CleartextSignedMessage, Deserializable, SignedPublicKey};
 
 /// A .dsc is a few kilobytes; anything much larger is not one.
 const MAX_DSC: u64 = 1024 * 1024;
@@ -90,6 +91,12 @@ pub enum DscErrorKind {
     NotUtf8,
     #[error("PGP signed message has no signature block")]
     UnterminatedSignature,
+    #[error("PGP signature block is malformed: {0}")]
+    BadSignature(String),
+    #[error("is not signed, and signatures are verified (--verify-signatures)")]
+    Unsigned,
+    #[error("no signature verifies with a key of {0}")]
+    UnknownKey(String),
     #[error("{0}")]
     Control(#[source] ControlError),
     #[error("has no {0} field")]
@@ -121,20 +128,91 @@ pub enum DscErrorKind {
     },
 }
 
+/// Public keys .dsc signatures must verify with (`--verify-signatures`).
+pub struct Keyring {
+    /// Where they came from, for messages.
+    pub source: String,
+    keys: Vec<SignedPublicKey>,
+}
+
+impl Keyring {
+    /// Reads a keyring file: binary (`gpg --export`) or armored keys.
+    pub fn open(path: &Path) -> Result<Keyring, DscError> {
+        let err = |reason: String| DscError {
+            path: path.to_path_buf(),
+            kind: DscErrorKind::Invalid(reason),
+        };
+        let bytes = std::fs::read(path).map_err(|e| DscError {
+            path: path.to_path_buf(),
+            kind: DscErrorKind::Io(e),
+        })?;
+        let parsed: Result<Vec<SignedPublicKey>, _> = if bytes.starts_with(b"-----BEGIN PGP") {
+            SignedPublicKey::from_armor_many(&bytes[..])
+                .and_then(|(keys, _)| keys.collect::<Result<Vec<_>, _>>())
+        } else {
+            SignedPublicKey::from_bytes_many(&bytes[..]).and_then(|keys| keys.collect())
+        };
+        let keys = parsed.map_err(|e| err(format!("not an OpenPGP keyring: {e}")))?;
+        if keys.is_empty() {
+            return Err(err("holds no public key".into()));
+        }
+        Ok(Keyring {
+            source: path.display().to_string(),
+            keys,
+        })
+    }
+
+    /// Whether one of `sigs` verifies `data` with one of the keys (primary
+    /// or subkey).
+    fn verifies(&self, sigs: &[pgp::packet::Signature], data: &[u8]) -> bool {
+        sigs.iter().any(|s| {
+            self.keys.iter().any(|k| {
+                s.verify(&k.primary_key, data).is_ok()
+                    || k.public_subkeys
+                        .iter()
+                        .any(|sk| s.verify(&sk.key, data).is_ok())
+            })
+        })
+    }
+}
+
 /// Reads a .dsc and verifies the files it lists; see the module docs.
 pub fn read_dsc(path: &Path) -> Result<DscInfo, DscError> {
-    read(path).map_err(|kind| DscError {
+    read_dsc_verified(path, None)
+}
+
+/// [`read_dsc`], and with `keyring` the .dsc must be clear-signed with a
+/// signature that verifies with one of its keys.
+pub fn read_dsc_verified(path: &Path, keyring: Option<&Keyring>) -> Result<DscInfo, DscError> {
+    read(path, keyring).map_err(|kind| DscError {
         path: path.to_path_buf(),
         kind,
     })
 }
 
-fn read(path: &Path) -> Result<DscInfo, DscErrorKind> {
+fn read(path: &Path, keyring: Option<&Keyring>) -> Result<DscInfo, DscErrorKind> {
     // One read: the bytes parsed are the bytes hashed for the .dsc line.
     let bytes = read_limited(path)?;
     let dsc_digests = digest_bytes(&bytes);
     let text = String::from_utf8(bytes).map_err(|_| DscErrorKind::NotUtf8)?;
     let body = strip_signature(&text)?;
+    let signed = body.len() != text.len() || body != text;
+    if signed {
+        // The signature block must be a real one, whether or not it is
+        // verified: a malformed block means a damaged or forged upload.
+        let (msg, _) = CleartextSignedMessage::from_string(&text)
+            .map_err(|e| DscErrorKind::BadSignature(e.to_string()))?;
+        if msg.signatures().is_empty() {
+            return Err(DscErrorKind::BadSignature("it holds no signature".into()));
+        }
+        if let Some(keyring) = keyring {
+            if !keyring.verifies(msg.signatures(), msg.signed_text().as_bytes()) {
+                return Err(DscErrorKind::UnknownKey(keyring.source.clone()));
+            }
+        }
+    } else if keyring.is_some() {
+        return Err(DscErrorKind::Unsigned);
+    }
     let paragraph = parse_paragraph(&body).map_err(DscErrorKind::Control)?;
     let source = required(&paragraph, "Source")?;
     let version = required(&paragraph, "Version")?;

@@ -658,7 +658,7 @@ fn walk(dir: &OwnedFd, at: &str, prefix: &str, out: &mut Vec<ObjectInfo>) -> io:
             FileType::RegularFile if key.starts_with(prefix) => out.push(ObjectInfo {
                 key,
                 size: st.st_size as u64,
-                modified: Some(st.st_mtime as i64),
+                modified: Some(st.st_mtime),
             }),
             _ => {}
         }
