@@ -1213,3 +1213,131 @@ fn an_assumed_role_signs_for_sts_and_simpledb() {
     m.create_domain().unwrap();
     assert!(m.domain_exists().unwrap());
 }
+
+/// A repository wider than SimpleDB's 20 comparisons per Select (30
+/// distributions, 25 architectures) works end to end on sdb-local, which
+/// refuses any Select beyond the limits as AWS does: every query repoman
+/// builds is split to fit.
+#[test]
+fn thirty_distributions_and_twenty_five_architectures_on_strict_sdb_local() {
+    use std::process::Command;
+
+    let moto = moto();
+    let sdb = sdb_local(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let bucket = bucket_name("wide");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
+            .args(["--simpledb-domain", "widedomain", "--s3-bucket", &bucket])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_ENDPOINT_URL_S3", &moto.url)
+            .env("AWS_ENDPOINT_URL_SNS", &moto.url)
+            .env("AWS_ENDPOINT_URL_STS", &moto.url)
+            .env("AWS_ENDPOINT_URL_SIMPLEDB", &sdb.url)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "repoman-cli {args:?}: {text}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dists: Vec<String> = (0..30).map(|i| format!("dist{i:02}")).collect();
+    let archs = [
+        "amd64",
+        "arm64",
+        "armel",
+        "armhf",
+        "i386",
+        "mips64el",
+        "ppc64el",
+        "riscv64",
+        "s390x",
+        "alpha",
+        "hppa",
+        "ia64",
+        "m68k",
+        "powerpc",
+        "ppc64",
+        "sh4",
+        "sparc64",
+        "x32",
+        "loong64",
+        "arc",
+        "mipsel",
+        "mips64",
+        "or1k",
+        "sparc",
+        "hurd-i386",
+    ];
+    assert_eq!(archs.len(), 25);
+    let mut setup = vec!["setup", "-c", "main"];
+    for d in &dists {
+        setup.extend(["-d", d.as_str()]);
+    }
+    for a in &archs {
+        setup.extend(["-a", a]);
+    }
+    cli(&setup);
+    let deb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/debian/hello_2.10-3_amd64.deb");
+    let deb = deb.to_str().unwrap();
+    cli(&[
+        "add", "-d", "dist00", "-d", "dist07", "-d", "dist29", "-c", "main", deb,
+    ]);
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut q = vec!["query", "-f", "json"];
+        q.extend(args);
+        let v: serde_json::Value = serde_json::from_str(&cli(&q)).unwrap();
+        // The tree is name → distribution → component → architecture.
+        let mut d: Vec<String> = v
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|dists| dists.as_object().unwrap().keys().cloned())
+            .collect();
+        d.sort();
+        d
+    };
+    // Plain `query` tests every configured distribution and architecture.
+    assert_eq!(listed(&[]), ["dist00", "dist07", "dist29"]);
+    cli(&[
+        "cp",
+        "--src-distribution",
+        "dist07",
+        "--src-component",
+        "main",
+        "--dst-distribution",
+        "dist15",
+        "-p",
+        "hello",
+        "-y",
+    ]);
+    assert_eq!(listed(&[]), ["dist00", "dist07", "dist15", "dist29"]);
+    cli(&["rm", "-p", "hello", "-d", "dist00", "-y"]);
+    assert_eq!(listed(&["-p", "hello"]), ["dist07", "dist15", "dist29"]);
+    let backup = cli(&["backup"]);
+    assert!(backup.contains("dist15"), "{backup}");
+    cli(&["publish"]);
+    let b = S3Bucket::new(&context(&moto.url), &bucket);
+    for (dist, has) in [("dist15", true), ("dist00", false)] {
+        let packages = b
+            .get(&format!("dists/{dist}/main/binary-amd64/Packages"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{dist} is published"));
+        let text = String::from_utf8(packages).unwrap();
+        assert_eq!(text.contains("Package: hello"), has, "{dist}: {text}");
+    }
+    assert!(b
+        .get("dists/dist29/main/binary-hurd-i386/Packages")
+        .unwrap()
+        .is_some());
+}

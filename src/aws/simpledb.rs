@@ -27,9 +27,15 @@ use crate::model::{Attrs, Item};
 use crate::select::{render, Output, Select};
 use crate::store::{Change, MetaStore, StoreError, StoreResult};
 
-/// Data per BatchPutAttributes call: SimpleDB allows 1 MB per request; this
-/// leaves room for the parameter names around the data.
-pub const MAX_BATCH_BYTES: usize = 900 * 1024;
+/// A BatchPutAttributes request's item data as sent (form-encoded, with its
+/// parameter names): SimpleDB refuses requests over 1 MB; this leaves 8 KiB
+/// for the common parameters, the signature and a session token.
+pub const MAX_BATCH_BYTES: usize = sdb::limits::MAX_REQUEST_BYTES - 8 * 1024;
+/// The most one pair's parameter names take as sent:
+/// `&Item.25.Attribute.256.Name=`, `&...Value=`, `&...Replace=true`.
+const PAIR_PARAM_BYTES: usize = 96;
+/// The same for an item's `&Item.25.ItemName=`.
+const ITEM_PARAM_BYTES: usize = 20;
 
 /// How often and how patiently a call is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,13 +201,12 @@ impl SimpleDb {
 
     /// BatchPutAttributes of at most [`MAX_BATCH_ITEMS`] items.
     pub fn batch_put_attributes(&self, domain: &str, items: &[PutItem]) -> StoreResult<()> {
-        let mut p = domain_params(domain);
-        for (i, item) in items.iter().enumerate() {
-            let prefix = format!("Item.{}.", i + 1);
-            p.insert(format!("{prefix}ItemName"), item.item.clone());
-            put_pairs(&mut p, &prefix, &item.pairs);
-        }
-        self.run("BatchPutAttributes", domain, p).map(drop)
+        self.run(
+            "BatchPutAttributes",
+            domain,
+            batch_put_params(domain, items),
+        )
+        .map(drop)
     }
 
     /// GetAttributes with ConsistentRead: the item's attributes (empty when
@@ -434,6 +439,28 @@ fn domain_params(domain: &str) -> BTreeMap<String, String> {
     p
 }
 
+/// BatchPutAttributes' parameters for `items`.
+fn batch_put_params(domain: &str, items: &[PutItem]) -> BTreeMap<String, String> {
+    let mut p = domain_params(domain);
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("Item.{}.", i + 1);
+        p.insert(format!("{prefix}ItemName"), item.item.clone());
+        put_pairs(&mut p, &prefix, &item.pairs);
+    }
+    p
+}
+
+/// An upper bound of what an item and its pairs add to a batch request as
+/// sent (the count SimpleDB's 1 MB limit applies to).
+fn encoded_size(item: &str, pairs: &[PutAttr]) -> usize {
+    ITEM_PARAM_BYTES
+        + sigv2::encoded_len(item)
+        + pairs
+            .iter()
+            .map(|p| PAIR_PARAM_BYTES + sigv2::encoded_len(&p.name) + sigv2::encoded_len(&p.value))
+            .sum::<usize>()
+}
+
 fn put_pairs(p: &mut BTreeMap<String, String>, prefix: &str, pairs: &[PutAttr]) {
     for (i, pair) in pairs.iter().enumerate() {
         let a = format!("{prefix}Attribute.{}.", i + 1);
@@ -661,12 +688,7 @@ impl PutBatcher {
         removals.sort_by(|a, b| a.name.cmp(&b.name));
         removals.dedup();
         let chunks = pair_chunks(attrs);
-        let first_size: usize = chunks.first().map_or(0, |c| {
-            item.len()
-                + c.iter()
-                    .map(|p| p.name.len() + p.value.len())
-                    .sum::<usize>()
-        });
+        let first_size: usize = chunks.first().map_or(0, |c| encoded_size(item, c));
         let needs_new_batch = self.batch.len() == MAX_BATCH_ITEMS
             || self.names.contains(item)
             || self.bytes + first_size > MAX_BATCH_BYTES;
@@ -801,7 +823,65 @@ impl MetaStore for SimpleDbMeta {
         Ok((!attrs.is_empty()).then_some(attrs))
     }
 
+    /// A Select beyond SimpleDB's limits (20 comparisons per expression)
+    /// runs as several within them ([`sdb::fit::split`]): their items are
+    /// merged by name, their counts added.
     fn select(
+        &self,
+        query: &Select,
+        each: &mut dyn FnMut(Item) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let parts = sdb::fit::split(query)
+            .map_err(|e| StoreError::Backend(format!("{}: {}", self.describe(), e.message)))?;
+        if let [one] = parts.as_slice() {
+            return self.select_within_limits(one, each);
+        }
+        if matches!(query.output, Output::Count) {
+            let mut total: u64 = 0;
+            for part in &parts {
+                self.select_within_limits(part, &mut |item| {
+                    total += count_of(&item);
+                    Ok(())
+                })?;
+            }
+            return each(Item {
+                name: "Domain".to_string(),
+                attrs: Attrs::from([("Count".to_string(), vec![total.to_string()])]),
+            });
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        for part in &parts {
+            self.select_within_limits(part, &mut |item| {
+                if seen.insert(item.name.clone()) {
+                    each(item)
+                } else {
+                    Ok(())
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        for op in plan(changes) {
+            self.run(&op)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `Count` of a count Select's answer.
+fn count_of(item: &Item) -> u64 {
+    item.attrs
+        .get("Count")
+        .and_then(|v| v.first())
+        .and_then(|c| c.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+impl SimpleDbMeta {
+    /// One Select within SimpleDB's limits, every page of it.
+    fn select_within_limits(
         &self,
         query: &Select,
         each: &mut dyn FnMut(Item) -> StoreResult<()>,
@@ -831,12 +911,7 @@ impl MetaStore for SimpleDbMeta {
                 if counting {
                     // A count can stop early (5 s limit) and continue with
                     // NextToken: the pages' counts add up.
-                    count += item
-                        .attrs
-                        .get("Count")
-                        .and_then(|v| v.first())
-                        .and_then(|c| c.parse::<u64>().ok())
-                        .unwrap_or(0);
+                    count += count_of(&item);
                     continue;
                 }
                 if wanted.is_some_and(|w| delivered >= w) {
@@ -858,13 +933,6 @@ impl MetaStore for SimpleDbMeta {
                 name: "Domain".to_string(),
                 attrs,
             })?;
-        }
-        Ok(())
-    }
-
-    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
-        for op in plan(changes) {
-            self.run(&op)?;
         }
         Ok(())
     }
@@ -1017,6 +1085,35 @@ mod tests {
                 .map(|p| p.name.len() + p.value.len())
                 .sum();
             assert!(bytes <= MAX_BATCH_BYTES);
+        }
+    }
+
+    /// Values that triple when form-encoded: the batches are cut by what is
+    /// sent, not by the raw bytes.
+    #[test]
+    fn batches_fit_one_megabyte_as_sent() {
+        let wide = "é\u{1}%".repeat(250);
+        let changes: Vec<Change> = (0..25)
+            .map(|i| {
+                let mut a = Attrs::new();
+                for j in 0..60 {
+                    a.insert(format!("a{j:03}"), vec![wide.clone()]);
+                }
+                put(&format!("i{i}"), a, &[])
+            })
+            .collect();
+        let ops = plan(&changes);
+        assert!(ops.len() > 1);
+        for op in ops {
+            let Op::BatchPut(items) = op else { panic!() };
+            let raw: usize = items
+                .iter()
+                .flat_map(|i| i.pairs.iter())
+                .map(|p| p.name.len() + p.value.len())
+                .sum();
+            let sent = sigv2::canonical_query(&batch_put_params("domain", &items)).len();
+            assert!(sent <= MAX_BATCH_BYTES, "{sent} bytes sent ({raw} raw)");
+            assert!(sent > raw);
         }
     }
 

@@ -44,6 +44,10 @@ struct Args {
         requires = "access_key"
     )]
     secret_key: Option<String>,
+    /// Accept what AWS refuses beyond its documented limits (Select
+    /// comparisons and attributes, requests over 1 MB).
+    #[arg(long)]
+    lenient: bool,
     /// Request-handling threads.
     #[arg(long, default_value_t = 4)]
     threads: usize,
@@ -62,6 +66,7 @@ fn main() {
         fail_rate: args.fail_rate,
         latency: Duration::from_millis(args.latency_ms),
         credentials: args.access_key.zip(args.secret_key),
+        strict: !args.lenient,
         threads: args.threads,
     };
     let server = match Server::bind(config) {

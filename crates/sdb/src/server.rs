@@ -18,9 +18,10 @@ use tiny_http::{Header, Method, Request, Response};
 
 use crate::engine::{Engine, PageLimit};
 use crate::error::{SdbError, SdbResult};
+use crate::fit;
 use crate::item::Attrs;
 use crate::item::{DeleteAttr, Expected, PutAttr};
-use crate::limits::{MAX_BATCH_ITEMS, MAX_LIST_DOMAINS};
+use crate::limits::{MAX_BATCH_ITEMS, MAX_LIST_DOMAINS, MAX_REQUEST_BYTES};
 use crate::parse::parse;
 use crate::sigv2;
 
@@ -44,6 +45,10 @@ pub struct ServerConfig {
     pub latency: Duration,
     /// When set, requests must be signed with this key pair.
     pub credentials: Option<(String, String)>,
+    /// Refuse what AWS refuses beyond its documented limits (Select
+    /// comparisons, attributes and requested attributes; the 1 MB
+    /// request). On by default.
+    pub strict: bool,
     pub threads: usize,
 }
 
@@ -56,6 +61,7 @@ impl Default for ServerConfig {
             fail_rate: 0.0,
             latency: Duration::ZERO,
             credentials: None,
+            strict: true,
             threads: 4,
         }
     }
@@ -173,6 +179,13 @@ fn handle(state: &State, mut request: Request) {
             return;
         }
     }
+    if state.config.strict && query.len() + body.len() > MAX_REQUEST_BYTES {
+        let _ = request.respond(error_response(&SdbError::invalid_parameter(format!(
+            "the request is {} bytes, more than SimpleDB's limit of {MAX_REQUEST_BYTES}",
+            query.len() + body.len()
+        ))));
+        return;
+    }
     let mut params = parse_form(&query);
     params.extend(parse_form(&body));
     let action = params
@@ -202,7 +215,7 @@ fn handle(state: &State, mut request: Request) {
         .unwrap_or_default();
     let method = request.method().as_str().to_string();
     let result = authenticate(config, &method, &host, &path, &params)
-        .and_then(|()| dispatch(&state.engine, &action, &Params(params)));
+        .and_then(|()| dispatch(state, &action, &Params(params)));
     let response = match result {
         Ok(body) => xml_response(200, body),
         Err(e) => {
@@ -403,7 +416,8 @@ impl Params {
 }
 
 /// Runs one operation; returns the XML body of its answer.
-fn dispatch(engine: &Engine, action: &str, p: &Params) -> SdbResult<String> {
+fn dispatch(state: &State, action: &str, p: &Params) -> SdbResult<String> {
+    let engine = &state.engine;
     let mut result = String::new();
     match action {
         "CreateDomain" => engine.create_domain(p.required("DomainName")?)?,
@@ -456,7 +470,7 @@ fn dispatch(engine: &Engine, action: &str, p: &Params) -> SdbResult<String> {
             let attrs = engine.get(p.required("DomainName")?, p.required("ItemName")?, &names)?;
             result = attributes_xml(&attrs.unwrap_or_default());
         }
-        "Select" => result = select(engine, p)?,
+        "Select" => result = select(engine, p, state.config.strict)?,
         "(none)" => {
             return Err(SdbError::new(
                 "MissingAction",
@@ -545,9 +559,12 @@ fn list_domains(engine: &Engine, p: &Params) -> SdbResult<String> {
     Ok(out)
 }
 
-fn select(engine: &Engine, p: &Params) -> SdbResult<String> {
+fn select(engine: &Engine, p: &Params, strict: bool) -> SdbResult<String> {
     let text = p.required("SelectExpression")?;
     let (domain, query) = parse(text)?;
+    if strict {
+        fit::check(&query)?;
+    }
     let page = engine.select(
         &domain,
         &query,
