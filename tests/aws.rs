@@ -472,6 +472,52 @@ fn s3_conditional_multipart_completion_refuses_an_existing_key() {
     // s3_put_get_head_list_copy_delete.)
 }
 
+/// S3 answers 409 ConditionalRequestConflict to a conditional write racing
+/// another operation on the key (moto_server.py does so once for keys
+/// named `conflict-once`): the write is tried again and lands, never
+/// reported as "exists" with nothing stored.
+#[test]
+fn s3_conflicts_are_retried_and_only_412_means_exists() {
+    let moto = moto();
+    let name = bucket(&moto, "conflict").bucket().to_string();
+    let b = S3Bucket::new(&context(&moto.url), &name).with_multipart(6 << 20, 5 << 20);
+    b.put_bytes("pool/conflict-once-bytes", b"bytes", PutMode::Create)
+        .unwrap();
+    assert_eq!(
+        b.get("pool/conflict-once-bytes").unwrap().unwrap(),
+        b"bytes"
+    );
+    let (small, small_digest) = generated_file(1000, 3);
+    b.put_file("pool/conflict-once-file", small.path(), PutMode::Create)
+        .unwrap();
+    assert_eq!(sha256_of(&b, "pool/conflict-once-file"), small_digest);
+    b.copy(
+        "pool/conflict-once-file",
+        "pool/conflict-once-copy",
+        PutMode::Create,
+    )
+    .unwrap();
+    assert_eq!(sha256_of(&b, "pool/conflict-once-copy"), small_digest);
+    let (big, big_digest) = generated_file(12 << 20, 9);
+    b.put_file("pool/conflict-once-multipart", big.path(), PutMode::Create)
+        .unwrap();
+    assert_eq!(sha256_of(&b, "pool/conflict-once-multipart"), big_digest);
+    let pending = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         print(len(boto3.client('s3').list_multipart_uploads(Bucket=sys.argv[1]).get('Uploads',[])))",
+        &[&name],
+    );
+    assert_eq!(pending.trim(), "0", "the conflicted upload was aborted");
+    // Once the key exists, the same create is refused (412), not retried.
+    let again = b.put_bytes("pool/conflict-once-bytes", b"other", PutMode::Create);
+    assert!(matches!(again, Err(StoreError::Exists(_))), "{again:?}");
+    assert_eq!(
+        b.get("pool/conflict-once-bytes").unwrap().unwrap(),
+        b"bytes"
+    );
+}
+
 fn anonymous_get(url: &str) -> (u16, Vec<u8>) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -1,11 +1,14 @@
 //! The bucket on S3 (or an S3-compatible server).
 //!
-//! Create-only writes are conditional (`If-None-Match: *` on PutObject and
-//! on CompleteMultipartUpload), so two writers racing for one key cannot
-//! both win: S3 answers the loser 412 PreconditionFailed (or 409
-//! ConditionalRequestConflict while the winner is still completing), which
-//! becomes [`StoreError::Exists`]. Large files go up in parts read from disk
-//! one at a time, so memory stays bounded whatever the file size.
+//! Create-only writes are conditional (`If-None-Match: *` on PutObject,
+//! CopyObject and CompleteMultipartUpload), so two writers racing for one
+//! key cannot both win: S3 answers the loser 412 PreconditionFailed, which
+//! becomes [`StoreError::Exists`]. A 409 ConditionalRequestConflict says
+//! only that another operation on the key was in flight, not that the key
+//! exists: the write is tried again (a multipart upload from the start, as
+//! AWS asks), and then either lands or meets the 412. Large files go up in
+//! parts read from disk one at a time, so memory stays bounded whatever the
+//! file size.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,10 +25,12 @@ use aws_sdk_s3::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 
-use super::{error_chain, AwsContext};
+use super::{backoff, error_chain, AwsContext};
 use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
 
 const MIB: u64 = 1024 * 1024;
+/// Tries of a conditional write S3 answers 409 ConditionalRequestConflict.
+const CONFLICT_ATTEMPTS: u32 = 6;
 /// Files above this size are uploaded in parts.
 pub const MULTIPART_THRESHOLD: u64 = 64 * MIB;
 /// The size of each part (S3 allows 5 MiB to 5 GiB, at most 10,000 parts).
@@ -147,23 +152,38 @@ impl S3Bucket {
         len: u64,
         mode: PutMode,
     ) -> StoreResult<Option<String>> {
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type(key))
-            .content_length(len as i64)
-            .body(body);
-        if mode == PutMode::Create {
-            req = req.if_none_match("*");
-        }
-        match req.send().await {
-            Ok(out) => Ok(out.version_id().map(str::to_string)),
-            Err(e) if mode == PutMode::Create && lost_race(&e) => {
-                Err(StoreError::Exists(self.url(key)))
+        let body = body.into_inner();
+        let mut attempt = 0;
+        loop {
+            // Bodies from memory and from a file can be sent again.
+            let this = body.try_clone().ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "S3 PutObject {}: body cannot be resent",
+                    self.url(key)
+                ))
+            })?;
+            let mut req = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type(content_type(key))
+                .content_length(len as i64)
+                .body(ByteStream::new(this));
+            if mode == PutMode::Create {
+                req = req.if_none_match("*");
             }
-            Err(e) => Err(self.fail("PutObject", key, &e)),
+            match req.send().await {
+                Ok(out) => return Ok(out.version_id().map(str::to_string)),
+                Err(e) if mode == PutMode::Create && exists(&e) => {
+                    return Err(StoreError::Exists(self.url(key)))
+                }
+                Err(e) if conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    conflict_pause(attempt).await;
+                }
+                Err(e) => return Err(self.fail("PutObject", key, &e)),
+            }
         }
     }
 
@@ -192,6 +212,31 @@ impl S3Bucket {
         {
             return Err(StoreError::Exists(self.url(key)));
         }
+        let mut attempt = 0;
+        loop {
+            if self.multipart_once(key, path, size, mode).await? {
+                return Ok(());
+            }
+            attempt += 1;
+            if attempt == CONFLICT_ATTEMPTS {
+                return Err(StoreError::Backend(format!(
+                    "S3 CompleteMultipartUpload {}: ConditionalRequestConflict {attempt} times",
+                    self.url(key)
+                )));
+            }
+            conflict_pause(attempt).await;
+        }
+    }
+
+    /// One multipart upload: `false` when S3 answered its completion 409
+    /// ConditionalRequestConflict (the upload is aborted; start again).
+    async fn multipart_once(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        mode: PutMode,
+    ) -> StoreResult<bool> {
         let created = self
             .client
             .create_multipart_upload()
@@ -204,7 +249,7 @@ impl S3Bucket {
             .map_err(|e| self.fail("CreateMultipartUpload", key, &e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         let result = self.upload_parts(key, path, size, &upload_id, mode).await;
-        if result.is_err() {
+        if !matches!(result, Ok(true)) {
             let abort = self
                 .client
                 .abort_multipart_upload()
@@ -227,7 +272,7 @@ impl S3Bucket {
         size: u64,
         upload_id: &str,
         mode: PutMode,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let part_size = self.part_size.max(size.div_ceil(MAX_PARTS));
         let read_err = |e| StoreError::io(format!("reading {}", path.display()), e);
         let mut file = tokio::fs::File::open(path).await.map_err(read_err)?;
@@ -291,10 +336,11 @@ impl S3Bucket {
             req = req.if_none_match("*");
         }
         match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if mode == PutMode::Create && lost_race(&e) => {
+            Ok(_) => Ok(true),
+            Err(e) if mode == PutMode::Create && exists(&e) => {
                 Err(StoreError::Exists(self.url(key)))
             }
+            Err(e) if conflict(&e) => Ok(false),
             Err(e) => Err(self.fail("CompleteMultipartUpload", key, &e)),
         }
     }
@@ -304,24 +350,31 @@ impl S3Bucket {
             return Err(StoreError::Exists(self.url(to)));
         }
         let source = format!("{}/{}", self.bucket, encode_key(from));
-        let mut req = self
-            .client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(to)
-            .copy_source(source);
-        if mode == PutMode::Create {
-            req = req.if_none_match("*");
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if mode == PutMode::Create && lost_race(&e) => {
-                Err(StoreError::Exists(self.url(to)))
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .client
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(to)
+                .copy_source(&source);
+            if mode == PutMode::Create {
+                req = req.if_none_match("*");
             }
-            Err(e) if e.code() == Some("NoSuchKey") || status(&e) == Some(404) => {
-                Err(StoreError::NotFound(self.url(from)))
+            match req.send().await {
+                Ok(_) => return Ok(()),
+                Err(e) if mode == PutMode::Create && exists(&e) => {
+                    return Err(StoreError::Exists(self.url(to)))
+                }
+                Err(e) if conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    conflict_pause(attempt).await;
+                }
+                Err(e) if e.code() == Some("NoSuchKey") || status(&e) == Some(404) => {
+                    return Err(StoreError::NotFound(self.url(from)))
+                }
+                Err(e) => return Err(self.fail("CopyObject", to, &e)),
             }
-            Err(e) => Err(self.fail("CopyObject", to, &e)),
         }
     }
 
@@ -659,13 +712,26 @@ fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
 
-/// A conditional write that lost: 412 PreconditionFailed, or 409
-/// ConditionalRequestConflict while another conditional write is in flight.
-fn lost_race<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
-    matches!(
-        e.code(),
-        Some("PreconditionFailed") | Some("ConditionalRequestConflict")
-    ) || matches!(status(e), Some(412))
+/// A conditional write that lost because the key exists: 412
+/// PreconditionFailed, and only that.
+fn exists<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.code() == Some("PreconditionFailed") || status(e) == Some(412)
+}
+
+/// 409 ConditionalRequestConflict: another operation on the key was in
+/// flight; AWS asks to try again.
+fn conflict<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.code() == Some("ConditionalRequestConflict")
+}
+
+/// The wait before try `attempt` (1-based) after a conflict.
+async fn conflict_pause(attempt: u32) {
+    let delay = backoff(
+        attempt - 1,
+        std::time::Duration::from_millis(50),
+        std::time::Duration::from_secs(2),
+    );
+    tokio::time::sleep(delay).await;
 }
 
 fn is_public_acl(acl: &str) -> bool {
