@@ -656,6 +656,45 @@ fn sns_announce_reaches_a_subscribed_queue_and_caller_is_the_sts_arn() {
         .all(|(_, m)| !m.contains(": ") && !m.contains('\n')));
 }
 
+/// A topic in another region than the repository's: its ARN names the
+/// region, and the messages are published there.
+#[test]
+fn sns_topic_in_another_region_is_reached_through_its_arn() {
+    let moto = moto();
+    let n = SnsNotifier::new(&context(&moto.url));
+    let topic = format!("repoman-eu-news-{}", std::process::id());
+    let out = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         sns=boto3.client('sns',region_name='eu-west-1'); sqs=boto3.client('sqs',region_name='eu-west-1')\n\
+         t=sns.create_topic(Name=sys.argv[1])['TopicArn']\n\
+         q=sqs.create_queue(QueueName=sys.argv[1])['QueueUrl']\n\
+         a=sqs.get_queue_attributes(QueueUrl=q,AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         sns.subscribe(TopicArn=t,Protocol='sqs',Endpoint=a,Attributes={'RawMessageDelivery':'true'})\n\
+         print(t); print(q)",
+        &[&topic],
+    );
+    let mut lines = out.lines();
+    let (arn, queue) = (lines.next().unwrap(), lines.next().unwrap());
+    assert!(arn.starts_with("arn:aws:sns:eu-west-1:"), "{arn}");
+    let message = serde_json::json!({"action": "add", "type": "package", "name": "hello"});
+    n.announce(Some(arn), std::slice::from_ref(&message))
+        .unwrap();
+    let received = boto3(
+        &moto.url,
+        "import boto3,sys,json\n\
+         sqs=boto3.client('sqs',region_name='eu-west-1'); out=[]\n\
+         for _ in range(5):\n\
+         \x20   r=sqs.receive_message(QueueUrl=sys.argv[1],MaxNumberOfMessages=10,WaitTimeSeconds=1)\n\
+         \x20   out += [json.loads(m['Body']) for m in r.get('Messages',[])]\n\
+         \x20   if out: break\n\
+         print(json.dumps(out))",
+        &[queue],
+    );
+    let got: Vec<serde_json::Value> = serde_json::from_str(received.trim()).unwrap();
+    assert_eq!(got, vec![message]);
+}
+
 #[test]
 fn sns_failed_announcements_list_the_undelivered_messages() {
     let moto = moto();
