@@ -39,6 +39,9 @@ pub use sns::SnsNotifier;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AwsSettings {
     pub region: Option<String>,
+    /// The SimpleDB domain's region when it differs from `region`
+    /// (SimpleDB exists in fewer regions than S3 and SNS).
+    pub simpledb_region: Option<String>,
     pub profile: Option<String>,
     /// A role to assume through STS with the base credentials.
     pub role_arn: Option<String>,
@@ -90,6 +93,7 @@ pub struct AwsContext {
     runtime: Arc<tokio::runtime::Runtime>,
     config: SdkConfig,
     overrides: Overrides,
+    simpledb_region: Option<String>,
 }
 
 impl fmt::Debug for AwsContext {
@@ -116,6 +120,7 @@ impl AwsContext {
             runtime: Arc::new(runtime),
             config,
             overrides: overrides.clone(),
+            simpledb_region: settings.simpledb_region.clone().filter(|r| !r.is_empty()),
         })
     }
 
@@ -125,6 +130,11 @@ impl AwsContext {
             .region()
             .map(|r| r.as_ref())
             .unwrap_or(DEFAULT_REGION)
+    }
+
+    /// The SimpleDB domain's region: its own setting, else [`region`](Self::region).
+    pub fn simpledb_region(&self) -> &str {
+        self.simpledb_region.as_deref().unwrap_or(self.region())
     }
 
     pub fn sdk_config(&self) -> &SdkConfig {

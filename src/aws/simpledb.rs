@@ -92,6 +92,18 @@ impl std::fmt::Debug for SimpleDb {
     }
 }
 
+/// The regions AWS offers SimpleDB in.
+pub const SIMPLEDB_REGIONS: [&str; 8] = [
+    "us-east-1",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "sa-east-1",
+];
+
 /// The endpoint of AWS's own SimpleDB in `region`.
 pub fn regional_endpoint(region: &str) -> String {
     if region == "us-east-1" {
@@ -102,13 +114,24 @@ pub fn regional_endpoint(region: &str) -> String {
 }
 
 impl SimpleDb {
-    /// A client for the context's region, or for the endpoint set by
-    /// `Overrides::simpledb_endpoint`, `AWS_ENDPOINT_URL_SIMPLEDB` or
-    /// `AWS_ENDPOINT_URL` (in that order).
+    /// A client for the context's SimpleDB region, or for the endpoint set
+    /// by `Overrides::simpledb_endpoint`, `AWS_ENDPOINT_URL_SIMPLEDB` or
+    /// `AWS_ENDPOINT_URL` (in that order). A region AWS offers no SimpleDB
+    /// in is refused here, rather than retried as DNS failures later.
     pub fn new(ctx: &AwsContext) -> StoreResult<SimpleDb> {
-        let endpoint = ctx
-            .endpoint("SimpleDB", ctx.overrides().simpledb_endpoint.as_ref())
-            .unwrap_or_else(|| regional_endpoint(ctx.region()));
+        let endpoint = match ctx.endpoint("SimpleDB", ctx.overrides().simpledb_endpoint.as_ref()) {
+            Some(e) => e,
+            None => {
+                let region = ctx.simpledb_region();
+                if !SIMPLEDB_REGIONS.contains(&region) {
+                    return Err(StoreError::Backend(format!(
+                        "SimpleDB is not offered in region {region}; it exists in {} (set --simpledb-region)",
+                        SIMPLEDB_REGIONS.join(", ")
+                    )));
+                }
+                regional_endpoint(region)
+            }
+        };
         let url = reqwest::Url::parse(&endpoint).map_err(|e| {
             StoreError::Backend(format!("SimpleDB endpoint {endpoint:?} is not a URL: {e}"))
         })?;
@@ -1149,6 +1172,37 @@ mod tests {
         .unwrap();
         let a = elements(doc.root_element(), "Attribute").next().unwrap();
         assert_eq!(attribute_pair(a), ("n".to_string(), "\u{1}b".to_string()));
+    }
+
+    #[test]
+    fn simpledb_has_its_own_region_and_refuses_one_aws_does_not_serve() {
+        use crate::aws::{AwsSettings, Overrides};
+        let keys = crate::aws::StaticKeys {
+            access_key_id: "AKIDTEST".into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+        };
+        let o = Overrides {
+            credentials: Some(keys),
+            ..Overrides::default()
+        };
+        let settings = |region: &str, sdb: Option<&str>| AwsSettings {
+            region: Some(region.into()),
+            simpledb_region: sdb.map(str::to_string),
+            ..AwsSettings::default()
+        };
+        if std::env::vars().any(|(k, _)| k.starts_with("AWS_ENDPOINT_URL")) {
+            eprintln!("SKIPPED: an AWS_ENDPOINT_URL variable overrides every region");
+            return;
+        }
+        let ctx = AwsContext::new(&settings("eu-central-1", None), &o).unwrap();
+        let err = SimpleDb::new(&ctx).unwrap_err().to_string();
+        assert!(err.contains("not offered in region eu-central-1"), "{err}");
+        assert!(err.contains("--simpledb-region"), "{err}");
+        let ctx = AwsContext::new(&settings("eu-central-1", Some("eu-west-1")), &o).unwrap();
+        assert_eq!(ctx.region(), "eu-central-1");
+        let client = SimpleDb::new(&ctx).unwrap();
+        assert_eq!(client.endpoint(), "https://sdb.eu-west-1.amazonaws.com/");
     }
 
     #[test]

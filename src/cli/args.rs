@@ -45,6 +45,9 @@ pub struct GlobalArgs {
     /// AWS region
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// Region of the SimpleDB domain, when not --region (SimpleDB exists in 8 regions)
+    #[arg(long, global = true)]
+    pub simpledb_region: Option<String>,
     /// ARN of an IAM role to assume before any other AWS call
     #[arg(long, global = true)]
     pub aws_role: Option<String>,

@@ -45,6 +45,7 @@ pub fn open(s: &GlobalArgs) -> Result<Backend> {
 fn open_aws(s: &GlobalArgs, domain: &str, bucket: &str) -> Result<Backend> {
     let settings = crate::aws::AwsSettings {
         region: s.region.clone(),
+        simpledb_region: s.simpledb_region.clone(),
         profile: s.aws_profile.clone(),
         role_arn: s.aws_role.clone().filter(|r| !r.is_empty()),
     };

@@ -162,12 +162,13 @@ pub fn resolve(
     Ok(apply(cli, &merged))
 }
 
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "simpledb-domain",
     "s3-bucket",
     "local-dir",
     "aws-profile",
     "region",
+    "simpledb-region",
     "aws-role",
     "log-config",
     "skip-checkup",
@@ -188,6 +189,7 @@ fn apply(mut g: GlobalArgs, m: &BTreeMap<String, Value>) -> GlobalArgs {
     g.local_dir = g.local_dir.or_else(|| path("local-dir"));
     g.aws_profile = g.aws_profile.or_else(|| one("aws-profile"));
     g.region = g.region.or_else(|| one("region"));
+    g.simpledb_region = g.simpledb_region.or_else(|| one("simpledb-region"));
     g.aws_role = g.aws_role.or_else(|| one("aws-role"));
     g.log_config = g.log_config.or_else(|| path("log-config"));
     g.skip_checkup |= m.get("skip-checkup").is_some_and(Value::flag);
