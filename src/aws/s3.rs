@@ -545,9 +545,8 @@ impl S3Bucket {
             .await
             .map_err(|e| self.fail("PutBucketPolicy", "", &e))?;
         tracing::info!(
-            "bucket website: http://{}.s3-website-{}.amazonaws.com/",
-            self.bucket,
-            self.ctx.region()
+            "bucket website: {}",
+            website_url(&self.bucket, self.ctx.region())
         );
         Ok(())
     }
@@ -793,9 +792,50 @@ fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
+/// Regions whose website endpoints keep the old `s3-website-<region>` form;
+/// every other region's is `s3-website.<region>`.
+const DASHED_WEBSITE_REGIONS: [&str; 9] = [
+    "us-east-1",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "sa-east-1",
+    "us-gov-west-1",
+];
+
+/// The static-website URL of `bucket` in `region`, in the endpoint form
+/// that region uses.
+pub fn website_url(bucket: &str, region: &str) -> String {
+    let sep = if DASHED_WEBSITE_REGIONS.contains(&region) {
+        '-'
+    } else {
+        '.'
+    };
+    format!("http://{bucket}.s3-website{sep}{region}.amazonaws.com/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn website_urls_use_each_region_s_endpoint_form() {
+        assert_eq!(
+            website_url("b", "us-east-1"),
+            "http://b.s3-website-us-east-1.amazonaws.com/"
+        );
+        assert_eq!(
+            website_url("b", "eu-central-1"),
+            "http://b.s3-website.eu-central-1.amazonaws.com/"
+        );
+        assert_eq!(
+            website_url("b", "ap-south-2"),
+            "http://b.s3-website.ap-south-2.amazonaws.com/"
+        );
+    }
 
     #[test]
     fn content_types_follow_the_name() {
