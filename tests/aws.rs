@@ -178,6 +178,19 @@ mod support {
     }
 
     /// sdb-local checking signatures with the test key pair.
+    impl SdbLocal {
+        /// sdb-local's request counts by Action (`GET /__stats`).
+        pub fn stats(&self) -> std::collections::BTreeMap<String, u64> {
+            use std::io::Read;
+            let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET /__stats HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+            let mut raw = String::new();
+            s.read_to_string(&mut raw).unwrap();
+            serde_json::from_str(raw.split_once("\r\n\r\n").unwrap().1).unwrap()
+        }
+    }
+
     pub fn sdb_local(extra: &[&str]) -> SdbLocal {
         let mut args = vec!["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY];
         args.extend_from_slice(extra);
@@ -1047,6 +1060,29 @@ mod simpledb {
         }
         let got = m.get("i0").unwrap().unwrap();
         assert_eq!(got["we`ird'attr"], vec!["'"]);
+    }
+
+    /// Throttling is retried patiently; a request that timed out only a few
+    /// times (sdb-local's /__stats counts what reached it).
+    #[test]
+    fn sdb_request_timeouts_are_retried_only_a_few_times() {
+        use repoman::aws::simpledb::TIMEOUT_ATTEMPTS;
+        let server = sdb_local(&["--fail-rate", "1", "--fail-code", "RequestTimeout"]);
+        let m = SimpleDbMeta::new(&context(&server.url), "timeouts")
+            .unwrap()
+            .with_retry(RetryPolicy {
+                max_attempts: 10,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+            });
+        let err = m.create_domain().unwrap_err().to_string();
+        assert!(err.contains("RequestTimeout"), "{err}");
+        let stats = server.stats();
+        assert_eq!(
+            stats.get("CreateDomain"),
+            Some(&u64::from(TIMEOUT_ATTEMPTS)),
+            "{stats:?}"
+        );
     }
 
     #[test]

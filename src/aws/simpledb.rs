@@ -344,12 +344,21 @@ impl SimpleDb {
         }
     }
 
-    /// Sends one operation, retrying what is worth retrying.
+    /// Sends one operation, retrying what is worth retrying. A request
+    /// that timed out is tried [`TIMEOUT_ATTEMPTS`] times at most: unlike
+    /// throttling, it is likely to time out again.
     fn call(&self, op: &str, params: BTreeMap<String, String>) -> Result<String, CallError> {
         self.ctx.block_on(async {
             let mut attempt = 0;
+            let mut timeouts = 0;
             loop {
                 let result = self.attempt(op, &params).await;
+                if matches!(&result, Err(e) if e.code == "RequestTimeout") {
+                    timeouts += 1;
+                    if timeouts >= TIMEOUT_ATTEMPTS {
+                        return result;
+                    }
+                }
                 match result {
                     Err(e) if e.retryable && attempt + 1 < self.retry.max_attempts => {
                         let delay = backoff(attempt, self.retry.base_delay, self.retry.max_delay);
@@ -523,6 +532,9 @@ fn transport_error(e: reqwest::Error) -> CallError {
 }
 
 /// Codes SimpleDB (and AWS in general) use for "slow down / try again".
+/// Tries of a request SimpleDB answers RequestTimeout.
+pub const TIMEOUT_ATTEMPTS: u32 = 3;
+
 const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailable",
     "RequestThrottled",

@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub db: Option<PathBuf>,
     /// The fraction of requests answered 503 before anything is done.
     pub fail_rate: f64,
+    /// What the injected failures answer: `ServiceUnavailable` (503),
+    /// `RequestTimeout` (408) or `InternalError` (500).
+    pub fail_code: String,
     /// Added to every request.
     pub latency: Duration,
     /// When set, requests must be signed with this key pair.
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
             port: 0,
             db: None,
             fail_rate: 0.0,
+            fail_code: "ServiceUnavailable".to_string(),
             latency: Duration::ZERO,
             credentials: None,
             strict: true,
@@ -83,6 +87,14 @@ pub struct Server {
 impl Server {
     /// Opens the database and binds the socket.
     pub fn bind(config: ServerConfig) -> Result<Server, String> {
+        if !["ServiceUnavailable", "RequestTimeout", "InternalError"]
+            .contains(&config.fail_code.as_str())
+        {
+            return Err(format!(
+                "--fail-code {}: must be ServiceUnavailable, RequestTimeout or InternalError",
+                config.fail_code
+            ));
+        }
         if !(0.0..=1.0).contains(&config.fail_rate) {
             return Err(format!(
                 "--fail-rate {}: must be between 0 and 1",
@@ -201,7 +213,7 @@ fn handle(state: &State, mut request: Request) {
 
     let config = &state.config;
     if config.fail_rate > 0.0 && rand::thread_rng().gen_bool(config.fail_rate) {
-        let _ = request.respond(error_response(&SdbError::service_unavailable()));
+        let _ = request.respond(error_response(&injected_failure(&config.fail_code)));
         return;
     }
     if !config.latency.is_zero() {
@@ -242,6 +254,21 @@ fn stats_response(
             Response::from_string("{}").with_header(header("Content-Type", "application/json"))
         }
         _ => Response::from_string("not found").with_status_code(404),
+    }
+}
+
+/// The error an injected failure answers.
+fn injected_failure(code: &str) -> SdbError {
+    match code {
+        "RequestTimeout" => SdbError::new(
+            "RequestTimeout",
+            408,
+            "A timeout occurred when attempting to query the domain",
+        ),
+        "InternalError" => {
+            SdbError::internal("Request could not be executed due to an internal service error.")
+        }
+        _ => SdbError::service_unavailable(),
     }
 }
 
