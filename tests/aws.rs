@@ -531,6 +531,46 @@ fn s3_conflicts_are_retried_and_only_412_means_exists() {
     );
 }
 
+/// A bucket lives in one region: setup creates it through that region's
+/// endpoint whatever --region says (S3 refuses another location
+/// constraint), and later connections find its region with HeadBucket.
+#[test]
+fn s3_bucket_in_another_region_is_set_up_and_located_there() {
+    let moto = moto();
+    let name = bucket_name("elsewhere");
+    let settings = AwsSettings {
+        region: Some("eu-central-1".into()),
+        ..AwsSettings::default()
+    };
+    let o = Overrides {
+        s3_endpoint: Some(moto.url.clone()),
+        credentials: Some(keys()),
+        ..Overrides::default()
+    };
+    let ctx = AwsContext::new(&settings, &o).unwrap();
+    S3Bucket::new(&ctx, &name)
+        .setup(&BucketSetup {
+            region: Some("eu-west-1".into()),
+            ..BucketSetup::default()
+        })
+        .unwrap();
+    let location = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         print(boto3.client('s3').get_bucket_location(Bucket=sys.argv[1])['LocationConstraint'])",
+        &[&name],
+    );
+    assert_eq!(location.trim(), "eu-west-1");
+    // A connection configured for us-east-1 finds the bucket's region.
+    let b = S3Bucket::new(&context(&moto.url), &name).locate();
+    assert_eq!(b.region(), "eu-west-1");
+    b.put_bytes("pool/x", b"x", PutMode::Create).unwrap();
+    assert_eq!(b.get("pool/x").unwrap().unwrap(), b"x");
+    // An absent bucket stays where it was configured.
+    let absent = S3Bucket::new(&context(&moto.url), &bucket_name("absent")).locate();
+    assert_eq!(absent.region(), "us-east-1");
+}
+
 fn anonymous_get(url: &str) -> (u16, Vec<u8>) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -247,7 +247,7 @@ pub fn connect_with(
     let ctx = AwsContext::new(settings, overrides)?;
     Ok(Backend {
         meta: Box::new(SimpleDbMeta::new(&ctx, domain)?),
-        blobs: Box::new(S3Bucket::new(&ctx, bucket)),
+        blobs: Box::new(S3Bucket::new(&ctx, bucket).locate()),
         notifier: Box::new(SnsNotifier::new(&ctx)),
         name: domain.to_string(),
     })

@@ -45,10 +45,13 @@ const PARALLEL_PARTS: usize = 4;
 pub const CHECKUP_PREFIX: &str = "backups/.repoman-checkup/";
 
 /// The S3 [`BlobStore`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct S3Bucket {
     ctx: AwsContext,
     client: Client,
+    /// The region `client` sends to: the bucket's own once [`S3Bucket::locate`]
+    /// found it.
+    region: String,
     bucket: String,
     /// The endpoint when it is not AWS's own (then addressing is path-style).
     endpoint: Option<String>,
@@ -62,20 +65,50 @@ pub struct S3Bucket {
 impl S3Bucket {
     pub fn new(ctx: &AwsContext, bucket: &str) -> S3Bucket {
         let endpoint = ctx.endpoint("S3", ctx.overrides().s3_endpoint.as_ref());
-        let mut conf = aws_sdk_s3::config::Builder::from(ctx.sdk_config());
-        if let Some(e) = &endpoint {
-            // S3-compatible servers (moto, MinIO, sdb-local's neighbours)
-            // rarely resolve `<bucket>.<host>`; path-style always works.
-            conf = conf.endpoint_url(e).force_path_style(true);
-        }
         S3Bucket {
             ctx: ctx.clone(),
-            client: Client::from_conf(conf.build()),
+            client: client_in(ctx, endpoint.as_deref(), ctx.region()),
+            region: ctx.region().to_string(),
             bucket: bucket.to_string(),
             endpoint,
             multipart_threshold: MULTIPART_THRESHOLD,
             part_size: PART_SIZE,
             create_precheck: true,
+        }
+    }
+
+    /// The same bucket, its requests sent to `region`.
+    pub fn in_region(&self, region: &str) -> S3Bucket {
+        S3Bucket {
+            client: client_in(&self.ctx, self.endpoint.as_deref(), region),
+            region: region.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The region requests go to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The same bucket in the region it lives in, which HeadBucket names
+    /// (`x-amz-bucket-region`, also on the 301 AWS answers a request sent
+    /// to another region). A bucket that cannot be asked (absent, no
+    /// access) stays in the configured region; its own calls report why.
+    pub fn locate(self) -> S3Bucket {
+        let asked = self
+            .ctx
+            .block_on(self.client.head_bucket().bucket(&self.bucket).send());
+        let found = match &asked {
+            Ok(out) => out.bucket_region().map(str::to_string),
+            Err(e) => e
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_string),
+        };
+        match found {
+            Some(r) if !r.is_empty() && r != self.region => self.in_region(&r),
+            _ => self,
         }
     }
 
@@ -437,6 +470,14 @@ impl S3Bucket {
     }
 
     async fn setup_async(&self, opts: &BucketSetup) -> StoreResult<()> {
+        // A bucket is created, and set up, through its own region's
+        // endpoint: S3 refuses a location constraint other than the
+        // endpoint's region.
+        if let Some(r) = opts.region.as_deref().filter(|r| !r.is_empty()) {
+            if r != self.region {
+                return Box::pin(self.in_region(r).setup_async(opts)).await;
+            }
+        }
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => {
                 tracing::warn!("bucket s3://{} already exists; leaving it as it is", self.bucket);
@@ -488,7 +529,7 @@ impl S3Bucket {
             .region
             .clone()
             .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| self.ctx.region().to_string());
+            .unwrap_or_else(|| self.region.clone());
         let mut req = self.client.create_bucket().bucket(&self.bucket);
         if region != "us-east-1" {
             req = req.create_bucket_configuration(
@@ -546,7 +587,7 @@ impl S3Bucket {
             .map_err(|e| self.fail("PutBucketPolicy", "", &e))?;
         tracing::info!(
             "bucket website: {}",
-            website_url(&self.bucket, self.ctx.region())
+            website_url(&self.bucket, &self.region)
         );
         Ok(())
     }
@@ -642,17 +683,9 @@ impl BlobStore for S3Bucket {
             // A dotted name does not match the wildcard certificate of the
             // virtual-hosted form; path-style keeps https valid.
             None if self.bucket.contains('.') => {
-                format!(
-                    "https://s3.{}.amazonaws.com/{}",
-                    self.ctx.region(),
-                    self.bucket
-                )
+                format!("https://s3.{}.amazonaws.com/{}", self.region, self.bucket)
             }
-            None => format!(
-                "https://{}.s3.{}.amazonaws.com",
-                self.bucket,
-                self.ctx.region()
-            ),
+            None => format!("https://{}.s3.{}.amazonaws.com", self.bucket, self.region),
         }
     }
 
@@ -792,6 +825,18 @@ fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
+/// An S3 client sending to `region` (or to `endpoint`, path-style).
+fn client_in(ctx: &AwsContext, endpoint: Option<&str>, region: &str) -> Client {
+    let mut conf = aws_sdk_s3::config::Builder::from(ctx.sdk_config())
+        .region(aws_types::region::Region::new(region.to_string()));
+    if let Some(e) = endpoint {
+        // S3-compatible servers (moto, MinIO, sdb-local's neighbours)
+        // rarely resolve `<bucket>.<host>`; path-style always works.
+        conf = conf.endpoint_url(e).force_path_style(true);
+    }
+    Client::from_conf(conf.build())
+}
+
 /// Regions whose website endpoints keep the old `s3-website-<region>` form;
 /// every other region's is `s3-website.<region>`.
 const DASHED_WEBSITE_REGIONS: [&str; 9] = [
@@ -820,6 +865,26 @@ pub fn website_url(bucket: &str, region: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apt_url_names_the_bucket_s_own_region() {
+        if std::env::vars().any(|(k, _)| k.starts_with("AWS_ENDPOINT_URL")) {
+            eprintln!("SKIPPED: an AWS_ENDPOINT_URL variable replaces AWS's hosts");
+            return;
+        }
+        let settings = crate::aws::AwsSettings {
+            region: Some("us-east-1".into()),
+            ..crate::aws::AwsSettings::default()
+        };
+        let ctx = AwsContext::new(&settings, &crate::aws::Overrides::default()).unwrap();
+        let b = S3Bucket::new(&ctx, "b").in_region("eu-west-1");
+        assert_eq!(b.apt_url(), "https://b.s3.eu-west-1.amazonaws.com");
+        let dotted = S3Bucket::new(&ctx, "apt.example.com").in_region("ap-south-2");
+        assert_eq!(
+            dotted.apt_url(),
+            "https://s3.ap-south-2.amazonaws.com/apt.example.com"
+        );
+    }
 
     #[test]
     fn website_urls_use_each_region_s_endpoint_form() {
