@@ -26,7 +26,7 @@ use crate::parse::parse;
 use crate::sigv2;
 
 /// SimpleDB's XML namespace.
-pub const NAMESPACE: &str = "http://sdb.amazonaws.com/doc/2009-04-15/";
+const NAMESPACE: &str = "http://sdb.amazonaws.com/doc/2009-04-15/";
 
 /// What sdb-local reports as each request's machine usage.
 const BOX_USAGE: &str = "0.0000219907";
@@ -277,7 +277,7 @@ fn header(name: &str, value: &str) -> Header {
 }
 
 /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` a byte.
-pub fn parse_form(s: &str) -> BTreeMap<String, String> {
+fn parse_form(s: &str) -> BTreeMap<String, String> {
     let decode = |t: &str| {
         percent_encoding::percent_decode_str(&t.replace('+', " "))
             .decode_utf8_lossy()
@@ -629,7 +629,7 @@ fn attributes_xml(attrs: &Attrs) -> String {
 
 /// Escapes text for XML content. `\r` is written as a character reference
 /// because XML parsers turn a literal one into `\n`.
-pub fn xml_escape(s: &str) -> String {
+fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -665,7 +665,7 @@ fn xml_response(status: u16, body: String) -> Response<std::io::Cursor<Vec<u8>>>
 }
 
 /// SimpleDB's error document, with the error's HTTP status.
-pub fn error_body(e: &SdbError) -> String {
+fn error_body(e: &SdbError) -> String {
     format!(
         "<?xml version=\"1.0\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message>\
          <BoxUsage>{BOX_USAGE}</BoxUsage></Error></Errors><RequestID>{}</RequestID></Response>",
