@@ -1502,3 +1502,103 @@ fn thirty_distributions_and_twenty_five_architectures_on_strict_sdb_local() {
         .unwrap()
         .is_some());
 }
+
+/// Bucket, topic and SimpleDB in three regions, none of them --region:
+/// setup creates the bucket where --s3-region says, announcements reach
+/// the topic in the region its ARN names, and a SimpleDB region AWS does
+/// not serve is refused at once.
+#[test]
+fn cli_with_bucket_topic_and_simpledb_in_different_regions() {
+    use std::process::Command;
+
+    let moto = moto();
+    let sdb = sdb_local(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let bucket = bucket_name("regions");
+    let topic = format!("repoman-regions-{}", std::process::id());
+    let out = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         sns=boto3.client('sns',region_name='ap-southeast-2'); sqs=boto3.client('sqs',region_name='ap-southeast-2')\n\
+         t=sns.create_topic(Name=sys.argv[1])['TopicArn']\n\
+         q=sqs.create_queue(QueueName=sys.argv[1])['QueueUrl']\n\
+         a=sqs.get_queue_attributes(QueueUrl=q,AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         sns.subscribe(TopicArn=t,Protocol='sqs',Endpoint=a,Attributes={'RawMessageDelivery':'true'})\n\
+         print(t); print(q)",
+        &[&topic],
+    );
+    let mut lines = out.lines();
+    let (arn, queue) = (lines.next().unwrap(), lines.next().unwrap());
+    // SimpleDB in us-west-2 (sdb-local stands in for it), the rest in
+    // eu-central-1 unless said otherwise.
+    let run = |args: &[&str], simpledb: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_repoman-cli"));
+        c.args(["--simpledb-domain", "regions", "--s3-bucket", &bucket])
+            .args(["--region", "eu-central-1"])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_ENDPOINT_URL_S3", &moto.url)
+            .env("AWS_ENDPOINT_URL_SNS", &moto.url)
+            .env("AWS_ENDPOINT_URL_STS", &moto.url)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+        if simpledb {
+            c.env("AWS_ENDPOINT_URL_SIMPLEDB", &sdb.url)
+                .args(["--simpledb-region", "us-west-2"]);
+        }
+        c.output().unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args, true);
+        assert!(
+            out.status.success(),
+            "repoman-cli {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(&[
+        "setup",
+        "-d",
+        "bookworm",
+        "-c",
+        "main",
+        "-a",
+        "amd64",
+        "--s3-region",
+        "eu-west-1",
+        "--sns-topic",
+        arn,
+    ]);
+    let location = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         print(boto3.client('s3').get_bucket_location(Bucket=sys.argv[1])['LocationConstraint'])",
+        &[&bucket],
+    );
+    assert_eq!(location.trim(), "eu-west-1");
+    let deb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/debian/hello_2.10-3_amd64.deb");
+    ok(&["add", "-d", "bookworm", "-c", "main", deb.to_str().unwrap()]);
+    let received = boto3(
+        &moto.url,
+        "import boto3,sys,json\n\
+         sqs=boto3.client('sqs',region_name='ap-southeast-2'); out=[]\n\
+         for _ in range(5):\n\
+         \x20   r=sqs.receive_message(QueueUrl=sys.argv[1],MaxNumberOfMessages=10,WaitTimeSeconds=1)\n\
+         \x20   out += [json.loads(m['Body']) for m in r.get('Messages',[])]\n\
+         \x20   if any(m.get('action') == 'add' for m in out): break\n\
+         print(json.dumps(out))",
+        &[queue],
+    );
+    assert!(received.contains("\"hello\""), "{received}");
+
+    // Without an endpoint, SimpleDB in a region AWS does not serve it in
+    // is refused before any request.
+    let out = run(&["--simpledb-region", "eu-central-1", "query"], false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not offered in region eu-central-1"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
