@@ -447,7 +447,7 @@ impl Engine {
     ///
     /// Unlike following [`Engine::select`]'s pages, this runs the query once:
     /// one statement lists the matching items in order (ids and names only),
-    /// then their attributes are read [`STREAM_CHUNK`] items per statement,
+    /// then their attributes are read `STREAM_CHUNK` (1000) items per statement,
     /// each chunk in one pass over the attribute table's key; on a file,
     /// every other chunk is read on a second connection by a helper thread,
     /// so reading and the caller's work on the items share two cores. So
