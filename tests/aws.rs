@@ -184,6 +184,19 @@ mod support {
     }
 
     /// sdb-local checking signatures with the test key pair.
+    impl SdbLocal {
+        /// sdb-local's request counts by Action (`GET /__stats`).
+        pub fn stats(&self) -> std::collections::BTreeMap<String, u64> {
+            use std::io::Read;
+            let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET /__stats HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+            let mut raw = String::new();
+            s.read_to_string(&mut raw).unwrap();
+            serde_json::from_str(raw.split_once("\r\n\r\n").unwrap().1).unwrap()
+        }
+    }
+
     pub fn sdb_local(extra: &[&str]) -> SdbLocal {
         let mut args = vec!["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY];
         args.extend_from_slice(extra);
@@ -481,6 +494,92 @@ fn s3_conditional_multipart_completion_refuses_an_existing_key() {
     // s3_put_get_head_list_copy_delete.)
 }
 
+/// S3 answers 409 ConditionalRequestConflict to a conditional write racing
+/// another operation on the key (moto_server.py does so once for keys
+/// named `conflict-once`): the write is tried again and lands, never
+/// reported as "exists" with nothing stored.
+#[test]
+fn s3_conflicts_are_retried_and_only_412_means_exists() {
+    let moto = moto();
+    let name = bucket(&moto, "conflict").bucket().to_string();
+    let b = S3Bucket::new(&context(&moto.url), &name).with_multipart(6 << 20, 5 << 20);
+    b.put_bytes("pool/conflict-once-bytes", b"bytes", PutMode::Create)
+        .unwrap();
+    assert_eq!(
+        b.get("pool/conflict-once-bytes").unwrap().unwrap(),
+        b"bytes"
+    );
+    let (small, small_digest) = generated_file(1000, 3);
+    b.put_file("pool/conflict-once-file", small.path(), PutMode::Create)
+        .unwrap();
+    assert_eq!(sha256_of(&b, "pool/conflict-once-file"), small_digest);
+    b.copy(
+        "pool/conflict-once-file",
+        "pool/conflict-once-copy",
+        PutMode::Create,
+    )
+    .unwrap();
+    assert_eq!(sha256_of(&b, "pool/conflict-once-copy"), small_digest);
+    let (big, big_digest) = generated_file(12 << 20, 9);
+    b.put_file("pool/conflict-once-multipart", big.path(), PutMode::Create)
+        .unwrap();
+    assert_eq!(sha256_of(&b, "pool/conflict-once-multipart"), big_digest);
+    let pending = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         print(len(boto3.client('s3').list_multipart_uploads(Bucket=sys.argv[1]).get('Uploads',[])))",
+        &[&name],
+    );
+    assert_eq!(pending.trim(), "0", "the conflicted upload was aborted");
+    // Once the key exists, the same create is refused (412), not retried.
+    let again = b.put_bytes("pool/conflict-once-bytes", b"other", PutMode::Create);
+    assert!(matches!(again, Err(StoreError::Exists(_))), "{again:?}");
+    assert_eq!(
+        b.get("pool/conflict-once-bytes").unwrap().unwrap(),
+        b"bytes"
+    );
+}
+
+/// A bucket lives in one region: setup creates it through that region's
+/// endpoint whatever --region says (S3 refuses another location
+/// constraint), and later connections find its region with HeadBucket.
+#[test]
+fn s3_bucket_in_another_region_is_set_up_and_located_there() {
+    let moto = moto();
+    let name = bucket_name("elsewhere");
+    let settings = AwsSettings {
+        region: Some("eu-central-1".into()),
+        ..AwsSettings::default()
+    };
+    let o = Overrides {
+        s3_endpoint: Some(moto.url.clone()),
+        credentials: Some(keys()),
+        ..Overrides::default()
+    };
+    let ctx = AwsContext::new(&settings, &o).unwrap();
+    S3Bucket::new(&ctx, &name)
+        .setup(&BucketSetup {
+            region: Some("eu-west-1".into()),
+            ..BucketSetup::default()
+        })
+        .unwrap();
+    let location = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         print(boto3.client('s3').get_bucket_location(Bucket=sys.argv[1])['LocationConstraint'])",
+        &[&name],
+    );
+    assert_eq!(location.trim(), "eu-west-1");
+    // A connection configured for us-east-1 finds the bucket's region.
+    let b = S3Bucket::new(&context(&moto.url), &name).locate();
+    assert_eq!(b.region(), "eu-west-1");
+    b.put_bytes("pool/x", b"x", PutMode::Create).unwrap();
+    assert_eq!(b.get("pool/x").unwrap().unwrap(), b"x");
+    // An absent bucket stays where it was configured.
+    let absent = S3Bucket::new(&context(&moto.url), &bucket_name("absent")).locate();
+    assert_eq!(absent.region(), "us-east-1");
+}
+
 fn anonymous_get(url: &str) -> (u16, Vec<u8>) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -617,6 +716,45 @@ fn sns_announce_reaches_a_subscribed_queue_and_caller_is_the_sts_arn() {
     assert!(got
         .iter()
         .all(|(_, m)| !m.contains(": ") && !m.contains('\n')));
+}
+
+/// A topic in another region than the repository's: its ARN names the
+/// region, and the messages are published there.
+#[test]
+fn sns_topic_in_another_region_is_reached_through_its_arn() {
+    let moto = moto();
+    let n = SnsNotifier::new(&context(&moto.url));
+    let topic = format!("repoman-eu-news-{}", std::process::id());
+    let out = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         sns=boto3.client('sns',region_name='eu-west-1'); sqs=boto3.client('sqs',region_name='eu-west-1')\n\
+         t=sns.create_topic(Name=sys.argv[1])['TopicArn']\n\
+         q=sqs.create_queue(QueueName=sys.argv[1])['QueueUrl']\n\
+         a=sqs.get_queue_attributes(QueueUrl=q,AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         sns.subscribe(TopicArn=t,Protocol='sqs',Endpoint=a,Attributes={'RawMessageDelivery':'true'})\n\
+         print(t); print(q)",
+        &[&topic],
+    );
+    let mut lines = out.lines();
+    let (arn, queue) = (lines.next().unwrap(), lines.next().unwrap());
+    assert!(arn.starts_with("arn:aws:sns:eu-west-1:"), "{arn}");
+    let message = serde_json::json!({"action": "add", "type": "package", "name": "hello"});
+    n.announce(Some(arn), std::slice::from_ref(&message))
+        .unwrap();
+    let received = boto3(
+        &moto.url,
+        "import boto3,sys,json\n\
+         sqs=boto3.client('sqs',region_name='eu-west-1'); out=[]\n\
+         for _ in range(5):\n\
+         \x20   r=sqs.receive_message(QueueUrl=sys.argv[1],MaxNumberOfMessages=10,WaitTimeSeconds=1)\n\
+         \x20   out += [json.loads(m['Body']) for m in r.get('Messages',[])]\n\
+         \x20   if out: break\n\
+         print(json.dumps(out))",
+        &[queue],
+    );
+    let got: Vec<serde_json::Value> = serde_json::from_str(received.trim()).unwrap();
+    assert_eq!(got, vec![message]);
 }
 
 #[test]
@@ -1005,6 +1143,29 @@ mod simpledb {
         assert_eq!(got["we`ird'attr"], vec!["'"]);
     }
 
+    /// Throttling is retried patiently; a request that timed out only a few
+    /// times (sdb-local's /__stats counts what reached it).
+    #[test]
+    fn sdb_request_timeouts_are_retried_only_a_few_times() {
+        use repoman::aws::simpledb::TIMEOUT_ATTEMPTS;
+        let server = sdb_local(&["--fail-rate", "1", "--fail-code", "RequestTimeout"]);
+        let m = SimpleDbMeta::new(&context(&server.url), "timeouts")
+            .unwrap()
+            .with_retry(RetryPolicy {
+                max_attempts: 10,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+            });
+        let err = m.create_domain().unwrap_err().to_string();
+        assert!(err.contains("RequestTimeout"), "{err}");
+        let stats = server.stats();
+        assert_eq!(
+            stats.get("CreateDomain"),
+            Some(&u64::from(TIMEOUT_ATTEMPTS)),
+            "{stats:?}"
+        );
+    }
+
     #[test]
     fn sdb_retries_converge_when_the_server_fails_often() {
         let server = sdb_local(&["--fail-rate", "0.3"]);
@@ -1253,4 +1414,232 @@ fn an_assumed_role_signs_for_sts_and_simpledb() {
     use repoman::store::MetaStore;
     m.create_domain().unwrap();
     assert!(m.domain_exists().unwrap());
+}
+
+/// A repository wider than SimpleDB's 20 comparisons per Select (30
+/// distributions, 25 architectures) works end to end on sdb-local, which
+/// refuses any Select beyond the limits as AWS does: every query repoman
+/// builds is split to fit.
+#[test]
+fn thirty_distributions_and_twenty_five_architectures_on_strict_sdb_local() {
+    use std::process::Command;
+
+    let moto = moto();
+    let sdb = sdb_local(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let bucket = bucket_name("wide");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
+            .args(["--simpledb-domain", "widedomain", "--s3-bucket", &bucket])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_ENDPOINT_URL_S3", &moto.url)
+            .env("AWS_ENDPOINT_URL_SNS", &moto.url)
+            .env("AWS_ENDPOINT_URL_STS", &moto.url)
+            .env("AWS_ENDPOINT_URL_SIMPLEDB", &sdb.url)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "repoman-cli {args:?}: {text}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dists: Vec<String> = (0..30).map(|i| format!("dist{i:02}")).collect();
+    let archs = [
+        "amd64",
+        "arm64",
+        "armel",
+        "armhf",
+        "i386",
+        "mips64el",
+        "ppc64el",
+        "riscv64",
+        "s390x",
+        "alpha",
+        "hppa",
+        "ia64",
+        "m68k",
+        "powerpc",
+        "ppc64",
+        "sh4",
+        "sparc64",
+        "x32",
+        "loong64",
+        "arc",
+        "mipsel",
+        "mips64",
+        "or1k",
+        "sparc",
+        "hurd-i386",
+    ];
+    assert_eq!(archs.len(), 25);
+    let mut setup = vec!["setup", "-c", "main"];
+    for d in &dists {
+        setup.extend(["-d", d.as_str()]);
+    }
+    for a in &archs {
+        setup.extend(["-a", a]);
+    }
+    cli(&setup);
+    let deb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/debian/hello_2.10-3_amd64.deb");
+    let deb = deb.to_str().unwrap();
+    cli(&[
+        "add", "-d", "dist00", "-d", "dist07", "-d", "dist29", "-c", "main", deb,
+    ]);
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut q = vec!["query", "-f", "json"];
+        q.extend(args);
+        let v: serde_json::Value = serde_json::from_str(&cli(&q)).unwrap();
+        // The tree is name → distribution → component → architecture.
+        let mut d: Vec<String> = v
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|dists| dists.as_object().unwrap().keys().cloned())
+            .collect();
+        d.sort();
+        d
+    };
+    // Plain `query` tests every configured distribution and architecture.
+    assert_eq!(listed(&[]), ["dist00", "dist07", "dist29"]);
+    cli(&[
+        "cp",
+        "--src-distribution",
+        "dist07",
+        "--src-component",
+        "main",
+        "--dst-distribution",
+        "dist15",
+        "-p",
+        "hello",
+        "-y",
+    ]);
+    assert_eq!(listed(&[]), ["dist00", "dist07", "dist15", "dist29"]);
+    cli(&["rm", "-p", "hello", "-d", "dist00", "-y"]);
+    assert_eq!(listed(&["-p", "hello"]), ["dist07", "dist15", "dist29"]);
+    let backup = cli(&["backup"]);
+    assert!(backup.contains("dist15"), "{backup}");
+    cli(&["publish"]);
+    let b = S3Bucket::new(&context(&moto.url), &bucket);
+    for (dist, has) in [("dist15", true), ("dist00", false)] {
+        let packages = b
+            .get(&format!("dists/{dist}/main/binary-amd64/Packages"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{dist} is published"));
+        let text = String::from_utf8(packages).unwrap();
+        assert_eq!(text.contains("Package: hello"), has, "{dist}: {text}");
+    }
+    assert!(b
+        .get("dists/dist29/main/binary-hurd-i386/Packages")
+        .unwrap()
+        .is_some());
+}
+
+/// Bucket, topic and SimpleDB in three regions, none of them --region:
+/// setup creates the bucket where --s3-region says, announcements reach
+/// the topic in the region its ARN names, and a SimpleDB region AWS does
+/// not serve is refused at once.
+#[test]
+fn cli_with_bucket_topic_and_simpledb_in_different_regions() {
+    use std::process::Command;
+
+    let moto = moto();
+    let sdb = sdb_local(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let bucket = bucket_name("regions");
+    let topic = format!("repoman-regions-{}", std::process::id());
+    let out = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         sns=boto3.client('sns',region_name='ap-southeast-2'); sqs=boto3.client('sqs',region_name='ap-southeast-2')\n\
+         t=sns.create_topic(Name=sys.argv[1])['TopicArn']\n\
+         q=sqs.create_queue(QueueName=sys.argv[1])['QueueUrl']\n\
+         a=sqs.get_queue_attributes(QueueUrl=q,AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         sns.subscribe(TopicArn=t,Protocol='sqs',Endpoint=a,Attributes={'RawMessageDelivery':'true'})\n\
+         print(t); print(q)",
+        &[&topic],
+    );
+    let mut lines = out.lines();
+    let (arn, queue) = (lines.next().unwrap(), lines.next().unwrap());
+    // SimpleDB in us-west-2 (sdb-local stands in for it), the rest in
+    // eu-central-1 unless said otherwise.
+    let run = |args: &[&str], simpledb: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_repoman-cli"));
+        c.args(["--simpledb-domain", "regions", "--s3-bucket", &bucket])
+            .args(["--region", "eu-central-1"])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_ENDPOINT_URL_S3", &moto.url)
+            .env("AWS_ENDPOINT_URL_SNS", &moto.url)
+            .env("AWS_ENDPOINT_URL_STS", &moto.url)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+        if simpledb {
+            c.env("AWS_ENDPOINT_URL_SIMPLEDB", &sdb.url)
+                .args(["--simpledb-region", "us-west-2"]);
+        }
+        c.output().unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args, true);
+        assert!(
+            out.status.success(),
+            "repoman-cli {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(&[
+        "setup",
+        "-d",
+        "bookworm",
+        "-c",
+        "main",
+        "-a",
+        "amd64",
+        "--s3-region",
+        "eu-west-1",
+        "--sns-topic",
+        arn,
+    ]);
+    let location = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         print(boto3.client('s3').get_bucket_location(Bucket=sys.argv[1])['LocationConstraint'])",
+        &[&bucket],
+    );
+    assert_eq!(location.trim(), "eu-west-1");
+    let deb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/debian/hello_2.10-3_amd64.deb");
+    ok(&["add", "-d", "bookworm", "-c", "main", deb.to_str().unwrap()]);
+    let received = boto3(
+        &moto.url,
+        "import boto3,sys,json\n\
+         sqs=boto3.client('sqs',region_name='ap-southeast-2'); out=[]\n\
+         for _ in range(5):\n\
+         \x20   r=sqs.receive_message(QueueUrl=sys.argv[1],MaxNumberOfMessages=10,WaitTimeSeconds=1)\n\
+         \x20   out += [json.loads(m['Body']) for m in r.get('Messages',[])]\n\
+         \x20   if any(m.get('action') == 'add' for m in out): break\n\
+         print(json.dumps(out))",
+        &[queue],
+    );
+    assert!(received.contains("\"hello\""), "{received}");
+
+    // Without an endpoint, SimpleDB in a region AWS does not serve it in
+    // is refused before any request.
+    let out = run(&["--simpledb-region", "eu-central-1", "query"], false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not offered in region eu-central-1"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

@@ -365,3 +365,68 @@ fn boto3_signatures_are_verified() {
     let out = run_boto3(&python, &sdb, &["auth", "AKIDLOCAL", "s3cret"]);
     assert!(out.contains("auth checks passed"), "{out}");
 }
+
+/// What AWS refuses beyond its documented limits, sdb-local refuses with
+/// AWS's codes; `--lenient` lets it through.
+#[test]
+fn selects_and_requests_beyond_simpledb_limits_are_refused() {
+    let server = LocalSdb::start(&[]);
+    let (status, _) = server.call(&[("Action", "CreateDomain"), ("DomainName", "dom")]);
+    assert_eq!(status, 200);
+    let in_list = |n: usize| {
+        let values: Vec<String> = (0..n).map(|i| format!("'v{i}'")).collect();
+        format!("select * from dom where a in ({})", values.join(", "))
+    };
+    let select = |server: &LocalSdb, q: &str| {
+        let (status, doc) = server.call(&[("Action", "Select"), ("SelectExpression", q)]);
+        (status, text(&doc, "Code").map(str::to_string))
+    };
+    assert_eq!(select(&server, &in_list(20)), (200, None));
+    assert_eq!(
+        select(&server, &in_list(21)),
+        (400, Some("InvalidNumberValueTests".to_string()))
+    );
+    let wide: Vec<String> = (0..21).map(|i| format!("a{i} is null")).collect();
+    let wide = format!("select * from dom where {}", wide.join(" or "));
+    assert_eq!(
+        select(&server, &wide),
+        (400, Some("InvalidNumberPredicates".to_string()))
+    );
+    let names: Vec<String> = (0..257).map(|i| format!("a{i}")).collect();
+    let many = format!("select {} from dom", names.join(", "));
+    assert_eq!(
+        select(&server, &many),
+        (400, Some("TooManyRequestedAttributes".to_string()))
+    );
+    // A batch request over 1 MB as sent (each value triples when encoded).
+    let value = "é".repeat(250);
+    let mut params: Vec<(String, String)> = vec![
+        ("Action".into(), "BatchPutAttributes".into()),
+        ("DomainName".into(), "dom".into()),
+    ];
+    for i in 1..=25 {
+        params.push((format!("Item.{i}.ItemName"), format!("i{i}")));
+        for j in 1..=100 {
+            params.push((format!("Item.{i}.Attribute.{j}.Name"), format!("a{j}")));
+            params.push((format!("Item.{i}.Attribute.{j}.Value"), value.clone()));
+        }
+    }
+    let refs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, doc) = server.call(&refs);
+    assert_eq!(status, 400);
+    assert_eq!(text(&doc, "Code"), Some("InvalidParameterValue"));
+    let (_, doc) = server.call(&[
+        ("Action", "Select"),
+        ("SelectExpression", "select count(*) from dom"),
+    ]);
+    assert_eq!(text(&doc, "Value"), Some("0"), "nothing was written");
+
+    let lenient = LocalSdb::start(&["--lenient"]);
+    lenient.call(&[("Action", "CreateDomain"), ("DomainName", "dom")]);
+    assert_eq!(select(&lenient, &in_list(21)), (200, None));
+    let (status, _) = lenient.call(&refs);
+    assert_eq!(status, 200);
+}

@@ -41,6 +41,9 @@ pub use sns::SnsNotifier;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AwsSettings {
     pub region: Option<String>,
+    /// The SimpleDB domain's region when it differs from `region`
+    /// (SimpleDB exists in fewer regions than S3 and SNS).
+    pub simpledb_region: Option<String>,
     pub profile: Option<String>,
     /// A role to assume through STS with the base credentials.
     pub role_arn: Option<String>,
@@ -93,6 +96,7 @@ pub struct AwsContext {
     runtime: Arc<tokio::runtime::Runtime>,
     config: SdkConfig,
     overrides: Overrides,
+    simpledb_region: Option<String>,
 }
 
 impl fmt::Debug for AwsContext {
@@ -119,6 +123,7 @@ impl AwsContext {
             runtime: Arc::new(runtime),
             config,
             overrides: overrides.clone(),
+            simpledb_region: settings.simpledb_region.clone().filter(|r| !r.is_empty()),
         })
     }
 
@@ -128,6 +133,11 @@ impl AwsContext {
             .region()
             .map(|r| r.as_ref())
             .unwrap_or(DEFAULT_REGION)
+    }
+
+    /// The SimpleDB domain's region: its own setting, else [`region`](Self::region).
+    pub fn simpledb_region(&self) -> &str {
+        self.simpledb_region.as_deref().unwrap_or(self.region())
     }
 
     pub fn sdk_config(&self) -> &SdkConfig {
@@ -240,7 +250,7 @@ pub fn connect_with(
     let ctx = AwsContext::new(settings, overrides)?;
     Ok(Backend {
         meta: Box::new(SimpleDbMeta::new(&ctx, domain)?),
-        blobs: Box::new(S3Bucket::new(&ctx, bucket)),
+        blobs: Box::new(S3Bucket::new(&ctx, bucket).locate()),
         notifier: Box::new(SnsNotifier::new(&ctx)),
         name: domain.to_string(),
     })

@@ -1,11 +1,14 @@
 //! The bucket on S3 (or an S3-compatible server).
 //!
-//! Create-only writes are conditional (`If-None-Match: *` on PutObject and
-//! on CompleteMultipartUpload), so two writers racing for one key cannot
-//! both win: S3 answers the loser 412 PreconditionFailed (or 409
-//! ConditionalRequestConflict while the winner is still completing), which
-//! becomes [`StoreError::Exists`]. Large files go up in parts read from disk
-//! one at a time, so memory stays bounded whatever the file size.
+//! Create-only writes are conditional (`If-None-Match: *` on PutObject,
+//! CopyObject and CompleteMultipartUpload), so two writers racing for one
+//! key cannot both win: S3 answers the loser 412 PreconditionFailed, which
+//! becomes [`StoreError::Exists`]. A 409 ConditionalRequestConflict says
+//! only that another operation on the key was in flight, not that the key
+//! exists: the write is tried again (a multipart upload from the start, as
+//! AWS asks), and then either lands or meets the 412. Large files go up in
+//! parts read from disk one at a time, so memory stays bounded whatever the
+//! file size.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,11 +25,13 @@ use aws_sdk_s3::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 
-use super::{error_chain, AwsContext};
+use super::{backoff, error_chain, AwsContext};
 use crate::layout::{content_type, content_type_of, is_by_hash};
 use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
 
 const MIB: u64 = 1024 * 1024;
+/// Tries of a conditional write S3 answers 409 ConditionalRequestConflict.
+const CONFLICT_ATTEMPTS: u32 = 6;
 /// Files above this size are uploaded in parts.
 pub const MULTIPART_THRESHOLD: u64 = 64 * MIB;
 /// The size of each part (S3 allows 5 MiB to 5 GiB, at most 10,000 parts).
@@ -41,10 +46,13 @@ const PARALLEL_PARTS: usize = 4;
 pub const CHECKUP_PREFIX: &str = "backups/.repoman-checkup/";
 
 /// The S3 [`BlobStore`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct S3Bucket {
     ctx: AwsContext,
     client: Client,
+    /// The region `client` sends to: the bucket's own once [`S3Bucket::locate`]
+    /// found it.
+    region: String,
     bucket: String,
     /// The endpoint when it is not AWS's own (then addressing is path-style).
     endpoint: Option<String>,
@@ -58,20 +66,50 @@ pub struct S3Bucket {
 impl S3Bucket {
     pub fn new(ctx: &AwsContext, bucket: &str) -> S3Bucket {
         let endpoint = ctx.endpoint("S3", ctx.overrides().s3_endpoint.as_ref());
-        let mut conf = aws_sdk_s3::config::Builder::from(ctx.sdk_config());
-        if let Some(e) = &endpoint {
-            // S3-compatible servers (moto, MinIO, sdb-local's neighbours)
-            // rarely resolve `<bucket>.<host>`; path-style always works.
-            conf = conf.endpoint_url(e).force_path_style(true);
-        }
         S3Bucket {
             ctx: ctx.clone(),
-            client: Client::from_conf(conf.build()),
+            client: client_in(ctx, endpoint.as_deref(), ctx.region()),
+            region: ctx.region().to_string(),
             bucket: bucket.to_string(),
             endpoint,
             multipart_threshold: MULTIPART_THRESHOLD,
             part_size: PART_SIZE,
             create_precheck: true,
+        }
+    }
+
+    /// The same bucket, its requests sent to `region`.
+    pub fn in_region(&self, region: &str) -> S3Bucket {
+        S3Bucket {
+            client: client_in(&self.ctx, self.endpoint.as_deref(), region),
+            region: region.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The region requests go to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The same bucket in the region it lives in, which HeadBucket names
+    /// (`x-amz-bucket-region`, also on the 301 AWS answers a request sent
+    /// to another region). A bucket that cannot be asked (absent, no
+    /// access) stays in the configured region; its own calls report why.
+    pub fn locate(self) -> S3Bucket {
+        let asked = self
+            .ctx
+            .block_on(self.client.head_bucket().bucket(&self.bucket).send());
+        let found = match &asked {
+            Ok(out) => out.bucket_region().map(str::to_string),
+            Err(e) => e
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_string),
+        };
+        match found {
+            Some(r) if !r.is_empty() && r != self.region => self.in_region(&r),
+            _ => self,
         }
     }
 
@@ -149,23 +187,38 @@ impl S3Bucket {
         mode: PutMode,
         content_type: &str,
     ) -> StoreResult<Option<String>> {
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .content_length(len as i64)
-            .body(body);
-        if mode == PutMode::Create {
-            req = req.if_none_match("*");
-        }
-        match req.send().await {
-            Ok(out) => Ok(out.version_id().map(str::to_string)),
-            Err(e) if mode == PutMode::Create && lost_race(&e) => {
-                Err(StoreError::Exists(self.url(key)))
+        let body = body.into_inner();
+        let mut attempt = 0;
+        loop {
+            // Bodies from memory and from a file can be sent again.
+            let this = body.try_clone().ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "S3 PutObject {}: body cannot be resent",
+                    self.url(key)
+                ))
+            })?;
+            let mut req = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type(content_type)
+                .content_length(len as i64)
+                .body(ByteStream::new(this));
+            if mode == PutMode::Create {
+                req = req.if_none_match("*");
             }
-            Err(e) => Err(self.fail("PutObject", key, &e)),
+            match req.send().await {
+                Ok(out) => return Ok(out.version_id().map(str::to_string)),
+                Err(e) if mode == PutMode::Create && exists(&e) => {
+                    return Err(StoreError::Exists(self.url(key)))
+                }
+                Err(e) if conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    conflict_pause(attempt).await;
+                }
+                Err(e) => return Err(self.fail("PutObject", key, &e)),
+            }
         }
     }
 
@@ -204,6 +257,35 @@ impl S3Bucket {
         {
             return Err(StoreError::Exists(self.url(key)));
         }
+        let mut attempt = 0;
+        loop {
+            if self
+                .multipart_once(key, path, size, mode, content_type)
+                .await?
+            {
+                return Ok(());
+            }
+            attempt += 1;
+            if attempt == CONFLICT_ATTEMPTS {
+                return Err(StoreError::Backend(format!(
+                    "S3 CompleteMultipartUpload {}: ConditionalRequestConflict {attempt} times",
+                    self.url(key)
+                )));
+            }
+            conflict_pause(attempt).await;
+        }
+    }
+
+    /// One multipart upload: `false` when S3 answered its completion 409
+    /// ConditionalRequestConflict (the upload is aborted; start again).
+    async fn multipart_once(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        mode: PutMode,
+        content_type: &str,
+    ) -> StoreResult<bool> {
         let created = self
             .client
             .create_multipart_upload()
@@ -216,7 +298,7 @@ impl S3Bucket {
             .map_err(|e| self.fail("CreateMultipartUpload", key, &e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         let result = self.upload_parts(key, path, size, &upload_id, mode).await;
-        if result.is_err() {
+        if !matches!(result, Ok(true)) {
             let abort = self
                 .client
                 .abort_multipart_upload()
@@ -239,7 +321,7 @@ impl S3Bucket {
         size: u64,
         upload_id: &str,
         mode: PutMode,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let part_size = self.part_size.max(size.div_ceil(MAX_PARTS));
         let read_err = |e| StoreError::io(format!("reading {}", path.display()), e);
         let mut file = tokio::fs::File::open(path).await.map_err(read_err)?;
@@ -303,10 +385,11 @@ impl S3Bucket {
             req = req.if_none_match("*");
         }
         match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if mode == PutMode::Create && lost_race(&e) => {
+            Ok(_) => Ok(true),
+            Err(e) if mode == PutMode::Create && exists(&e) => {
                 Err(StoreError::Exists(self.url(key)))
             }
+            Err(e) if conflict(&e) => Ok(false),
             Err(e) => Err(self.fail("CompleteMultipartUpload", key, &e)),
         }
     }
@@ -316,33 +399,41 @@ impl S3Bucket {
             return Err(StoreError::Exists(self.url(to)));
         }
         let source = format!("{}/{}", self.bucket, encode_key(from));
-        let mut req = self
-            .client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(to)
-            .copy_source(source);
-        // CopyObject keeps the source's Content-Type unless told otherwise:
-        // a plain name copied from its by-hash twin (or a pool file from
-        // another distribution) gets the type of its own name. by-hash
-        // copies of by-hash objects keep theirs, set when it was written.
-        if !is_by_hash(to) {
-            req = req
-                .metadata_directive(MetadataDirective::Replace)
-                .content_type(content_type(to));
-        }
-        if mode == PutMode::Create {
-            req = req.if_none_match("*");
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if mode == PutMode::Create && lost_race(&e) => {
-                Err(StoreError::Exists(self.url(to)))
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .client
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(to)
+                .copy_source(&source);
+            // CopyObject keeps the source's Content-Type unless told
+            // otherwise: a plain name copied from its by-hash twin (or a pool
+            // file from another distribution) gets the type of its own name.
+            // by-hash copies of by-hash objects keep theirs, set when it was
+            // written.
+            if !is_by_hash(to) {
+                req = req
+                    .metadata_directive(MetadataDirective::Replace)
+                    .content_type(content_type(to));
             }
-            Err(e) if e.code() == Some("NoSuchKey") || status(&e) == Some(404) => {
-                Err(StoreError::NotFound(self.url(from)))
+            if mode == PutMode::Create {
+                req = req.if_none_match("*");
             }
-            Err(e) => Err(self.fail("CopyObject", to, &e)),
+            match req.send().await {
+                Ok(_) => return Ok(()),
+                Err(e) if mode == PutMode::Create && exists(&e) => {
+                    return Err(StoreError::Exists(self.url(to)))
+                }
+                Err(e) if conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    conflict_pause(attempt).await;
+                }
+                Err(e) if e.code() == Some("NoSuchKey") || status(&e) == Some(404) => {
+                    return Err(StoreError::NotFound(self.url(from)))
+                }
+                Err(e) => return Err(self.fail("CopyObject", to, &e)),
+            }
         }
     }
 
@@ -405,6 +496,14 @@ impl S3Bucket {
     }
 
     async fn setup_async(&self, opts: &BucketSetup) -> StoreResult<()> {
+        // A bucket is created, and set up, through its own region's
+        // endpoint: S3 refuses a location constraint other than the
+        // endpoint's region.
+        if let Some(r) = opts.region.as_deref().filter(|r| !r.is_empty()) {
+            if r != self.region {
+                return Box::pin(self.in_region(r).setup_async(opts)).await;
+            }
+        }
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => {
                 tracing::warn!("bucket s3://{} already exists; leaving it as it is", self.bucket);
@@ -456,7 +555,7 @@ impl S3Bucket {
             .region
             .clone()
             .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| self.ctx.region().to_string());
+            .unwrap_or_else(|| self.region.clone());
         let mut req = self.client.create_bucket().bucket(&self.bucket);
         if region != "us-east-1" {
             req = req.create_bucket_configuration(
@@ -513,9 +612,8 @@ impl S3Bucket {
             .await
             .map_err(|e| self.fail("PutBucketPolicy", "", &e))?;
         tracing::info!(
-            "bucket website: http://{}.s3-website-{}.amazonaws.com/",
-            self.bucket,
-            self.ctx.region()
+            "bucket website: {}",
+            website_url(&self.bucket, &self.region)
         );
         Ok(())
     }
@@ -612,17 +710,9 @@ impl BlobStore for S3Bucket {
             // A dotted name does not match the wildcard certificate of the
             // virtual-hosted form; path-style keeps https valid.
             None if self.bucket.contains('.') => {
-                format!(
-                    "https://s3.{}.amazonaws.com/{}",
-                    self.ctx.region(),
-                    self.bucket
-                )
+                format!("https://s3.{}.amazonaws.com/{}", self.region, self.bucket)
             }
-            None => format!(
-                "https://{}.s3.{}.amazonaws.com",
-                self.bucket,
-                self.ctx.region()
-            ),
+            None => format!("https://{}.s3.{}.amazonaws.com", self.bucket, self.region),
         }
     }
 
@@ -687,13 +777,26 @@ fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
 
-/// A conditional write that lost: 412 PreconditionFailed, or 409
-/// ConditionalRequestConflict while another conditional write is in flight.
-fn lost_race<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
-    matches!(
-        e.code(),
-        Some("PreconditionFailed") | Some("ConditionalRequestConflict")
-    ) || matches!(status(e), Some(412))
+/// A conditional write that lost because the key exists: 412
+/// PreconditionFailed, and only that.
+fn exists<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.code() == Some("PreconditionFailed") || status(e) == Some(412)
+}
+
+/// 409 ConditionalRequestConflict: another operation on the key was in
+/// flight; AWS asks to try again.
+fn conflict<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.code() == Some("ConditionalRequestConflict")
+}
+
+/// The wait before try `attempt` (1-based) after a conflict.
+async fn conflict_pause(attempt: u32) {
+    let delay = backoff(
+        attempt - 1,
+        std::time::Duration::from_millis(50),
+        std::time::Duration::from_secs(2),
+    );
+    tokio::time::sleep(delay).await;
 }
 
 fn is_public_acl(acl: &str) -> bool {
@@ -743,9 +846,82 @@ fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
+/// An S3 client sending to `region` (or to `endpoint`, path-style).
+fn client_in(ctx: &AwsContext, endpoint: Option<&str>, region: &str) -> Client {
+    let mut conf = aws_sdk_s3::config::Builder::from(ctx.sdk_config())
+        .region(aws_types::region::Region::new(region.to_string()));
+    if let Some(e) = endpoint {
+        // S3-compatible servers (moto, MinIO, sdb-local's neighbours)
+        // rarely resolve `<bucket>.<host>`; path-style always works.
+        conf = conf.endpoint_url(e).force_path_style(true);
+    }
+    Client::from_conf(conf.build())
+}
+
+/// Regions whose website endpoints keep the old `s3-website-<region>` form;
+/// every other region's is `s3-website.<region>`.
+const DASHED_WEBSITE_REGIONS: [&str; 9] = [
+    "us-east-1",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "sa-east-1",
+    "us-gov-west-1",
+];
+
+/// The static-website URL of `bucket` in `region`, in the endpoint form
+/// that region uses.
+pub fn website_url(bucket: &str, region: &str) -> String {
+    let sep = if DASHED_WEBSITE_REGIONS.contains(&region) {
+        '-'
+    } else {
+        '.'
+    };
+    format!("http://{bucket}.s3-website{sep}{region}.amazonaws.com/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apt_url_names_the_bucket_s_own_region() {
+        if std::env::vars().any(|(k, _)| k.starts_with("AWS_ENDPOINT_URL")) {
+            eprintln!("SKIPPED: an AWS_ENDPOINT_URL variable replaces AWS's hosts");
+            return;
+        }
+        let settings = crate::aws::AwsSettings {
+            region: Some("us-east-1".into()),
+            ..crate::aws::AwsSettings::default()
+        };
+        let ctx = AwsContext::new(&settings, &crate::aws::Overrides::default()).unwrap();
+        let b = S3Bucket::new(&ctx, "b").in_region("eu-west-1");
+        assert_eq!(b.apt_url(), "https://b.s3.eu-west-1.amazonaws.com");
+        let dotted = S3Bucket::new(&ctx, "apt.example.com").in_region("ap-south-2");
+        assert_eq!(
+            dotted.apt_url(),
+            "https://s3.ap-south-2.amazonaws.com/apt.example.com"
+        );
+    }
+
+    #[test]
+    fn website_urls_use_each_region_s_endpoint_form() {
+        assert_eq!(
+            website_url("b", "us-east-1"),
+            "http://b.s3-website-us-east-1.amazonaws.com/"
+        );
+        assert_eq!(
+            website_url("b", "eu-central-1"),
+            "http://b.s3-website.eu-central-1.amazonaws.com/"
+        );
+        assert_eq!(
+            website_url("b", "ap-south-2"),
+            "http://b.s3-website.ap-south-2.amazonaws.com/"
+        );
+    }
 
     #[test]
     fn copy_source_keys_are_encoded() {

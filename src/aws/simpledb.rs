@@ -27,9 +27,15 @@ use crate::model::{Attrs, Item};
 use crate::select::{render, Output, Select};
 use crate::store::{Change, MetaStore, StoreError, StoreResult};
 
-/// Data per BatchPutAttributes call: SimpleDB allows 1 MB per request; this
-/// leaves room for the parameter names around the data.
-pub const MAX_BATCH_BYTES: usize = 900 * 1024;
+/// A BatchPutAttributes request's item data as sent (form-encoded, with its
+/// parameter names): SimpleDB refuses requests over 1 MB; this leaves 8 KiB
+/// for the common parameters, the signature and a session token.
+pub const MAX_BATCH_BYTES: usize = sdb::limits::MAX_REQUEST_BYTES - 8 * 1024;
+/// The most one pair's parameter names take as sent:
+/// `&Item.25.Attribute.256.Name=`, `&...Value=`, `&...Replace=true`.
+const PAIR_PARAM_BYTES: usize = 96;
+/// The same for an item's `&Item.25.ItemName=`.
+const ITEM_PARAM_BYTES: usize = 20;
 
 /// How often and how patiently a call is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +92,18 @@ impl std::fmt::Debug for SimpleDb {
     }
 }
 
+/// The regions AWS offers SimpleDB in.
+pub const SIMPLEDB_REGIONS: [&str; 8] = [
+    "us-east-1",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "sa-east-1",
+];
+
 /// The endpoint of AWS's own SimpleDB in `region`.
 pub fn regional_endpoint(region: &str) -> String {
     if region == "us-east-1" {
@@ -96,13 +114,24 @@ pub fn regional_endpoint(region: &str) -> String {
 }
 
 impl SimpleDb {
-    /// A client for the context's region, or for the endpoint set by
-    /// `Overrides::simpledb_endpoint`, `AWS_ENDPOINT_URL_SIMPLEDB` or
-    /// `AWS_ENDPOINT_URL` (in that order).
+    /// A client for the context's SimpleDB region, or for the endpoint set
+    /// by `Overrides::simpledb_endpoint`, `AWS_ENDPOINT_URL_SIMPLEDB` or
+    /// `AWS_ENDPOINT_URL` (in that order). A region AWS offers no SimpleDB
+    /// in is refused here, rather than retried as DNS failures later.
     pub fn new(ctx: &AwsContext) -> StoreResult<SimpleDb> {
-        let endpoint = ctx
-            .endpoint("SimpleDB", ctx.overrides().simpledb_endpoint.as_ref())
-            .unwrap_or_else(|| regional_endpoint(ctx.region()));
+        let endpoint = match ctx.endpoint("SimpleDB", ctx.overrides().simpledb_endpoint.as_ref()) {
+            Some(e) => e,
+            None => {
+                let region = ctx.simpledb_region();
+                if !SIMPLEDB_REGIONS.contains(&region) {
+                    return Err(StoreError::Backend(format!(
+                        "SimpleDB is not offered in region {region}; it exists in {} (set --simpledb-region)",
+                        SIMPLEDB_REGIONS.join(", ")
+                    )));
+                }
+                regional_endpoint(region)
+            }
+        };
         let url = reqwest::Url::parse(&endpoint).map_err(|e| {
             StoreError::Backend(format!("SimpleDB endpoint {endpoint:?} is not a URL: {e}"))
         })?;
@@ -223,13 +252,12 @@ impl SimpleDb {
 
     /// BatchPutAttributes of at most [`MAX_BATCH_ITEMS`] items.
     pub fn batch_put_attributes(&self, domain: &str, items: &[PutItem]) -> StoreResult<()> {
-        let mut p = domain_params(domain);
-        for (i, item) in items.iter().enumerate() {
-            let prefix = format!("Item.{}.", i + 1);
-            p.insert(format!("{prefix}ItemName"), item.item.clone());
-            put_pairs(&mut p, &prefix, &item.pairs);
-        }
-        self.run("BatchPutAttributes", domain, p).map(drop)
+        self.run(
+            "BatchPutAttributes",
+            domain,
+            batch_put_params(domain, items),
+        )
+        .map(drop)
     }
 
     /// GetAttributes with ConsistentRead: the item's attributes (empty when
@@ -344,12 +372,21 @@ impl SimpleDb {
         }
     }
 
-    /// Sends one operation, retrying what is worth retrying.
+    /// Sends one operation, retrying what is worth retrying. A request
+    /// that timed out is tried [`TIMEOUT_ATTEMPTS`] times at most: unlike
+    /// throttling, it is likely to time out again.
     fn call(&self, op: &str, params: BTreeMap<String, String>) -> Result<String, CallError> {
         self.ctx.block_on(async {
             let mut attempt = 0;
+            let mut timeouts = 0;
             loop {
                 let result = self.attempt(op, &params).await;
+                if matches!(&result, Err(e) if e.code == "RequestTimeout") {
+                    timeouts += 1;
+                    if timeouts >= TIMEOUT_ATTEMPTS {
+                        return result;
+                    }
+                }
                 match result {
                     Err(e) if e.retryable && attempt + 1 < self.retry.max_attempts => {
                         let delay = backoff(attempt, self.retry.base_delay, self.retry.max_delay);
@@ -462,6 +499,28 @@ fn domain_params(domain: &str) -> BTreeMap<String, String> {
     p
 }
 
+/// BatchPutAttributes' parameters for `items`.
+fn batch_put_params(domain: &str, items: &[PutItem]) -> BTreeMap<String, String> {
+    let mut p = domain_params(domain);
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("Item.{}.", i + 1);
+        p.insert(format!("{prefix}ItemName"), item.item.clone());
+        put_pairs(&mut p, &prefix, &item.pairs);
+    }
+    p
+}
+
+/// An upper bound of what an item and its pairs add to a batch request as
+/// sent (the count SimpleDB's 1 MB limit applies to).
+fn encoded_size(item: &str, pairs: &[PutAttr]) -> usize {
+    ITEM_PARAM_BYTES
+        + sigv2::encoded_len(item)
+        + pairs
+            .iter()
+            .map(|p| PAIR_PARAM_BYTES + sigv2::encoded_len(&p.name) + sigv2::encoded_len(&p.value))
+            .sum::<usize>()
+}
+
 fn put_pairs(p: &mut BTreeMap<String, String>, prefix: &str, pairs: &[PutAttr]) {
     for (i, pair) in pairs.iter().enumerate() {
         let a = format!("{prefix}Attribute.{}.", i + 1);
@@ -501,6 +560,9 @@ fn transport_error(e: reqwest::Error) -> CallError {
 }
 
 /// Codes SimpleDB (and AWS in general) use for "slow down / try again".
+/// Tries of a request SimpleDB answers RequestTimeout.
+pub const TIMEOUT_ATTEMPTS: u32 = 3;
+
 const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailable",
     "RequestThrottled",
@@ -689,12 +751,7 @@ impl PutBatcher {
         removals.sort_by(|a, b| a.name.cmp(&b.name));
         removals.dedup();
         let chunks = pair_chunks(attrs);
-        let first_size: usize = chunks.first().map_or(0, |c| {
-            item.len()
-                + c.iter()
-                    .map(|p| p.name.len() + p.value.len())
-                    .sum::<usize>()
-        });
+        let first_size: usize = chunks.first().map_or(0, |c| encoded_size(item, c));
         let needs_new_batch = self.batch.len() == MAX_BATCH_ITEMS
             || self.names.contains(item)
             || self.bytes + first_size > MAX_BATCH_BYTES;
@@ -829,7 +886,76 @@ impl MetaStore for SimpleDbMeta {
         Ok((!attrs.is_empty()).then_some(attrs))
     }
 
+    /// A Select beyond SimpleDB's limits (20 comparisons per expression)
+    /// runs as several within them ([`sdb::fit::split`]): their items are
+    /// merged by name, their counts added.
     fn select(
+        &self,
+        query: &Select,
+        each: &mut dyn FnMut(Item) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let parts = sdb::fit::split(query)
+            .map_err(|e| StoreError::Backend(format!("{}: {}", self.describe(), e.message)))?;
+        if let [one] = parts.as_slice() {
+            return self.select_within_limits(one, each);
+        }
+        if matches!(query.output, Output::Count) {
+            let mut total: u64 = 0;
+            for part in &parts {
+                self.select_within_limits(part, &mut |item| {
+                    total += count_of(&item);
+                    Ok(())
+                })?;
+            }
+            return each(Item {
+                name: "Domain".to_string(),
+                attrs: Attrs::from([("Count".to_string(), vec![total.to_string()])]),
+            });
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        for part in &parts {
+            self.select_within_limits(part, &mut |item| {
+                if seen.insert(item.name.clone()) {
+                    each(item)
+                } else {
+                    Ok(())
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        self.client
+            .put_attribute_if(&self.domain, item, attr, expected, value)
+    }
+
+    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        for op in plan(changes) {
+            self.run(&op)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `Count` of a count Select's answer.
+fn count_of(item: &Item) -> u64 {
+    item.attrs
+        .get("Count")
+        .and_then(|v| v.first())
+        .and_then(|c| c.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+impl SimpleDbMeta {
+    /// One Select within SimpleDB's limits, every page of it.
+    fn select_within_limits(
         &self,
         query: &Select,
         each: &mut dyn FnMut(Item) -> StoreResult<()>,
@@ -859,12 +985,7 @@ impl MetaStore for SimpleDbMeta {
                 if counting {
                     // A count can stop early (5 s limit) and continue with
                     // NextToken: the pages' counts add up.
-                    count += item
-                        .attrs
-                        .get("Count")
-                        .and_then(|v| v.first())
-                        .and_then(|c| c.parse::<u64>().ok())
-                        .unwrap_or(0);
+                    count += count_of(&item);
                     continue;
                 }
                 if wanted.is_some_and(|w| delivered >= w) {
@@ -886,24 +1007,6 @@ impl MetaStore for SimpleDbMeta {
                 name: "Domain".to_string(),
                 attrs,
             })?;
-        }
-        Ok(())
-    }
-
-    fn put_if(
-        &self,
-        item: &str,
-        attr: &str,
-        expected: Option<&str>,
-        value: &str,
-    ) -> StoreResult<bool> {
-        self.client
-            .put_attribute_if(&self.domain, item, attr, expected, value)
-    }
-
-    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
-        for op in plan(changes) {
-            self.run(&op)?;
         }
         Ok(())
     }
@@ -1059,6 +1162,35 @@ mod tests {
         }
     }
 
+    /// Values that triple when form-encoded: the batches are cut by what is
+    /// sent, not by the raw bytes.
+    #[test]
+    fn batches_fit_one_megabyte_as_sent() {
+        let wide = "é\u{1}%".repeat(250);
+        let changes: Vec<Change> = (0..25)
+            .map(|i| {
+                let mut a = Attrs::new();
+                for j in 0..60 {
+                    a.insert(format!("a{j:03}"), vec![wide.clone()]);
+                }
+                put(&format!("i{i}"), a, &[])
+            })
+            .collect();
+        let ops = plan(&changes);
+        assert!(ops.len() > 1);
+        for op in ops {
+            let Op::BatchPut(items) = op else { panic!() };
+            let raw: usize = items
+                .iter()
+                .flat_map(|i| i.pairs.iter())
+                .map(|p| p.name.len() + p.value.len())
+                .sum();
+            let sent = sigv2::canonical_query(&batch_put_params("domain", &items)).len();
+            assert!(sent <= MAX_BATCH_BYTES, "{sent} bytes sent ({raw} raw)");
+            assert!(sent > raw);
+        }
+    }
+
     #[test]
     fn errors_are_parsed_and_classified() {
         let body = "<?xml version=\"1.0\"?><Response><Errors><Error><Code>NoSuchDomain</Code>\
@@ -1091,6 +1223,37 @@ mod tests {
         .unwrap();
         let a = elements(doc.root_element(), "Attribute").next().unwrap();
         assert_eq!(attribute_pair(a), ("n".to_string(), "\u{1}b".to_string()));
+    }
+
+    #[test]
+    fn simpledb_has_its_own_region_and_refuses_one_aws_does_not_serve() {
+        use crate::aws::{AwsSettings, Overrides};
+        let keys = crate::aws::StaticKeys {
+            access_key_id: "AKIDTEST".into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+        };
+        let o = Overrides {
+            credentials: Some(keys),
+            ..Overrides::default()
+        };
+        let settings = |region: &str, sdb: Option<&str>| AwsSettings {
+            region: Some(region.into()),
+            simpledb_region: sdb.map(str::to_string),
+            ..AwsSettings::default()
+        };
+        if std::env::vars().any(|(k, _)| k.starts_with("AWS_ENDPOINT_URL")) {
+            eprintln!("SKIPPED: an AWS_ENDPOINT_URL variable overrides every region");
+            return;
+        }
+        let ctx = AwsContext::new(&settings("eu-central-1", None), &o).unwrap();
+        let err = SimpleDb::new(&ctx).unwrap_err().to_string();
+        assert!(err.contains("not offered in region eu-central-1"), "{err}");
+        assert!(err.contains("--simpledb-region"), "{err}");
+        let ctx = AwsContext::new(&settings("eu-central-1", Some("eu-west-1")), &o).unwrap();
+        assert_eq!(ctx.region(), "eu-central-1");
+        let client = SimpleDb::new(&ctx).unwrap();
+        assert_eq!(client.endpoint(), "https://sdb.eu-west-1.amazonaws.com/");
     }
 
     #[test]

@@ -1,4 +1,7 @@
 //! Announcements through SNS, and the caller's identity through STS.
+//!
+//! A topic lives in one region, which its ARN names; messages to it are
+//! published there, whatever region the rest of the repository uses.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +23,8 @@ const PUBLISH_ATTEMPTS: u32 = 4;
 pub struct SnsNotifier {
     ctx: AwsContext,
     sns: aws_sdk_sns::Client,
+    /// Clients for topics in other regions than the context's, by region.
+    regional: Mutex<HashMap<String, aws_sdk_sns::Client>>,
     sts: aws_sdk_sts::Client,
     caller: Mutex<Option<String>>,
     /// Topic names (and ARNs) already resolved to ARNs.
@@ -40,6 +45,7 @@ impl SnsNotifier {
         SnsNotifier {
             ctx: ctx.clone(),
             sns: aws_sdk_sns::Client::from_conf(sns.build()),
+            regional: Mutex::new(HashMap::new()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             caller: Mutex::new(None),
             topics: Mutex::new(HashMap::new()),
@@ -78,14 +84,36 @@ impl SnsNotifier {
         Ok(arn)
     }
 
+    /// The client for the region the topic `arn` lives in.
+    fn client_for(&self, arn: &str) -> aws_sdk_sns::Client {
+        let Some(region) = arn_region(arn).filter(|r| *r != self.ctx.region()) else {
+            return self.sns.clone();
+        };
+        let mut clients = self.regional.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let mut sns = aws_sdk_sns::config::Builder::from(self.ctx.sdk_config())
+                    .region(aws_types::region::Region::new(region.to_string()));
+                if let Some(e) = self
+                    .ctx
+                    .endpoint("SNS", self.ctx.overrides().sns_endpoint.as_ref())
+                {
+                    sns = sns.endpoint_url(e);
+                }
+                aws_sdk_sns::Client::from_conf(sns.build())
+            })
+            .clone()
+    }
+
     /// Publishes one message, retrying with backoff unless the error is the
     /// request's own fault (a 4xx other than throttling).
     fn publish(&self, arn: &str, message: &str) -> Result<(), String> {
+        let client = self.client_for(arn);
         self.ctx.block_on(async {
             let mut attempt = 0;
             loop {
-                let sent = self
-                    .sns
+                let sent = client
                     .publish()
                     .topic_arn(arn)
                     .subject(SUBJECT)
@@ -162,6 +190,13 @@ fn undelivered(cause: &str, failed: &[String], total: usize) -> StoreError {
         failed.len(),
         failed.join(" ")
     ))
+}
+
+/// The region an SNS ARN names (`arn:aws:sns:REGION:ACCOUNT:NAME`).
+fn arn_region(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    (parts.len() >= 6 && parts[0] == "arn" && parts[2] == "sns" && !parts[3].is_empty())
+        .then_some(parts[3])
 }
 
 fn is_sns_arn(topic: &str) -> bool {

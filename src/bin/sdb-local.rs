@@ -29,6 +29,10 @@ struct Args {
     /// anything (0 to 1).
     #[arg(long, default_value_t = 0.0, value_name = "RATE")]
     fail_rate: f64,
+    /// What those requests are answered: ServiceUnavailable (503),
+    /// RequestTimeout (408) or InternalError (500).
+    #[arg(long, default_value = "ServiceUnavailable", value_name = "CODE")]
+    fail_code: String,
     /// Delay added to every request, in milliseconds.
     #[arg(long, default_value_t = 0, value_name = "N")]
     latency_ms: u64,
@@ -44,6 +48,10 @@ struct Args {
         requires = "access_key"
     )]
     secret_key: Option<String>,
+    /// Accept what AWS refuses beyond its documented limits (Select
+    /// comparisons and attributes, requests over 1 MB).
+    #[arg(long)]
+    lenient: bool,
     /// Request-handling threads.
     #[arg(long, default_value_t = 4)]
     threads: usize,
@@ -60,8 +68,10 @@ fn main() {
         port: args.port,
         db: args.db,
         fail_rate: args.fail_rate,
+        fail_code: args.fail_code,
         latency: Duration::from_millis(args.latency_ms),
         credentials: args.access_key.zip(args.secret_key),
+        strict: !args.lenient,
         threads: args.threads,
     };
     let server = match Server::bind(config) {

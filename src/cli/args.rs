@@ -47,6 +47,9 @@ super::config::settings! {
     /// AWS region
     #[arg(long, global = true)]
     region: Option<String> = "region",
+    /// Region of the SimpleDB domain, when not --region (SimpleDB exists in 8 regions)
+    #[arg(long, global = true)]
+    simpledb_region: Option<String> = "simpledb-region",
     /// ARN of an IAM role to assume before any other AWS call
     #[arg(long, global = true)]
     aws_role: Option<String> = "aws-role",

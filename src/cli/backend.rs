@@ -155,6 +155,7 @@ mod aws {
     pub fn settings(s: &GlobalArgs) -> AwsSettings {
         AwsSettings {
             region: s.region.clone(),
+            simpledb_region: s.simpledb_region.clone(),
             profile: s.aws_profile.clone(),
             role_arn: s.aws_role.clone().filter(|r| !r.is_empty()),
         }

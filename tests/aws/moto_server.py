@@ -15,6 +15,11 @@ path) set, a DynamoDB write with a condition waits, while that file does not
 exist, after creating HOLD.held: a test pauses a writer between its read and
 its conditional write, writes in the gap, then lets it go.
 
+One fault S3 produces and moto does not: a conditional write (If-None-Match)
+of a key whose name contains `conflict-once` is answered 409
+ConditionalRequestConflict the first time, as S3 answers a write racing
+another operation on the same key.
+
     python moto_server.py -H 127.0.0.1 -p PORT
 """
 
@@ -37,6 +42,43 @@ def _one_at_a_time(method):
 
     return locked
 
+
+_conflicted = set()
+_conflicted_lock = threading.Lock()
+_CONFLICT = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    "<Error><Code>ConditionalRequestConflict</Code>"
+    "<Message>A conflicting conditional operation is currently in progress "
+    "against this resource. Please try again.</Message></Error>"
+)
+
+
+def _conflict_once(key_of):
+    def wrap(method):
+        def answer(self, *args, **kwargs):
+            key = key_of(self, *args, **kwargs)
+            conditional = self.headers.get("If-None-Match") == "*"
+            if conditional and key and "conflict-once" in key:
+                with _conflicted_lock:
+                    first = (self.bucket_name, key) not in _conflicted
+                    _conflicted.add((self.bucket_name, key))
+                if first:
+                    return 409, {"Content-Type": "application/xml"}, _CONFLICT
+            return method(self, *args, **kwargs)
+
+        return answer
+
+    return wrap
+
+
+def _completion_key(self, request, body, bucket_name, query, key_name):
+    return key_name if query.get("uploadId") else None
+
+
+for _name in ("put_object", "copy_object"):
+    _method = getattr(S3Response, _name)
+    setattr(S3Response, _name, _conflict_once(lambda self: self.parse_key_name())(_method))
+S3Response._key_response_post = _conflict_once(_completion_key)(S3Response._key_response_post)
 
 for _name in ("put_object", "_key_response_post"):
     setattr(S3Response, _name, _one_at_a_time(getattr(S3Response, _name)))

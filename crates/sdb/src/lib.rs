@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod fit;
 pub mod item;
 pub mod limits;
 pub mod parse;

@@ -21,3 +21,12 @@ pub const MAX_SELECT_LIMIT: u32 = 2500;
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// Most domains ListDomains returns per page.
 pub const MAX_LIST_DOMAINS: usize = 100;
+/// Most comparisons in one Select expression (each value of an `in` list,
+/// each bound of a `between`, each `is [not] null` counts).
+pub const MAX_SELECT_COMPARISONS: usize = 20;
+/// Most distinct attributes one Select expression may test.
+pub const MAX_SELECT_ATTRIBUTES: usize = 20;
+/// Most attributes one Select may ask for in its output list.
+pub const MAX_REQUESTED_ATTRIBUTES: usize = 256;
+/// Largest request SimpleDB accepts (as sent: form-encoded), in bytes.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;

@@ -18,14 +18,15 @@ use tiny_http::{Header, Method, Request, Response};
 
 use crate::engine::{Engine, PageLimit};
 use crate::error::{SdbError, SdbResult};
+use crate::fit;
 use crate::item::Attrs;
 use crate::item::{DeleteAttr, Expected, PutAttr};
-use crate::limits::{MAX_BATCH_ITEMS, MAX_LIST_DOMAINS};
+use crate::limits::{MAX_BATCH_ITEMS, MAX_LIST_DOMAINS, MAX_REQUEST_BYTES};
 use crate::parse::parse;
 use crate::sigv2;
 
 /// SimpleDB's XML namespace.
-pub const NAMESPACE: &str = "http://sdb.amazonaws.com/doc/2009-04-15/";
+const NAMESPACE: &str = "http://sdb.amazonaws.com/doc/2009-04-15/";
 
 /// What sdb-local reports as each request's machine usage.
 const BOX_USAGE: &str = "0.0000219907";
@@ -40,10 +41,17 @@ pub struct ServerConfig {
     pub db: Option<PathBuf>,
     /// The fraction of requests answered 503 before anything is done.
     pub fail_rate: f64,
+    /// What the injected failures answer: `ServiceUnavailable` (503),
+    /// `RequestTimeout` (408) or `InternalError` (500).
+    pub fail_code: String,
     /// Added to every request.
     pub latency: Duration,
     /// When set, requests must be signed with this key pair.
     pub credentials: Option<(String, String)>,
+    /// Refuse what AWS refuses beyond its documented limits (Select
+    /// comparisons, attributes and requested attributes; the 1 MB
+    /// request). On by default.
+    pub strict: bool,
     pub threads: usize,
 }
 
@@ -54,8 +62,10 @@ impl Default for ServerConfig {
             port: 0,
             db: None,
             fail_rate: 0.0,
+            fail_code: "ServiceUnavailable".to_string(),
             latency: Duration::ZERO,
             credentials: None,
+            strict: true,
             threads: 4,
         }
     }
@@ -77,6 +87,14 @@ pub struct Server {
 impl Server {
     /// Opens the database and binds the socket.
     pub fn bind(config: ServerConfig) -> Result<Server, String> {
+        if !["ServiceUnavailable", "RequestTimeout", "InternalError"]
+            .contains(&config.fail_code.as_str())
+        {
+            return Err(format!(
+                "--fail-code {}: must be ServiceUnavailable, RequestTimeout or InternalError",
+                config.fail_code
+            ));
+        }
         if !(0.0..=1.0).contains(&config.fail_rate) {
             return Err(format!(
                 "--fail-rate {}: must be between 0 and 1",
@@ -173,6 +191,13 @@ fn handle(state: &State, mut request: Request) {
             return;
         }
     }
+    if state.config.strict && query.len() + body.len() > MAX_REQUEST_BYTES {
+        let _ = request.respond(error_response(&SdbError::invalid_parameter(format!(
+            "the request is {} bytes, more than SimpleDB's limit of {MAX_REQUEST_BYTES}",
+            query.len() + body.len()
+        ))));
+        return;
+    }
     let mut params = parse_form(&query);
     params.extend(parse_form(&body));
     let action = params
@@ -188,7 +213,7 @@ fn handle(state: &State, mut request: Request) {
 
     let config = &state.config;
     if config.fail_rate > 0.0 && rand::thread_rng().gen_bool(config.fail_rate) {
-        let _ = request.respond(error_response(&SdbError::service_unavailable()));
+        let _ = request.respond(error_response(&injected_failure(&config.fail_code)));
         return;
     }
     if !config.latency.is_zero() {
@@ -202,7 +227,7 @@ fn handle(state: &State, mut request: Request) {
         .unwrap_or_default();
     let method = request.method().as_str().to_string();
     let result = authenticate(config, &method, &host, &path, &params)
-        .and_then(|()| dispatch(&state.engine, &action, &Params(params)));
+        .and_then(|()| dispatch(state, &action, &Params(params)));
     let response = match result {
         Ok(body) => xml_response(200, body),
         Err(e) => {
@@ -232,12 +257,27 @@ fn stats_response(
     }
 }
 
+/// The error an injected failure answers.
+fn injected_failure(code: &str) -> SdbError {
+    match code {
+        "RequestTimeout" => SdbError::new(
+            "RequestTimeout",
+            408,
+            "A timeout occurred when attempting to query the domain",
+        ),
+        "InternalError" => {
+            SdbError::internal("Request could not be executed due to an internal service error.")
+        }
+        _ => SdbError::service_unavailable(),
+    }
+}
+
 fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("a valid header")
 }
 
 /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` a byte.
-pub fn parse_form(s: &str) -> BTreeMap<String, String> {
+fn parse_form(s: &str) -> BTreeMap<String, String> {
     let decode = |t: &str| {
         percent_encoding::percent_decode_str(&t.replace('+', " "))
             .decode_utf8_lossy()
@@ -403,7 +443,8 @@ impl Params {
 }
 
 /// Runs one operation; returns the XML body of its answer.
-fn dispatch(engine: &Engine, action: &str, p: &Params) -> SdbResult<String> {
+fn dispatch(state: &State, action: &str, p: &Params) -> SdbResult<String> {
+    let engine = &state.engine;
     let mut result = String::new();
     match action {
         "CreateDomain" => engine.create_domain(p.required("DomainName")?)?,
@@ -456,7 +497,7 @@ fn dispatch(engine: &Engine, action: &str, p: &Params) -> SdbResult<String> {
             let attrs = engine.get(p.required("DomainName")?, p.required("ItemName")?, &names)?;
             result = attributes_xml(&attrs.unwrap_or_default());
         }
-        "Select" => result = select(engine, p)?,
+        "Select" => result = select(engine, p, state.config.strict)?,
         "(none)" => {
             return Err(SdbError::new(
                 "MissingAction",
@@ -545,9 +586,12 @@ fn list_domains(engine: &Engine, p: &Params) -> SdbResult<String> {
     Ok(out)
 }
 
-fn select(engine: &Engine, p: &Params) -> SdbResult<String> {
+fn select(engine: &Engine, p: &Params, strict: bool) -> SdbResult<String> {
     let text = p.required("SelectExpression")?;
     let (domain, query) = parse(text)?;
+    if strict {
+        fit::check(&query)?;
+    }
     let page = engine.select(
         &domain,
         &query,
@@ -585,7 +629,7 @@ fn attributes_xml(attrs: &Attrs) -> String {
 
 /// Escapes text for XML content. `\r` is written as a character reference
 /// because XML parsers turn a literal one into `\n`.
-pub fn xml_escape(s: &str) -> String {
+fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -621,7 +665,7 @@ fn xml_response(status: u16, body: String) -> Response<std::io::Cursor<Vec<u8>>>
 }
 
 /// SimpleDB's error document, with the error's HTTP status.
-pub fn error_body(e: &SdbError) -> String {
+fn error_body(e: &SdbError) -> String {
     format!(
         "<?xml version=\"1.0\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message>\
          <BoxUsage>{BOX_USAGE}</BoxUsage></Error></Errors><RequestID>{}</RequestID></Response>",

@@ -19,6 +19,19 @@ pub fn encode(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
+/// The length of [`encode`]`(s)`, without building it.
+pub fn encoded_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
 /// The canonical query string: parameters sorted by name (byte order), each
 /// name and value encoded, joined with `&`. `Signature` itself is left out.
 pub fn canonical_query(params: &BTreeMap<String, String>) -> String {

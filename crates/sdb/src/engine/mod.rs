@@ -27,7 +27,7 @@
 //!   literal, and matching is case-sensitive (translated to SQLite GLOB).
 //! * Without `order by`, items come in item-name order (byte order).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -447,7 +447,7 @@ impl Engine {
     ///
     /// Unlike following [`Engine::select`]'s pages, this runs the query once:
     /// one statement lists the matching items in order (ids and names only),
-    /// then their attributes are read [`STREAM_CHUNK`] items per statement,
+    /// then their attributes are read `STREAM_CHUNK` (1000) items per statement,
     /// each chunk in one pass over the attribute table's key; on a file,
     /// every other chunk is read on a second connection by a helper thread,
     /// so reading and the caller's work on the items share two cores. So
@@ -568,19 +568,13 @@ fn hand_out(
 }
 
 /// Items whose attributes [`Engine::select_each`] reads with one statement.
-pub const STREAM_CHUNK: usize = 1000;
+const STREAM_CHUNK: usize = 1000;
 
 fn count_item(n: u64) -> Item {
     Item {
         name: "Domain".to_string(),
         attrs: Attrs::from([("Count".to_string(), vec![n.to_string()])]),
     }
-}
-
-/// A Select's items as a map from item name (for tests and callers that
-/// want random access).
-pub fn by_name(items: Vec<Item>) -> BTreeMap<String, Attrs> {
-    items.into_iter().map(|i| (i.name, i.attrs)).collect()
 }
 
 mod plan;
@@ -595,7 +589,6 @@ use plan::*;
 use prefilter::*;
 use read::*;
 use schema::*;
-pub use sql::like_to_glob;
 use sql::*;
 pub use validate::validate_domain_name;
 use validate::*;
