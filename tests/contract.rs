@@ -665,6 +665,96 @@ fn projections_and_refused_queries(s: &dyn MetaStore) {
     }
 }
 
+/// `put_if`: a compare-and-set of one attribute's single value, what
+/// publish's per-distribution generations rely on.
+fn conditional_puts(s: &dyn MetaStore) {
+    // First claim of an absent attribute (the item is absent too).
+    assert!(s.put_if("gen", "stable", None, "1").unwrap());
+    assert_eq!(s.get("gen").unwrap(), Some(attrs(&[("stable", &["1"])])));
+    // Absent expected, but present: refused, nothing changed.
+    assert!(!s.put_if("gen", "stable", None, "9").unwrap());
+    // A wrong expected value: refused, nothing changed.
+    assert!(!s.put_if("gen", "stable", Some("0"), "2").unwrap());
+    assert_eq!(s.get("gen").unwrap(), Some(attrs(&[("stable", &["1"])])));
+    // The right one: accepted, the value replaced (not added).
+    assert!(s.put_if("gen", "stable", Some("1"), "2").unwrap());
+    assert_eq!(s.get("gen").unwrap(), Some(attrs(&[("stable", &["2"])])));
+    // Other attributes of the item are left alone.
+    s.apply(&[add("gen", "testing", "7")]).unwrap();
+    assert!(s.put_if("gen", "stable", Some("2"), "3").unwrap());
+    assert_eq!(
+        s.get("gen").unwrap(),
+        Some(attrs(&[("stable", &["3"]), ("testing", &["7"])]))
+    );
+    // An expectation on an absent item is refused and creates nothing
+    // (SimpleDB and the embedded store answer AttributeDoesNotExist,
+    // DynamoDB a failed condition).
+    let r = s.put_if("other", "stable", Some("1"), "2");
+    assert!(!matches!(r, Ok(true)), "{r:?}");
+    assert_eq!(s.get("other").unwrap(), None);
+    // Set through put_if, a package-shaped item is still found by the
+    // queries that read the attribute (the DynamoDB index keys follow).
+    s.apply(&[put(
+        "pkg",
+        &[
+            ("name", &["old"]),
+            ("distribution", &["stable"]),
+            ("component", &["main"]),
+            ("architecture", &["amd64"]),
+        ],
+    )])
+    .unwrap();
+    assert!(s.put_if("pkg", "name", Some("old"), "new").unwrap());
+    assert!(s
+        .put_if("pkg", "distribution", Some("stable"), "testing")
+        .unwrap());
+    let q = all(Some(Expr::And(
+        Box::new(eq("name", "new")),
+        Box::new(Expr::And(
+            Box::new(eq("distribution", "testing")),
+            Box::new(Expr::And(
+                Box::new(eq("component", "main")),
+                Box::new(eq("architecture", "amd64")),
+            )),
+        )),
+    )));
+    assert_eq!(names(s, &q), ["pkg"]);
+    assert!(names(s, &all(Some(eq("name", "old")))).is_empty());
+}
+
+/// Claimers racing for the same generation, all expecting the same
+/// value: exactly one wins, whatever the interleaving, and its value is
+/// what the store holds.
+fn racing_conditional_puts_one_wins(s: &dyn MetaStore) {
+    for (round, expected) in [(0, None), (1, Some("base"))] {
+        let item = format!("race{round}");
+        if let Some(e) = expected {
+            s.apply(&[put(&item, &[("gen", &[e])])]).unwrap();
+        }
+        let barrier = std::sync::Barrier::new(4);
+        let won: Vec<(String, bool)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    let (barrier, item) = (&barrier, &item);
+                    scope.spawn(move || {
+                        let mine = format!("claim-{t}");
+                        barrier.wait();
+                        let ok = s.put_if(item, "gen", expected, &mine).unwrap();
+                        (mine, ok)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<&String> = won.iter().filter(|(_, ok)| *ok).map(|(v, _)| v).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {won:?}");
+        assert_eq!(
+            s.get(&item).unwrap(),
+            Some(attrs(&[("gen", &[winners[0].as_str()])]))
+        );
+    }
+}
+
 /// A command of up to 100 items is all-or-nothing where the store has
 /// transactions (SQLite, DynamoDB; SimpleDB writes in batches).
 fn a_failed_small_apply_writes_nothing(s: &dyn MetaStore) {
@@ -731,6 +821,8 @@ macro_rules! every_store {
                 concurrent_value_additions_all_land,
                 queries_by_coordinates,
                 projections_and_refused_queries,
+                conditional_puts,
+                racing_conditional_puts_one_wins,
             );
         )*
     };

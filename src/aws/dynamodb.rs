@@ -28,7 +28,9 @@
 //! Throttling, transaction conflicts and failed version checks are retried
 //! with capped, jittered backoff; a version check that failed means another
 //! writer came first, so the item is read again and the change recomputed:
-//! two concurrent `repo add-distribution` both take effect.
+//! two concurrent `repo add-distribution` both take effect. `put_if`
+//! (publish's generations) is one UpdateItem with a condition on the
+//! attribute's value; a failed condition is an answer, not retried.
 //!
 //! Reads: DynamoDB has no Select, so the typed [`Select`] picks the access
 //! path (an index Query per package name or dist/comp/arch it pins, else
@@ -954,6 +956,71 @@ impl MetaStore for DynamoDbMeta {
             each(item)?;
         }
         Ok(())
+    }
+
+    /// One UpdateItem conditional on the attribute's current value. The
+    /// version stamp changes too, so a read-modify-write of the same item
+    /// in flight ([`Change::AddValue`]) is recomputed rather than lost.
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        check_name(attr).map_err(|why| {
+            StoreError::Backend(format!("{}: item {item:?}: {why}", self.describe()))
+        })?;
+        let version = format!("{:016x}", rand::thread_rng().gen::<u64>());
+        let mut names = HashMap::from([
+            ("#a".to_string(), stored_name(attr)),
+            ("#ver".to_string(), VERSION.to_string()),
+        ]);
+        let mut values = HashMap::from([
+            (":v".to_string(), AttributeValue::S(value.to_string())),
+            (":ver".to_string(), AttributeValue::S(version)),
+        ]);
+        let mut sets = vec!["#a = :v", "#ver = :ver"];
+        // The index keys follow the attributes they are made of: `~name`
+        // is the one name; a coordinate changed alone leaves `~dca`
+        // undecided without a read, so the item is read along with every
+        // coordinate query (`select::eval` still decides).
+        if attr == "name" {
+            names.insert("#name".into(), NAME.into());
+            sets.push("#name = :v");
+        } else if COORDINATES.contains(&attr) {
+            names.insert("#dca".into(), DCA.into());
+            values.insert(":dca".into(), AttributeValue::S(IRREGULAR.into()));
+            sets.push("#dca = :dca");
+        }
+        let condition = match expected {
+            None => "attribute_not_exists(#a)",
+            Some(e) => {
+                values.insert(":e".into(), AttributeValue::S(e.to_string()));
+                "#a = :e"
+            }
+        };
+        let expression = format!("SET {}", sets.join(", "));
+        let (client, table, expression) = (&self.client, &self.table, &expression);
+        let (names, values) = (&names, &values);
+        self.call("UpdateItem", || async move {
+            let sent = client
+                .update_item()
+                .table_name(table)
+                .set_key(Some(Self::key(item)))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(true),
+                // Another writer was first.
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
     }
 
     fn apply(&self, changes: &[Change]) -> StoreResult<()> {
