@@ -12,6 +12,11 @@
 //!   (`meta`) last, so a target that has its configuration has everything.
 //! * Verified: the item count and a digest of every item in canonical form
 //!   (item-name order, attributes and values sorted) on both sides.
+//!
+//! [`export`] imports a SimpleDB domain export from S3 the same way, after
+//! checking it as a whole.
+
+pub mod export;
 
 use std::collections::BTreeMap;
 
@@ -59,23 +64,67 @@ pub fn read_all(store: &dyn MetaStore) -> Result<BTreeMap<String, Attrs>> {
 }
 
 /// The count and digest of items in canonical form: one JSON line per
-/// item, `[name, {attr: [values...]}]`, in item-name order, values sorted.
+/// item (see [`canonical_line`]), in item-name order.
 pub fn digest(items: &BTreeMap<String, Attrs>) -> (usize, String) {
     let mut h = Sha256::new();
     for (name, attrs) in items {
-        let canonical: BTreeMap<&String, Vec<&String>> = attrs
-            .iter()
-            .map(|(k, vs)| {
-                let mut vs: Vec<&String> = vs.iter().collect();
-                vs.sort();
-                (k, vs)
-            })
-            .collect();
-        let line = serde_json::to_string(&(name, canonical)).expect("strings serialise");
-        h.update(line.as_bytes());
+        h.update(canonical_line(name, attrs).as_bytes());
         h.update(b"\n");
     }
     (items.len(), hex::encode(h.finalize()))
+}
+
+/// An item in canonical form: `[name, {attr: [values...]}]`, attributes
+/// and values sorted.
+pub fn canonical_line(name: &str, attrs: &Attrs) -> String {
+    let canonical: BTreeMap<&String, Vec<&String>> = attrs
+        .iter()
+        .map(|(k, vs)| {
+            let mut vs: Vec<&String> = vs.iter().collect();
+            vs.sort();
+            (k, vs)
+        })
+        .collect();
+    serde_json::to_string(&(name, canonical)).expect("strings serialise")
+}
+
+/// The write that makes the target's item `name` (`there`, when it has
+/// one) hold exactly `attrs`, or `None` when it already does.
+pub fn item_change(name: &str, attrs: &Attrs, there: Option<&Attrs>) -> Option<Change> {
+    if there.is_some_and(|t| same(t, attrs)) {
+        return None;
+    }
+    let remove: Vec<String> = there
+        .map(|t| {
+            t.keys()
+                .filter(|k| !attrs.contains_key(*k))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Change::Put {
+        item: name.to_string(),
+        attrs: attrs.clone(),
+        remove,
+    })
+}
+
+/// Applies changes in chunks of [`CHUNK`], telling `progress` how many
+/// went so far.
+pub fn write(
+    target: &dyn MetaStore,
+    changes: &[Change],
+    progress: &mut dyn FnMut(usize),
+) -> Result<()> {
+    let mut done = 0;
+    for chunk in changes.chunks(CHUNK) {
+        target
+            .apply(chunk)
+            .with_context(|| format!("writing to {}", target.describe()))?;
+        done += chunk.len();
+        progress(done);
+    }
+    Ok(())
 }
 
 /// The changes that make `target` hold exactly `source`: package items
@@ -95,23 +144,9 @@ pub fn plan(
     }
     let mut meta = None;
     for (name, attrs) in source {
-        let there = target.get(name);
-        if there.is_some_and(|t| same(t, attrs)) {
+        let Some(change) = item_change(name, attrs, target.get(name)) else {
             m.unchanged += 1;
             continue;
-        }
-        let remove: Vec<String> = there
-            .map(|t| {
-                t.keys()
-                    .filter(|k| !attrs.contains_key(*k))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let change = Change::Put {
-            item: name.clone(),
-            attrs: attrs.clone(),
-            remove,
         };
         m.written += 1;
         if name == META_ITEM {
@@ -179,14 +214,7 @@ pub fn migrate(
             .create_domain()
             .with_context(|| format!("creating {}", target.describe()))?;
     }
-    let mut done = 0;
-    for chunk in changes.chunks(CHUNK) {
-        target
-            .apply(chunk)
-            .with_context(|| format!("writing to {}", target.describe()))?;
-        done += chunk.len();
-        progress(done, changes.len());
-    }
+    write(target, &changes, &mut |done| progress(done, changes.len()))?;
     // Both sides read again: the source may have changed meanwhile, and
     // the target is checked as stored, not as sent.
     let (n_from, d_from) = digest(&read_all(source)?);

@@ -234,6 +234,9 @@ use support::*;
 #[path = "aws/e2e.rs"]
 mod e2e;
 
+#[path = "aws/export.rs"]
+mod export;
+
 #[path = "aws/objects.rs"]
 mod objects;
 

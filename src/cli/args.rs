@@ -112,7 +112,8 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the bucket against the state
     Verify(VerifyArgs),
-    /// Copy the whole state to another store (sqlite:, simpledb:, dynamodb:) and verify it
+    /// Copy the whole state to another store (sqlite:, simpledb:, dynamodb:) and verify it,
+    /// or import a SimpleDB domain export from S3
     Migrate(super::migrate::MigrateArgs),
     /// Serve the directory bucket over HTTP, read-only, for apt on other hosts
     Serve(super::client::ServeArgs),

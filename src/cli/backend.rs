@@ -85,6 +85,14 @@ pub fn open_state_url(s: &GlobalArgs, state: &StateUrl) -> Result<Box<dyn MetaSt
     open_state(aws.as_ref(), state)
 }
 
+/// Opens a bucket alone (`migrate --from-export` reads an export this way).
+pub fn open_bucket_url(s: &GlobalArgs, bucket: &BucketUrl) -> Result<Box<dyn BlobStore>> {
+    Ok(match bucket {
+        BucketUrl::Dir(dir) => Box::new(DirBucket::new(dir.clone())),
+        BucketUrl::S3(name) => aws::Aws::new(s)?.bucket(name),
+    })
+}
+
 fn open_state(aws: Option<&aws::Aws>, state: &StateUrl) -> Result<Box<dyn MetaStore>> {
     Ok(match state {
         StateUrl::Sqlite { path, domain } => Box::new(SqliteMeta::open(path, domain)?),

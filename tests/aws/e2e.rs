@@ -1255,6 +1255,7 @@ fn migrate_simpledb_to_dynamodb_publishes_the_same_and_round_trips() {
     );
     let again = cli.ok("mig", &["migrate", "--to", "dynamodb:mig-ddb"]);
     assert!(
+        // The four items and the publish generations item.
         again.contains("0 written, 0 deleted, 5 already identical"),
         "{again}"
     );
