@@ -77,6 +77,12 @@ super::config::settings! {
     /// After add or cp, delete all but the N newest versions in each touched dist/comp/arch
     #[arg(long, global = true, value_name = "N")]
     auto_purge: Option<usize> = "auto-purge",
+    /// Keep by-hash files a Release named within this long (e.g. 36h, 0 for none)
+    #[arg(long, global = true, value_name = "DURATION")]
+    by_hash_retention: Option<String> = "by-hash-retention",
+    /// Cache-Control of Release, InRelease and the plain index names on S3
+    #[arg(long, global = true, value_name = "VALUE")]
+    cache_control_indices: Option<String> = "cache-control-indices",
 }
 
 #[derive(Debug, Subcommand)]

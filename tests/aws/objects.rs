@@ -1,5 +1,5 @@
 //! Every kind of object repoman writes to S3, read back from moto with its
-//! Content-Type, however it was written (PutObject, multipart, CopyObject
+//! Content-Type and Cache-Control, however it was written (PutObject, multipart, CopyObject
 //! from a by-hash twin or another distribution's pool), and the
 //! not-set-up error on SimpleDB.
 
@@ -106,8 +106,23 @@ fn expected(key: &str, bytes_are_gzip: bool) -> (&'static str, &'static str) {
     }
 }
 
+/// The Cache-Control each kind must carry: immutable for names whose bytes
+/// never change, the configured short policy for the names a publish
+/// replaces, never-cached for the rest.
+fn expected_cache(key: &str, kind: &str) -> &'static str {
+    match kind {
+        _ if key.starts_with("pool/") || kind.starts_with("by-hash ") => {
+            "public, max-age=31536000, immutable"
+        }
+        "plain index" | "gzip index" | "Release" | "InRelease" | "Release.gpg" => SHORT_CACHE,
+        _ => "no-store",
+    }
+}
+
+const SHORT_CACHE: &str = "public, max-age=15";
+
 #[test]
-fn every_object_kind_carries_its_content_type() {
+fn every_object_kind_carries_its_content_type_and_cache_control() {
     let moto = support::moto();
     let sdb = support::sdb_local(&[]);
     let work = tempfile::tempdir().unwrap();
@@ -116,7 +131,12 @@ fn every_object_kind_carries_its_content_type() {
     let key = signing_key(work.path());
     let bucket = support::bucket_name("types");
     let run = |args: &[&str]| {
-        let mut all = vec!["--gpg-key-file", key.to_str().unwrap()];
+        let mut all = vec![
+            "--gpg-key-file",
+            key.to_str().unwrap(),
+            "--cache-control-indices",
+            SHORT_CACHE,
+        ];
         all.extend_from_slice(args);
         let out = cli(&moto.url, &sdb.url, &home, "types", &bucket, &all);
         assert!(out.status.success(), "{args:?}: {}", text(&out));
@@ -161,7 +181,7 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1]):
     for o in page.get("Contents", []):
         h = s3.get_object(Bucket=sys.argv[1], Key=o["Key"], Range="bytes=0-1")
         gz = h["Body"].read() == b"\x1f\x8b"
-        print(o["Key"], h["ContentType"], int(gz), sep="\t")
+        print(o["Key"], h["ContentType"], int(gz), h.get("CacheControl", "-"), sep="\t")
 "#,
         &[&bucket],
     );
@@ -169,11 +189,17 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1]):
     let mut wrong = Vec::new();
     for line in listing.lines() {
         let f: Vec<&str> = line.split('\t').collect();
-        let (key, got, gz) = (f[0], f[1], f[2] == "1");
+        let (key, got, gz, cache) = (f[0], f[1], f[2] == "1", f[3]);
         let (kind, want) = expected(key, gz);
         *seen.entry(kind).or_default() += 1;
         if got != want {
             wrong.push(format!("{key}: {got}, want {want}"));
+        }
+        if cache != expected_cache(key, kind) {
+            wrong.push(format!(
+                "{key}: Cache-Control {cache}, want {}",
+                expected_cache(key, kind)
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
