@@ -1241,3 +1241,83 @@ fn sources_stanza_is_all_apt_needs() {
     assert!(r.fail(&["sources", "-a", "s390x"]).contains("s390x"));
     assert!(r.fail(&["key", "export"]).contains("no signing key"));
 }
+
+/// The by-hash keys under dists/stable that its Release names (its leaf
+/// Release files are listed too, but never by hash).
+fn named_by_hash(r: &Repo) -> Vec<String> {
+    let release = std::fs::read_to_string(r.bucket().join("dists/stable/Release")).unwrap();
+    let mut out = Vec::new();
+    let mut algo = "";
+    for line in release.lines() {
+        match line.strip_prefix(' ') {
+            None => algo = line.trim_end_matches(':'),
+            Some(entry) => {
+                let f: Vec<&str> = entry.split_whitespace().collect();
+                let (dir, name) = f[2].rsplit_once('/').unwrap();
+                if name != "Release" {
+                    out.push(format!("{dir}/by-hash/{algo}/{}", f[0]));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn by_hash_files(r: &Repo) -> Vec<String> {
+    let mut out: Vec<String> = every_name(&r.bucket().join("dists/stable"))
+        .into_iter()
+        .filter(|n| n.contains("/by-hash/") && n.matches('/').count() == 4)
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_zero_by_hash_retention_keeps_only_current_files_and_apt_updates() {
+    if !apt_available() {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let first = by_hash_files(&r);
+    let apt = Apt::new(&format!(
+        "deb [trusted=yes] file:{} stable main\n",
+        r.bucket().display()
+    ));
+    apt.update();
+    r.add(&debs(r.path()));
+    let out = r.run(&["--by-hash-retention", "0", "publish"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("old by-hash files deleted"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(by_hash_files(&r), named_by_hash(&r));
+    assert!(first.iter().any(|f| !by_hash_files(&r).contains(f)));
+    apt.update();
+    apt.download(&NAMES);
+}
+
+#[test]
+fn the_default_retention_keeps_the_previous_generation_for_clients_mid_update() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let first = named_by_hash(&r);
+    r.add(&[real("sensible-utils_0.0.17+nmu1_all.deb")]);
+    r.ok(&["publish"]);
+    let second = named_by_hash(&r);
+    assert_ne!(first, second);
+    let now = by_hash_files(&r);
+    for f in first.iter().chain(&second) {
+        assert!(now.contains(f), "{f} was deleted: {now:?}");
+    }
+    let record =
+        std::fs::read_to_string(r.bucket().join("dists/stable/by-hash-superseded")).unwrap();
+    assert!(!record.is_empty());
+}

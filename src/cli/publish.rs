@@ -23,17 +23,25 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
             bar.set_message(format!("{dist}: writing"));
         }
     };
-    let req = Request::new(args.dists.clone(), signer.as_deref());
+    let mut req = Request::new(args.dists.clone(), signer.as_deref());
+    if let Some(r) = &ctx.settings.by_hash_retention {
+        req.retention = crate::publish::release::parse_duration(r)
+            .map_err(|e| anyhow::anyhow!("by-hash-retention: {e}"))?;
+    }
     let result = publish(&ctx.catalog, &req, &progress);
     bar.finish_and_clear();
     let published = result?;
     let url = ctx.catalog.blobs().apt_url();
     for p in &published {
         eprintln!(
-            "published {} ({} files written{})",
+            "published {} ({} files written{}{})",
             p.dist,
             p.files,
-            if p.signed { ", signed" } else { "" }
+            if p.signed { ", signed" } else { "" },
+            match p.pruned {
+                0 => String::new(),
+                n => format!(", {n} old by-hash files deleted"),
+            }
         );
     }
     if published.is_empty() {

@@ -22,12 +22,13 @@
 //!
 //! Concurrent publishes of one distribution are ordered by a generation
 //! recorded in the state: the one that started last wins (see
-//! docs/publishing.md). by-hash files from earlier publishes are kept: the
-//!    bucket only ever grows (see docs/publishing.md).
+//! docs/publishing.md). by-hash files a replaced Release named are kept for
+//! a retention window, then deleted by a later publish (`retention`).
 
 pub mod clients;
 pub mod index;
 pub mod release;
+pub mod retention;
 pub mod sign;
 pub mod stanza;
 #[cfg(test)]
@@ -59,6 +60,8 @@ pub struct Request<'a> {
     pub now: DateTime<Utc>,
     /// How many files are written at once.
     pub workers: usize,
+    /// How long by-hash files of a replaced Release stay.
+    pub retention: chrono::Duration,
 }
 
 impl Request<'_> {
@@ -68,6 +71,7 @@ impl Request<'_> {
             signer,
             now: Utc::now(),
             workers: 8,
+            retention: retention::default_window(),
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct Published {
     pub signed: bool,
     /// Files written (by-hash names that already existed are not rewritten).
     pub files: usize,
+    /// Old by-hash files deleted (past the retention window).
+    pub pruned: usize,
 }
 
 /// One index file (plain or gzipped), spooled locally until written.
@@ -189,7 +195,7 @@ pub fn publish(
     let mut out = Vec::new();
     for (plan, generation) in plans.iter().zip(generations) {
         let latest = || still_latest(meta, &plan.dist, generation);
-        let files = write_dist(blobs, plan, req.workers.max(1), &latest, progress)?;
+        let (files, pruned) = write_dist(blobs, plan, req, &latest, progress)?;
         catalog.announce(
             &config,
             vec![json!({"action": "publish", "type": "dists", "name": plan.dist})],
@@ -200,6 +206,7 @@ pub fn publish(
             has_sources: plan.has_sources,
             signed: plan.signatures.is_some(),
             files,
+            pruned,
         });
     }
     Ok(out)
@@ -462,10 +469,11 @@ impl Tally<'_> {
 fn write_dist(
     blobs: &dyn BlobStore,
     plan: &DistPlan,
-    workers: usize,
+    req: &Request<'_>,
     latest: &dyn Fn() -> Result<()>,
     progress: &(dyn Fn(Step) + Sync),
-) -> Result<usize> {
+) -> Result<(usize, usize)> {
+    let workers = req.workers.max(1);
     let tally = Tally {
         done: AtomicUsize::new(0),
         total: plan.total_files(),
@@ -495,6 +503,28 @@ fn write_dist(
         None => check(),
         Some(_) => Ok(()),
     };
+    // The Release this publish replaces: its by-hash files are superseded
+    // when the new one is written.
+    let replaced = blobs
+        .get(&format!("{base}/Release"))
+        .map_err(|e| failed("Release not updated", e.into()))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let current: std::collections::BTreeSet<String> = plan
+        .indices
+        .iter()
+        .flat_map(|f| Algo::ALL.into_iter().map(move |a| f.by_hash_key(a)))
+        .map(|k| k[home.len() + 1..].to_string())
+        .collect();
+    let pruning = retention::plan(
+        blobs,
+        &home,
+        &base,
+        &current,
+        replaced.as_deref(),
+        req.now,
+        req.retention,
+    )
+    .map_err(|e| failed("Release not updated", e))?;
     // Each index's strongest by-hash name first, uploaded from the spool;
     // then its other names, copied from that one (server-side on S3).
     parallel(&plan.indices, workers, |f| {
@@ -552,6 +582,9 @@ fn write_dist(
     })
     .map_err(|e| failed("Release not updated", e))?;
     in_place(latest)?;
+    pruning
+        .write_record(blobs)
+        .map_err(|e| failed("Release not updated", e))?;
     blobs
         .put_bytes(
             &format!("{base}/Release"),
@@ -588,6 +621,9 @@ fn write_dist(
             }
         }
     }
+    let pruned = pruning
+        .delete(blobs)
+        .map_err(|e| failed("Release written, old by-hash files not all deleted", e))?;
     if let Some(staged) = &staged {
         // The check runs where no other switch beside it can, so the
         // switch happens only while this publish is still the latest.
@@ -599,7 +635,7 @@ fn write_dist(
                 e => failed("Release not updated", e.into()),
             })?;
     }
-    Ok(tally.written() - skipped.load(Ordering::SeqCst))
+    Ok((tally.written() - skipped.load(Ordering::SeqCst), pruned))
 }
 
 /// The item holding each distribution's publish generation (one attribute

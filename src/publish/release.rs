@@ -27,6 +27,31 @@ pub struct Listed {
     pub digests: Digests,
 }
 
+/// A duration as settings write it: a whole number and a unit, `s`, `m`,
+/// `h` or `d` (`90s`, `36h`, `7d`); a bare `0` is zero.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let bad = || format!("{text:?} is not a duration like 90s, 30m, 36h or 7d");
+    if text == "0" {
+        return Ok(chrono::Duration::zero());
+    }
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (n, unit) = text.split_at(split);
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86400),
+        _ => None,
+    }
+    .filter(|s| *s <= 100 * 366 * 86400)
+    .ok_or_else(bad)?;
+    Ok(chrono::Duration::seconds(secs))
+}
+
 /// `Sat, 21 Nov 2026 22:43:00 UTC`: RFC 2822 in UTC, as apt reads it.
 pub fn release_date(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S UTC").to_string()
@@ -98,6 +123,17 @@ mod tests {
     fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
         text.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("36h"), Ok(chrono::Duration::hours(36)));
+        assert_eq!(parse_duration("7d"), Ok(chrono::Duration::days(7)));
+        assert_eq!(parse_duration("90s"), Ok(chrono::Duration::seconds(90)));
+        assert_eq!(parse_duration("0"), Ok(chrono::Duration::zero()));
+        for bad in ["", "h", "7", "-1d", "1.5h", "7w", "99999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
