@@ -220,8 +220,24 @@ pub enum RepoCommand {
     AddOrigin(ValueArgs),
     /// Set the Label of Release files
     AddLabel(ValueArgs),
+    /// Release of DIST valid for DURATION (e.g. 7d) after each publish; no DURATION: no Valid-Until
+    SetValidFor(DistValueArgs),
+    /// Suite name of DIST's Release (its codename stays DIST); no SUITE: the codename
+    SetSuite(DistValueArgs),
+    /// NotAutomatic: yes|no for DIST (apt installs from it only when asked)
+    SetNotAutomatic(DistValueArgs),
+    /// ButAutomaticUpgrades: yes|no for DIST (upgrades of what came from it are automatic)
+    SetButAutomaticUpgrades(DistValueArgs),
     /// Show the configuration
     ShowConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct DistValueArgs {
+    pub dist: String,
+    pub value: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 }
 
 #[derive(Debug, Args)]
@@ -415,6 +431,9 @@ pub struct PublishArgs {
     /// Distribution to publish (repeatable; default: every configured one)
     #[arg(short = 'd', long = "distribution")]
     pub dists: Vec<String>,
+    /// Only re-date and re-sign the published Release files (no index is rebuilt)
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
         }
     };
     let mut req = Request::new(args.dists.clone(), signer.as_deref());
+    req.refresh = args.refresh;
     if let Some(r) = &ctx.settings.by_hash_retention {
         req.retention = crate::publish::release::parse_duration(r)
             .map_err(|e| anyhow::anyhow!("by-hash-retention: {e}"))?;
@@ -82,6 +83,7 @@ pub fn publish_after(ctx: &Context, dists: &[String]) -> Result<()> {
         ctx,
         &PublishArgs {
             dists: dists.to_vec(),
+            refresh: false,
         },
     )
 }

@@ -13,8 +13,14 @@ use super::index::{Algo, Digests};
 pub struct ReleaseInfo {
     pub origin: String,
     pub label: String,
+    /// The codename: the directory under `dists/`.
     pub dist: String,
+    /// The `Suite` field (the codename unless configured otherwise).
+    pub suite: String,
     pub date: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub not_automatic: bool,
+    pub but_automatic_upgrades: bool,
     /// Binary architectures only (never `all`, never `source`).
     pub archs: Vec<String>,
     pub comps: Vec<String>,
@@ -66,12 +72,25 @@ pub fn top_release(info: &ReleaseInfo, files: &[Listed]) -> String {
     // Writing to a String cannot fail.
     let _ = write!(
         out,
-        "Origin: {}\nLabel: {}\nSuite: {}\nCodename: {}\nDate: {}\nArchitectures: {}\nComponents: {}\nAcquire-By-Hash: yes\n",
+        "Origin: {}\nLabel: {}\nSuite: {}\nCodename: {}\nDate: {}\n",
         info.origin,
         info.label,
-        info.dist,
+        info.suite,
         info.dist,
         release_date(info.date),
+    );
+    if let Some(t) = info.valid_until {
+        let _ = writeln!(out, "Valid-Until: {}", release_date(t));
+    }
+    if info.not_automatic {
+        out.push_str("NotAutomatic: yes\n");
+    }
+    if info.but_automatic_upgrades {
+        out.push_str("ButAutomaticUpgrades: yes\n");
+    }
+    let _ = write!(
+        out,
+        "Architectures: {}\nComponents: {}\nAcquire-By-Hash: yes\n",
         info.archs.join(" "),
         info.comps.join(" "),
     );
@@ -114,7 +133,11 @@ mod tests {
             origin: "Acme".into(),
             label: "Acme Tools".into(),
             dist: "xenial".into(),
+            suite: "xenial".into(),
             date: Utc.with_ymd_and_hms(2026, 11, 21, 22, 43, 0).unwrap(),
+            valid_until: None,
+            not_automatic: false,
+            but_automatic_upgrades: false,
             archs: vec!["amd64".into(), "arm64".into()],
             comps: vec!["main".into(), "extra".into()],
         }
@@ -152,6 +175,30 @@ mod tests {
         assert_eq!(field(&text, "Components"), Some("main extra"));
         assert_eq!(field(&text, "Acquire-By-Hash"), Some("yes"));
         assert_eq!(field(&text, "Date"), Some("Sat, 21 Nov 2026 22:43:00 UTC"));
+    }
+
+    #[test]
+    fn freshness_fields_when_configured() {
+        let plain = top_release(&info(), &[]);
+        for f in ["Valid-Until", "NotAutomatic", "ButAutomaticUpgrades"] {
+            assert_eq!(field(&plain, f), None, "{f}");
+        }
+        let i = ReleaseInfo {
+            suite: "stable".into(),
+            valid_until: Some(info().date + chrono::Duration::days(7)),
+            not_automatic: true,
+            but_automatic_upgrades: true,
+            ..info()
+        };
+        let text = top_release(&i, &[]);
+        assert_eq!(field(&text, "Suite"), Some("stable"));
+        assert_eq!(field(&text, "Codename"), Some("xenial"));
+        assert_eq!(
+            field(&text, "Valid-Until"),
+            Some("Sat, 28 Nov 2026 22:43:00 UTC")
+        );
+        assert_eq!(field(&text, "NotAutomatic"), Some("yes"));
+        assert_eq!(field(&text, "ButAutomaticUpgrades"), Some("yes"));
     }
 
     #[test]
