@@ -78,6 +78,7 @@ impl Repo {
             now: Utc.with_ymd_and_hms(2026, 11, 21, 22, 43, 0).unwrap(),
             workers: 4,
             retention: retention::default_window(),
+            refresh: false,
         })
     }
 
@@ -470,6 +471,7 @@ fn at(hours: i64) -> Request<'static> {
         now: Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap() + chrono::Duration::hours(hours),
         workers: 4,
         retention: retention::default_window(),
+        refresh: false,
     }
 }
 
