@@ -1,5 +1,6 @@
 //! What each key in the bucket is, as far as readers care: the Content-Type
-//! it is served with (S3 stores it with the object; `serve` sends the same).
+//! it is served with (S3 stores it with the object; `serve` sends the same)
+//! and the Cache-Control a CDN or proxy in front of the bucket obeys.
 
 /// The Content-Type of an object, from its key.
 pub fn content_type(key: &str) -> &'static str {
@@ -40,9 +41,73 @@ pub fn content_type_of(key: &str, head: &[u8]) -> &'static str {
     }
 }
 
+/// Cache-Control of objects whose bytes never change under their name:
+/// pool files (write-once) and by-hash files (named by their digest).
+pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Default Cache-Control of the names a publish replaces (Release,
+/// InRelease, Release.gpg, the plain index names, leaf Releases): short, so
+/// a cache never pairs an old Release with new indices for long.
+pub const CACHE_INDICES: &str = "public, max-age=60, must-revalidate";
+
+/// Cache-Control of everything else (backups, the publish's own records):
+/// nothing a client of the repository reads, never cached.
+pub const CACHE_PRIVATE: &str = "no-store";
+
+/// The Cache-Control of an object, from its key; `indices` is the policy
+/// for the names a publish replaces (setting `cache-control-indices`).
+pub fn cache_control<'a>(key: &str, indices: &'a str) -> &'a str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    if key.starts_with("pool/") || is_by_hash(key) {
+        CACHE_IMMUTABLE
+    } else if key.starts_with("dists/")
+        && matches!(
+            name,
+            "Release"
+                | "InRelease"
+                | "Release.gpg"
+                | "Packages"
+                | "Packages.gz"
+                | "Sources"
+                | "Sources.gz"
+        )
+    {
+        indices
+    } else {
+        CACHE_PRIVATE
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_control_follows_the_kind() {
+        let short = "max-age=5";
+        for key in [
+            "pool/main/h/hello/hello_1_amd64.deb",
+            "pool/main/h/hello/hello_1.dsc",
+            "dists/x/main/binary-amd64/by-hash/SHA512/0a1b",
+        ] {
+            assert_eq!(cache_control(key, short), CACHE_IMMUTABLE, "{key}");
+        }
+        for key in [
+            "dists/x/Release",
+            "dists/x/InRelease",
+            "dists/x/Release.gpg",
+            "dists/x/main/binary-amd64/Packages",
+            "dists/x/main/binary-amd64/Packages.gz",
+            "dists/x/main/source/Sources.gz",
+            "dists/x/main/source/Release",
+        ] {
+            assert_eq!(cache_control(key, short), short, "{key}");
+        }
+        assert_eq!(
+            cache_control("backups/local/1.json.gz", short),
+            CACHE_PRIVATE
+        );
+    }
 
     #[test]
     fn content_types_follow_the_name() {

@@ -491,6 +491,14 @@ fn s3_conditional_multipart_completion_refuses_an_existing_key() {
         &[&name],
     );
     assert_eq!(pending.trim(), "0", "the refused upload was aborted");
+    // A multipart upload carries the same Cache-Control as a single put.
+    let cache = boto3(
+        &moto.url,
+        "import boto3,sys\n\
+         print(boto3.client('s3').head_object(Bucket=sys.argv[1],Key='pool/mp')['CacheControl'])",
+        &[&name],
+    );
+    assert_eq!(cache.trim(), repoman::layout::CACHE_IMMUTABLE);
 
     // (CopyObject's If-None-Match is enforced by S3 but ignored by moto
     // 5.2, so copies are checked with the HEAD shortcut on, in

@@ -220,6 +220,9 @@ impl Apt {
             "Dir::Etc::Trusted=/dev/null".into(),
             "Dir::Etc::TrustedParts=/dev/null".into(),
             "APT::Architecture=amd64".into(),
+            // Some apt configurations turn the date checks off.
+            "Acquire::Check-Valid-Until=true".into(),
+            "Acquire::Check-Date=true".into(),
         ];
         let mut c = Command::new("apt-get");
         for o in &opts {
@@ -251,6 +254,8 @@ impl Apt {
             .args(["-o", &format!("Dir::Cache={d}/cache")])
             .args(["-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root"])
             .args(["-o", "APT::Architecture=amd64"])
+            .args(["-o", "Acquire::Check-Valid-Until=true"])
+            .args(["-o", "Acquire::Check-Date=true"])
             .args(args)
             .current_dir(self.dir.path().join("out"))
             .output()
@@ -1345,4 +1350,189 @@ fn sources_stanza_is_all_apt_needs() {
     assert!(r.fail(&["sources", "-d", "nosuch"]).contains("nosuch"));
     assert!(r.fail(&["sources", "-a", "s390x"]).contains("s390x"));
     assert!(r.fail(&["key", "export"]).contains("no signing key"));
+}
+
+/// The by-hash keys under dists/stable that its Release names (its leaf
+/// Release files are listed too, but never by hash).
+fn named_by_hash(r: &Repo) -> Vec<String> {
+    let release = std::fs::read_to_string(r.bucket().join("dists/stable/Release")).unwrap();
+    let mut out = Vec::new();
+    let mut algo = "";
+    for line in release.lines() {
+        match line.strip_prefix(' ') {
+            None => algo = line.trim_end_matches(':'),
+            Some(entry) => {
+                let f: Vec<&str> = entry.split_whitespace().collect();
+                let (dir, name) = f[2].rsplit_once('/').unwrap();
+                if name != "Release" {
+                    out.push(format!("{dir}/by-hash/{algo}/{}", f[0]));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn by_hash_files(r: &Repo) -> Vec<String> {
+    let mut out: Vec<String> = every_name(&r.bucket().join("dists/stable"))
+        .into_iter()
+        .filter(|n| n.contains("/by-hash/") && n.matches('/').count() == 4)
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_zero_by_hash_retention_keeps_only_current_files_and_apt_updates() {
+    if !apt_available() {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let first = by_hash_files(&r);
+    let apt = Apt::new(&format!(
+        "deb [trusted=yes] file:{} stable main\n",
+        r.bucket().display()
+    ));
+    apt.update();
+    r.add(&debs(r.path()));
+    let out = r.run(&["--by-hash-retention", "0", "publish"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("old by-hash files deleted"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(by_hash_files(&r), named_by_hash(&r));
+    assert!(first.iter().any(|f| !by_hash_files(&r).contains(f)));
+    apt.update();
+    apt.download(&NAMES);
+}
+
+#[test]
+fn the_default_retention_keeps_the_previous_generation_for_clients_mid_update() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let first = named_by_hash(&r);
+    r.add(&[real("sensible-utils_0.0.17+nmu1_all.deb")]);
+    r.ok(&["publish"]);
+    let second = named_by_hash(&r);
+    assert_ne!(first, second);
+    let now = by_hash_files(&r);
+    for f in first.iter().chain(&second) {
+        assert!(now.contains(f), "{f} was deleted: {now:?}");
+    }
+    let record =
+        std::fs::read_to_string(r.bucket().join("dists/stable/by-hash-superseded")).unwrap();
+    assert!(!record.is_empty());
+}
+
+fn release_field(r: &Repo, name: &str) -> Option<String> {
+    std::fs::read_to_string(r.bucket().join("dists/stable/Release"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(String::from))
+}
+
+#[test]
+fn release_settings_are_accepted_by_apt_and_refresh_re_signs() {
+    if !apt_available() {
+        return;
+    }
+    let r = Repo::new();
+    r.setup(&["main"]);
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    for args in [
+        ["set-suite", "stable", "production"],
+        ["set-not-automatic", "stable", "yes"],
+        ["set-but-automatic-upgrades", "stable", "yes"],
+        ["set-valid-for", "stable", "7d"],
+    ] {
+        r.ok(&["repo", args[0], args[1], args[2], "-y"]);
+    }
+    let err = r.fail(&["repo", "set-valid-for", "stable", "soon", "-y"]);
+    assert!(err.contains("valid_for:stable"), "{err}");
+    let err = r.fail(&["repo", "set-suite", "nowhere", "x", "-y"]);
+    assert!(err.contains("nowhere"), "{err}");
+    let keys = Keyring::new(r.path(), "pw");
+    let file = keys.export_secret("pw", &r.path().join("secret.asc"));
+    let signed = |extra: &[&str]| {
+        let mut args = vec!["--gpg-key-file", &file, "--gpg-passphrase", "pw", "publish"];
+        args.extend_from_slice(extra);
+        r.ok(&args);
+    };
+    signed(&[]);
+    assert_eq!(release_field(&r, "Suite").as_deref(), Some("production"));
+    assert_eq!(release_field(&r, "Codename").as_deref(), Some("stable"));
+    assert_eq!(release_field(&r, "NotAutomatic").as_deref(), Some("yes"));
+    assert_eq!(
+        release_field(&r, "ButAutomaticUpgrades").as_deref(),
+        Some("yes")
+    );
+    assert!(release_field(&r, "Valid-Until").is_some());
+    // Clients name the codename (the directory); apt takes a Release whose
+    // Suite differs as long as its Codename matches.
+    let key = keys.export_public(&r.path().join("key.gpg"));
+    let sources = format!(
+        "deb [signed-by={key}] file:{} stable main\n",
+        r.bucket().display()
+    );
+    let apt = Apt::new(&sources);
+    apt.update();
+    apt.download(&["hello"]);
+
+    // A Release valid for one second expires; apt refuses it, and a
+    // refresh (no index rebuilt) makes it acceptable again.
+    r.ok(&["repo", "set-valid-for", "stable", "1s", "-y"]);
+    signed(&[]);
+    let before: BTreeMap<PathBuf, Vec<u8>> = r
+        .dists()
+        .into_iter()
+        .filter(|(p, _)| {
+            !p.ends_with("Release") && !p.ends_with("InRelease") && !p.ends_with("Release.gpg")
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let expired = Apt::new(&sources);
+    let out = expired.run_failing(&["update"]);
+    assert!(out.contains("expired"), "{out}");
+    r.ok(&["repo", "set-valid-for", "stable", "1h", "-y"]);
+    let date = release_field(&r, "Date");
+    signed(&["--refresh"]);
+    assert_ne!(release_field(&r, "Date"), date);
+    let after: BTreeMap<PathBuf, Vec<u8>> = r
+        .dists()
+        .into_iter()
+        .filter(|(p, _)| before.contains_key(p))
+        .collect();
+    assert_eq!(after, before, "a refresh rebuilds no index");
+    expired.update();
+    expired.download(&["hello"]);
+}
+
+#[test]
+fn refresh_refuses_a_release_that_does_not_match_the_bucket() {
+    let r = Repo::new();
+    r.setup(&["main"]);
+    let err = r.fail(&["publish", "--refresh"]);
+    assert!(err.contains("never been published"), "{err}");
+    r.add(&[real("hello_2.10-3_amd64.deb")]);
+    r.ok(&["publish"]);
+    let packages = r.bucket().join("dists/stable/main/binary-amd64/Packages");
+    std::fs::write(&packages, b"Package: evil\n").unwrap();
+    let release = std::fs::read(r.bucket().join("dists/stable/Release")).unwrap();
+    let err = r.fail(&["publish", "--refresh"]);
+    assert!(err.contains("not the size the Release lists"), "{err}");
+    assert_eq!(
+        std::fs::read(r.bucket().join("dists/stable/Release")).unwrap(),
+        release
+    );
+    r.ok(&["repo", "add-component", "extra", "-y"]);
+    let err = r.fail(&["publish", "--refresh"]);
+    assert!(err.contains("configuration changed"), "{err}");
 }

@@ -26,7 +26,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 
 use super::{backoff, error_chain, AwsContext};
-use crate::layout::{content_type, content_type_of, is_by_hash};
+use crate::layout::{cache_control, content_type, content_type_of, is_by_hash, CACHE_INDICES};
 use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
 
 const MIB: u64 = 1024 * 1024;
@@ -61,6 +61,9 @@ pub struct S3Bucket {
     /// HEAD before a create-only multipart upload or copy (see
     /// [`S3Bucket::with_create_precheck`]).
     create_precheck: bool,
+    /// Cache-Control of the names a publish replaces (see
+    /// [`crate::layout::cache_control`]).
+    cache_indices: String,
 }
 
 impl S3Bucket {
@@ -75,6 +78,7 @@ impl S3Bucket {
             multipart_threshold: MULTIPART_THRESHOLD,
             part_size: PART_SIZE,
             create_precheck: true,
+            cache_indices: CACHE_INDICES.to_string(),
         }
     }
 
@@ -111,6 +115,17 @@ impl S3Bucket {
             Some(r) if !r.is_empty() && r != self.region => self.in_region(&r),
             _ => self,
         }
+    }
+
+    /// The same bucket with another Cache-Control for Release, InRelease,
+    /// Release.gpg and the plain index names.
+    pub fn with_cache_control_indices(mut self, value: &str) -> S3Bucket {
+        self.cache_indices = value.to_string();
+        self
+    }
+
+    fn cache_control(&self, key: &str) -> String {
+        cache_control(key, &self.cache_indices).to_string()
     }
 
     /// The same bucket with other multipart sizes (`part_size` is raised to
@@ -203,6 +218,7 @@ impl S3Bucket {
                 .bucket(&self.bucket)
                 .key(key)
                 .content_type(content_type)
+                .cache_control(self.cache_control(key))
                 .content_length(len as i64)
                 .body(ByteStream::new(this));
             if mode == PutMode::Create {
@@ -292,6 +308,7 @@ impl S3Bucket {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .cache_control(self.cache_control(key))
             .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .send()
             .await
@@ -409,13 +426,14 @@ impl S3Bucket {
                 .copy_source(&source);
             // CopyObject keeps the source's Content-Type unless told
             // otherwise: a plain name copied from its by-hash twin (or a pool
-            // file from another distribution) gets the type of its own name.
-            // by-hash copies of by-hash objects keep theirs, set when it was
-            // written.
+            // file from another distribution) gets the type and caching of
+            // its own name. by-hash copies of by-hash objects keep both, set
+            // when the source was written.
             if !is_by_hash(to) {
                 req = req
                     .metadata_directive(MetadataDirective::Replace)
-                    .content_type(content_type(to));
+                    .content_type(content_type(to))
+                    .cache_control(self.cache_control(to));
             }
             if mode == PutMode::Create {
                 req = req.if_none_match("*");

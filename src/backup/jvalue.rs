@@ -5,6 +5,7 @@
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum JValue {
@@ -27,6 +28,32 @@ impl JValue {
             JValue::String(_) => "a string",
             JValue::Array(_) => "a list",
             JValue::Object(_) => "an object",
+        }
+    }
+}
+
+/// Written back as it was read: keys in order, duplicates kept.
+impl Serialize for JValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JValue::Null => s.serialize_unit(),
+            JValue::Bool(b) => s.serialize_bool(*b),
+            JValue::Number(n) => s.serialize_f64(*n),
+            JValue::String(t) => s.serialize_str(t),
+            JValue::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for i in items {
+                    seq.serialize_element(i)?;
+                }
+                seq.end()
+            }
+            JValue::Object(entries) => {
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
         }
     }
 }

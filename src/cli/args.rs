@@ -83,6 +83,12 @@ super::config::settings! {
     /// add: every .dsc must be signed by a key of this keyring (binary or armored)
     #[arg(long, global = true, value_name = "KEYRING")]
     verify_keyring: Option<PathBuf> = "verify-keyring",
+    /// Keep by-hash files a Release named within this long (e.g. 36h, 0 for none)
+    #[arg(long, global = true, value_name = "DURATION")]
+    by_hash_retention: Option<String> = "by-hash-retention",
+    /// Cache-Control of Release, InRelease and the plain index names on S3
+    #[arg(long, global = true, value_name = "VALUE")]
+    cache_control_indices: Option<String> = "cache-control-indices",
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,8 +227,24 @@ pub enum RepoCommand {
     AddOrigin(ValueArgs),
     /// Set the Label of Release files
     AddLabel(ValueArgs),
+    /// Release of DIST valid for DURATION (e.g. 7d) after each publish; no DURATION: no Valid-Until
+    SetValidFor(DistValueArgs),
+    /// Suite name of DIST's Release (its codename stays DIST); no SUITE: the codename
+    SetSuite(DistValueArgs),
+    /// NotAutomatic: yes|no for DIST (apt installs from it only when asked)
+    SetNotAutomatic(DistValueArgs),
+    /// ButAutomaticUpgrades: yes|no for DIST (upgrades of what came from it are automatic)
+    SetButAutomaticUpgrades(DistValueArgs),
     /// Show the configuration
     ShowConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct DistValueArgs {
+    pub dist: String,
+    pub value: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 }
 
 #[derive(Debug, Args)]
@@ -420,6 +442,9 @@ pub struct PublishArgs {
     /// Distribution to publish (repeatable; default: every configured one)
     #[arg(short = 'd', long = "distribution")]
     pub dists: Vec<String>,
+    /// Only re-date and re-sign the published Release files (no index is rebuilt)
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Args)]

@@ -140,14 +140,29 @@ mod aws {
     use crate::store::{BlobStore, MetaStore, Notifier};
 
     /// One AWS connection shared by every part that needs it.
-    pub struct Aws(AwsContext);
+    pub struct Aws(AwsContext, Option<String>);
 
     impl Aws {
         pub fn new(s: &GlobalArgs) -> Result<Aws> {
-            Ok(Aws(AwsContext::new(&settings(s), &Overrides::default())?))
+            let cache = s.cache_control_indices.clone();
+            if let Some(v) = &cache {
+                if v.is_empty() || !v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                    return Err(anyhow!(
+                        "cache-control-indices {v:?}: must be a non-empty header value of printable ASCII"
+                    ));
+                }
+            }
+            Ok(Aws(
+                AwsContext::new(&settings(s), &Overrides::default())?,
+                cache,
+            ))
         }
         pub fn bucket(&self, name: &str) -> Box<dyn BlobStore> {
-            Box::new(S3Bucket::new(&self.0, name))
+            let bucket = S3Bucket::new(&self.0, name);
+            Box::new(match &self.1 {
+                Some(v) => bucket.with_cache_control_indices(v),
+                None => bucket,
+            })
         }
         pub fn simpledb(&self, domain: &str) -> Result<Box<dyn MetaStore>> {
             Ok(Box::new(SimpleDbMeta::new(&self.0, domain)?))

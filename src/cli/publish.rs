@@ -23,17 +23,26 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
             bar.set_message(format!("{dist}: writing"));
         }
     };
-    let req = Request::new(args.dists.clone(), signer.as_deref());
+    let mut req = Request::new(args.dists.clone(), signer.as_deref());
+    req.refresh = args.refresh;
+    if let Some(r) = &ctx.settings.by_hash_retention {
+        req.retention = crate::publish::release::parse_duration(r)
+            .map_err(|e| anyhow::anyhow!("by-hash-retention: {e}"))?;
+    }
     let result = publish(&ctx.catalog, &req, &progress);
     bar.finish_and_clear();
     let published = result?;
     let url = ctx.catalog.blobs().apt_url();
     for p in &published {
         eprintln!(
-            "published {} ({} files written{})",
+            "published {} ({} files written{}{})",
             p.dist,
             p.files,
-            if p.signed { ", signed" } else { "" }
+            if p.signed { ", signed" } else { "" },
+            match p.pruned {
+                0 => String::new(),
+                n => format!(", {n} old by-hash files deleted"),
+            }
         );
     }
     if published.is_empty() {
@@ -74,6 +83,7 @@ pub fn publish_after(ctx: &Context, dists: &[String]) -> Result<()> {
         ctx,
         &PublishArgs {
             dists: dists.to_vec(),
+            refresh: false,
         },
     )
 }

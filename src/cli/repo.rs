@@ -2,9 +2,10 @@
 
 use anyhow::{bail, Result};
 
-use super::args::{CheckupArgs, ConfirmArgs, RepoCommand, SetupArgs};
+use super::args::{CheckupArgs, ConfirmArgs, DistValueArgs, RepoCommand, SetupArgs};
 use super::Context;
 use crate::catalog::configure::{self, ListKind, SetupRequest, Single};
+use crate::publish::freshness::{self, set as set_release_setting, Field};
 use crate::store::BucketSetup;
 
 pub fn setup(ctx: &Context, a: &SetupArgs) -> Result<()> {
@@ -60,8 +61,25 @@ pub fn run(ctx: &Context, cmd: RepoCommand) -> Result<()> {
         RepoCommand::RmTopic(a) => single(ctx, Single::Topic, None, &a.confirm),
         RepoCommand::AddOrigin(a) => single(ctx, Single::Origin, Some(&a.value), &a.confirm),
         RepoCommand::AddLabel(a) => single(ctx, Single::Label, Some(&a.value), &a.confirm),
+        RepoCommand::SetValidFor(a) => release_setting(ctx, Field::ValidFor, &a),
+        RepoCommand::SetSuite(a) => release_setting(ctx, Field::Suite, &a),
+        RepoCommand::SetNotAutomatic(a) => release_setting(ctx, Field::NotAutomatic, &a),
+        RepoCommand::SetButAutomaticUpgrades(a) => {
+            release_setting(ctx, Field::ButAutomaticUpgrades, &a)
+        }
         RepoCommand::ShowConfig => show_config(ctx),
     }
+}
+
+fn release_setting(ctx: &Context, field: Field, a: &DistValueArgs) -> Result<()> {
+    let attr = field.attr(&a.dist);
+    match &a.value {
+        Some(v) => eprintln!("Setting {attr} to {v:?} (Release files of the next publish)"),
+        None => eprintln!("Removing {attr} (Release files of the next publish)"),
+    }
+    ctx.ui.confirm(&a.confirm, &[])?;
+    set_release_setting(&ctx.catalog, field, &a.dist, a.value.as_deref())?;
+    show_config(ctx)
 }
 
 fn add(ctx: &Context, kind: ListKind, names: &[String], confirm: &ConfirmArgs) -> Result<()> {
@@ -126,5 +144,31 @@ pub fn show_config(ctx: &Context) -> Result<()> {
     println!("\tArchitectures: {}", c.archs().join(", "));
     println!("\tOrigin: {}", c.origin());
     println!("\tLabel: {}", c.label());
+    let attrs = ctx.catalog.config_attrs()?.unwrap_or_default();
+    for d in &c.dists {
+        let o = match freshness::options(&attrs, d) {
+            Ok(o) => o,
+            Err(e) => {
+                println!("\tRelease of {d}: {e}");
+                continue;
+            }
+        };
+        let mut parts = Vec::new();
+        if let Some(v) = &o.valid_for {
+            parts.push(format!("valid for {}s", v.num_seconds()));
+        }
+        if let Some(s) = &o.suite {
+            parts.push(format!("suite {s}"));
+        }
+        if o.not_automatic {
+            parts.push("NotAutomatic".into());
+        }
+        if o.but_automatic_upgrades {
+            parts.push("ButAutomaticUpgrades".into());
+        }
+        if !parts.is_empty() {
+            println!("\tRelease of {d}: {}", parts.join(", "));
+        }
+    }
     Ok(())
 }

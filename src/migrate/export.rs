@@ -49,7 +49,7 @@ use sha2::{Digest, Sha256};
 use super::{canonical_line, digest, item_change, read_all, write, Migration};
 use crate::backup::jvalue::JValue;
 use crate::backup::restore::missing_config;
-use crate::backup::validate::{validate, Backup};
+use crate::backup::validate::{parse_backup, Backup};
 use crate::model::{Attrs, RepoConfig, META_ITEM};
 use crate::publish::GENERATIONS_ITEM;
 use crate::rules::{check_setting, Setting};
@@ -708,7 +708,8 @@ fn seg(parent: &str, key: &str) -> String {
 /// Runs the backup checks on a one-entry backup document, reporting its
 /// problems relative to `base` (the entry's path in the document).
 fn check_doc(p: &mut Problems, at: &str, doc: JValue, base: &str) -> Option<Backup> {
-    match validate(&doc) {
+    let bytes = serde_json::to_vec(&doc).expect("a JSON value serializes");
+    match parse_backup(&bytes) {
         Ok(b) => Some(b),
         Err(problems) => {
             for problem in problems.0 {

@@ -22,17 +22,21 @@
 //!
 //! Concurrent publishes of one distribution are ordered by a generation
 //! recorded in the state: the one that started last wins (see
-//! docs/publishing.md). by-hash files from earlier publishes are kept: the
-//!    bucket only ever grows (see docs/publishing.md).
+//! docs/publishing.md). by-hash files a replaced Release named are kept for
+//! a retention window, then deleted by a later publish (`retention`).
 
 pub mod clients;
+pub mod freshness;
 pub mod index;
+pub mod refresh;
 pub mod release;
+pub mod retention;
 pub mod sign;
 pub mod stanza;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -59,6 +63,10 @@ pub struct Request<'a> {
     pub now: DateTime<Utc>,
     /// How many files are written at once.
     pub workers: usize,
+    /// How long by-hash files of a replaced Release stay.
+    pub retention: chrono::Duration,
+    /// Only re-date and re-sign the published Release files.
+    pub refresh: bool,
 }
 
 impl Request<'_> {
@@ -68,6 +76,8 @@ impl Request<'_> {
             signer,
             now: Utc::now(),
             workers: 8,
+            retention: retention::default_window(),
+            refresh: false,
         }
     }
 }
@@ -101,6 +111,8 @@ pub struct Published {
     pub signed: bool,
     /// Files written (by-hash names that already existed are not rewritten).
     pub files: usize,
+    /// Old by-hash files deleted (past the retention window).
+    pub pruned: usize,
 }
 
 /// One index file (plain or gzipped), spooled locally until written.
@@ -133,6 +145,11 @@ struct DistPlan {
     release: String,
     signatures: Option<Signatures>,
     has_sources: bool,
+    /// The by-hash paths (below `dists/DIST/`) the new Release names.
+    current: BTreeSet<String>,
+    /// For a refresh: the Release it re-dates, which must still be the
+    /// published one when it is replaced.
+    refreshes: Option<Vec<u8>>,
 }
 
 impl DistPlan {
@@ -149,8 +166,25 @@ pub fn publish(
     req: &Request<'_>,
     progress: &(dyn Fn(Step) + Sync),
 ) -> Result<Vec<Published>> {
-    let config = catalog.config()?;
+    let attrs = catalog.config_attrs()?.unwrap_or_default();
+    let config = RepoConfig::from_attrs(&attrs);
     let dists = chosen_dists(&config, &req.dists)?;
+    let mut infos = Vec::new();
+    for dist in &dists {
+        let o = freshness::options(&attrs, dist)?;
+        infos.push(ReleaseInfo {
+            origin: config.origin().to_string(),
+            label: config.label().to_string(),
+            dist: dist.clone(),
+            suite: o.suite.unwrap_or_else(|| dist.clone()),
+            date: req.now,
+            valid_until: o.valid_for.map(|d| req.now + d),
+            not_automatic: o.not_automatic,
+            but_automatic_upgrades: o.but_automatic_upgrades,
+            archs: config.binary_archs(),
+            comps: config.comps.clone(),
+        });
+    }
     let spool = tempfile::Builder::new()
         .prefix("repoman-publish-")
         .tempdir()
@@ -158,20 +192,22 @@ pub fn publish(
     let meta = catalog.meta();
     // Claimed before anything is read: a publish that claims later reads a
     // state at least as new, and wins.
+    // A refresh claims nothing: it re-dates what the current generation
+    // published, and stops if any publish starts meanwhile.
     let mut generations = Vec::new();
     for dist in &dists {
-        generations.push(claim_generation(meta, dist)?);
+        generations.push(match generation(meta, dist)? {
+            (Some(_), n) if req.refresh => n,
+            _ => claim_generation(meta, dist)?,
+        });
     }
     let mut plans = Vec::new();
-    for dist in &dists {
-        plans.push(prepare(
-            catalog,
-            &config,
-            dist,
-            req.now,
-            spool.path(),
-            progress,
-        )?);
+    for info in infos {
+        plans.push(if req.refresh {
+            refreshed(catalog.blobs(), &config, info)?
+        } else {
+            prepare(catalog, &config, info, spool.path(), progress)?
+        });
     }
     if let Some(signer) = req.signer {
         for plan in &mut plans {
@@ -188,8 +224,23 @@ pub fn publish(
     let blobs = catalog.blobs();
     let mut out = Vec::new();
     for (plan, generation) in plans.iter().zip(generations) {
-        let latest = || still_latest(meta, &plan.dist, generation);
-        let files = write_dist(blobs, plan, req.workers.max(1), &latest, progress)?;
+        let latest = || {
+            still_latest(meta, &plan.dist, generation)?;
+            match &plan.refreshes {
+                Some(old)
+                    if blobs.get(&format!("dists/{}/Release", plan.dist))?.as_ref()
+                        != Some(old) =>
+                {
+                    bail!(
+                        "publish of {} stopped: its Release changed while it was being \
+                         refreshed; this refresh replaced nothing",
+                        plan.dist
+                    )
+                }
+                _ => Ok(()),
+            }
+        };
+        let (files, pruned) = write_dist(blobs, plan, req, &latest, progress)?;
         catalog.announce(
             &config,
             vec![json!({"action": "publish", "type": "dists", "name": plan.dist})],
@@ -200,6 +251,7 @@ pub fn publish(
             has_sources: plan.has_sources,
             signed: plan.signatures.is_some(),
             files,
+            pruned,
         });
     }
     Ok(out)
@@ -291,11 +343,11 @@ struct Built {
 fn prepare(
     catalog: &Catalog,
     config: &RepoConfig,
-    dist: &str,
-    now: DateTime<Utc>,
+    info: ReleaseInfo,
     spool: &std::path::Path,
     progress: &(dyn Fn(Step) + Sync),
 ) -> Result<DistPlan> {
+    let dist = info.dist.as_str();
     let mut plan = DistPlan {
         dist: dist.to_string(),
         indices: Vec::new(),
@@ -303,6 +355,8 @@ fn prepare(
         release: String::new(),
         signatures: None,
         has_sources: false,
+        current: BTreeSet::new(),
+        refreshes: None,
     };
     let mut listed = Vec::new();
     let specs = IndexSpec::all(config);
@@ -342,16 +396,41 @@ fn prepare(
         }
         Ok(())
     })?;
-    let info = ReleaseInfo {
-        origin: config.origin().to_string(),
-        label: config.label().to_string(),
-        dist: dist.to_string(),
-        date: now,
-        archs: config.binary_archs(),
-        comps: config.comps.clone(),
-    };
     plan.release = top_release(&info, &listed);
+    plan.current = by_hash_paths(&listed);
     Ok(plan)
+}
+
+/// The by-hash paths (below `dists/DIST/`) of the indices a Release lists.
+fn by_hash_paths(listed: &[Listed]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for l in listed {
+        if let Some((dir, name)) = l.path.rsplit_once('/') {
+            if name != "Release" {
+                for a in Algo::ALL {
+                    out.insert(format!("{dir}/by-hash/{}/{}", a.name(), l.digests.get(a)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The plan of a refresh: the published Release re-dated, nothing else.
+fn refreshed(blobs: &dyn BlobStore, config: &RepoConfig, info: ReleaseInfo) -> Result<DistPlan> {
+    let (release, old, listed) = refresh::recompose(blobs, config, &info)?;
+    Ok(DistPlan {
+        dist: info.dist.clone(),
+        indices: Vec::new(),
+        leaves: Vec::new(),
+        release,
+        signatures: None,
+        has_sources: listed
+            .iter()
+            .any(|l| l.path.ends_with("/source/Sources") && l.digests.size > 0),
+        current: by_hash_paths(&listed),
+        refreshes: Some(old),
+    })
 }
 
 /// The packages that break the rules every stored package must follow,
@@ -462,10 +541,11 @@ impl Tally<'_> {
 fn write_dist(
     blobs: &dyn BlobStore,
     plan: &DistPlan,
-    workers: usize,
+    req: &Request<'_>,
     latest: &dyn Fn() -> Result<()>,
     progress: &(dyn Fn(Step) + Sync),
-) -> Result<usize> {
+) -> Result<(usize, usize)> {
+    let workers = req.workers.max(1);
     let tally = Tally {
         done: AtomicUsize::new(0),
         total: plan.total_files(),
@@ -495,6 +575,22 @@ fn write_dist(
         None => check(),
         Some(_) => Ok(()),
     };
+    // The Release this publish replaces: its by-hash files are superseded
+    // when the new one is written.
+    let replaced = blobs
+        .get(&format!("{base}/Release"))
+        .map_err(|e| failed("Release not updated", e.into()))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let pruning = retention::plan(
+        blobs,
+        &home,
+        &base,
+        &plan.current,
+        replaced.as_deref(),
+        req.now,
+        req.retention,
+    )
+    .map_err(|e| failed("Release not updated", e))?;
     // Each index's strongest by-hash name first, uploaded from the spool;
     // then its other names, copied from that one (server-side on S3).
     parallel(&plan.indices, workers, |f| {
@@ -552,6 +648,9 @@ fn write_dist(
     })
     .map_err(|e| failed("Release not updated", e))?;
     in_place(latest)?;
+    pruning
+        .write_record(blobs)
+        .map_err(|e| failed("Release not updated", e))?;
     blobs
         .put_bytes(
             &format!("{base}/Release"),
@@ -588,6 +687,9 @@ fn write_dist(
             }
         }
     }
+    let pruned = pruning
+        .delete(blobs)
+        .map_err(|e| failed("Release written, old by-hash files not all deleted", e))?;
     if let Some(staged) = &staged {
         // The check runs where no other switch beside it can, so the
         // switch happens only while this publish is still the latest.
@@ -599,7 +701,7 @@ fn write_dist(
                 e => failed("Release not updated", e.into()),
             })?;
     }
-    Ok(tally.written() - skipped.load(Ordering::SeqCst))
+    Ok((tally.written() - skipped.load(Ordering::SeqCst), pruned))
 }
 
 /// The item holding each distribution's publish generation (one attribute

@@ -13,8 +13,14 @@ use super::index::{Algo, Digests};
 pub struct ReleaseInfo {
     pub origin: String,
     pub label: String,
+    /// The codename: the directory under `dists/`.
     pub dist: String,
+    /// The `Suite` field (the codename unless configured otherwise).
+    pub suite: String,
     pub date: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub not_automatic: bool,
+    pub but_automatic_upgrades: bool,
     /// Binary architectures only (never `all`, never `source`).
     pub archs: Vec<String>,
     pub comps: Vec<String>,
@@ -25,6 +31,31 @@ pub struct ReleaseInfo {
 pub struct Listed {
     pub path: String,
     pub digests: Digests,
+}
+
+/// A duration as settings write it: a whole number and a unit, `s`, `m`,
+/// `h` or `d` (`90s`, `36h`, `7d`); a bare `0` is zero.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let bad = || format!("{text:?} is not a duration like 90s, 30m, 36h or 7d");
+    if text == "0" {
+        return Ok(chrono::Duration::zero());
+    }
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (n, unit) = text.split_at(split);
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86400),
+        _ => None,
+    }
+    .filter(|s| *s <= 100 * 366 * 86400)
+    .ok_or_else(bad)?;
+    Ok(chrono::Duration::seconds(secs))
 }
 
 /// `Sat, 21 Nov 2026 22:43:00 UTC`: RFC 2822 in UTC, as apt reads it.
@@ -41,12 +72,25 @@ pub fn top_release(info: &ReleaseInfo, files: &[Listed]) -> String {
     // Writing to a String cannot fail.
     let _ = write!(
         out,
-        "Origin: {}\nLabel: {}\nSuite: {}\nCodename: {}\nDate: {}\nArchitectures: {}\nComponents: {}\nAcquire-By-Hash: yes\n",
+        "Origin: {}\nLabel: {}\nSuite: {}\nCodename: {}\nDate: {}\n",
         info.origin,
         info.label,
-        info.dist,
+        info.suite,
         info.dist,
         release_date(info.date),
+    );
+    if let Some(t) = info.valid_until {
+        let _ = writeln!(out, "Valid-Until: {}", release_date(t));
+    }
+    if info.not_automatic {
+        out.push_str("NotAutomatic: yes\n");
+    }
+    if info.but_automatic_upgrades {
+        out.push_str("ButAutomaticUpgrades: yes\n");
+    }
+    let _ = write!(
+        out,
+        "Architectures: {}\nComponents: {}\nAcquire-By-Hash: yes\n",
         info.archs.join(" "),
         info.comps.join(" "),
     );
@@ -89,7 +133,11 @@ mod tests {
             origin: "Acme".into(),
             label: "Acme Tools".into(),
             dist: "xenial".into(),
+            suite: "xenial".into(),
             date: Utc.with_ymd_and_hms(2026, 11, 21, 22, 43, 0).unwrap(),
+            valid_until: None,
+            not_automatic: false,
+            but_automatic_upgrades: false,
             archs: vec!["amd64".into(), "arm64".into()],
             comps: vec!["main".into(), "extra".into()],
         }
@@ -98,6 +146,17 @@ mod tests {
     fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
         text.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("36h"), Ok(chrono::Duration::hours(36)));
+        assert_eq!(parse_duration("7d"), Ok(chrono::Duration::days(7)));
+        assert_eq!(parse_duration("90s"), Ok(chrono::Duration::seconds(90)));
+        assert_eq!(parse_duration("0"), Ok(chrono::Duration::zero()));
+        for bad in ["", "h", "7", "-1d", "1.5h", "7w", "99999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -116,6 +175,30 @@ mod tests {
         assert_eq!(field(&text, "Components"), Some("main extra"));
         assert_eq!(field(&text, "Acquire-By-Hash"), Some("yes"));
         assert_eq!(field(&text, "Date"), Some("Sat, 21 Nov 2026 22:43:00 UTC"));
+    }
+
+    #[test]
+    fn freshness_fields_when_configured() {
+        let plain = top_release(&info(), &[]);
+        for f in ["Valid-Until", "NotAutomatic", "ButAutomaticUpgrades"] {
+            assert_eq!(field(&plain, f), None, "{f}");
+        }
+        let i = ReleaseInfo {
+            suite: "stable".into(),
+            valid_until: Some(info().date + chrono::Duration::days(7)),
+            not_automatic: true,
+            but_automatic_upgrades: true,
+            ..info()
+        };
+        let text = top_release(&i, &[]);
+        assert_eq!(field(&text, "Suite"), Some("stable"));
+        assert_eq!(field(&text, "Codename"), Some("xenial"));
+        assert_eq!(
+            field(&text, "Valid-Until"),
+            Some("Sat, 28 Nov 2026 22:43:00 UTC")
+        );
+        assert_eq!(field(&text, "NotAutomatic"), Some("yes"));
+        assert_eq!(field(&text, "ButAutomaticUpgrades"), Some("yes"));
     }
 
     #[test]

@@ -72,16 +72,34 @@ impl Repo {
         dists: &[&str],
         signer: Option<&dyn Signer>,
     ) -> Result<Vec<Published>> {
-        publish(
-            &self.cat,
-            &Request {
-                dists: dists.iter().map(|d| d.to_string()).collect(),
-                signer,
-                now: Utc.with_ymd_and_hms(2026, 11, 21, 22, 43, 0).unwrap(),
-                workers: 4,
-            },
-            &|_| {},
-        )
+        self.publish_with(&Request {
+            dists: dists.iter().map(|d| d.to_string()).collect(),
+            signer,
+            now: Utc.with_ymd_and_hms(2026, 11, 21, 22, 43, 0).unwrap(),
+            workers: 4,
+            retention: retention::default_window(),
+            refresh: false,
+        })
+    }
+
+    fn publish_with(&self, req: &Request<'_>) -> Result<Vec<Published>> {
+        publish(&self.cat, req, &|_| {})
+    }
+
+    /// Every by-hash key under dists/.
+    fn by_hash(&self) -> std::collections::BTreeSet<String> {
+        self.tree()
+            .into_keys()
+            .filter(|k| k.contains("/by-hash/"))
+            .collect()
+    }
+
+    /// The by-hash keys the current Release of `dist` names.
+    fn named(&self, dist: &str) -> std::collections::BTreeSet<String> {
+        retention::named_by(&self.text(&format!("dists/{dist}/Release")))
+            .into_iter()
+            .map(|p| format!("dists/{dist}/{p}"))
+            .collect()
     }
 
     fn bucket(&self) -> std::path::PathBuf {
@@ -446,6 +464,89 @@ fn republishing_keeps_old_by_hash_files_and_rewrites_only_what_changed() {
         .contains("Package: two\n"));
 }
 
+fn at(hours: i64) -> Request<'static> {
+    Request {
+        dists: vec![],
+        signer: None,
+        now: Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap() + chrono::Duration::hours(hours),
+        workers: 4,
+        retention: retention::default_window(),
+        refresh: false,
+    }
+}
+
+#[test]
+fn a_zero_retention_keeps_only_what_the_current_release_names() {
+    let r = repo_with(&["xenial"], &["main"], &["amd64"], None);
+    r.put(&[bin("one", "1", "main", "amd64")]);
+    r.publish_with(&at(0)).unwrap();
+    let first = r.by_hash();
+    r.put(&[bin("two", "1", "main", "amd64")]);
+    let zero = Request {
+        retention: chrono::Duration::zero(),
+        ..at(1)
+    };
+    let p = r.publish_with(&zero).unwrap();
+    assert_eq!(r.by_hash(), r.named("xenial"));
+    // Packages and Packages.gz changed, four names each; Sources did not.
+    assert_eq!(p[0].pruned, 8);
+    assert_eq!(first.difference(&r.by_hash()).count(), 8);
+    assert_eq!(r.text(&format!("dists/xenial/{}", retention::RECORD)), "");
+}
+
+#[test]
+fn by_hash_files_of_a_replaced_release_stay_for_the_window() {
+    let r = repo_with(&["xenial"], &["main"], &["amd64"], None);
+    r.put(&[bin("one", "1", "main", "amd64")]);
+    r.publish_with(&at(0)).unwrap();
+    let first = r.named("xenial");
+    r.put(&[bin("two", "1", "main", "amd64")]);
+    // A client that read the first Release still finds every index.
+    r.publish_with(&at(1)).unwrap();
+    let second = r.named("xenial");
+    assert!(r.by_hash().is_superset(&first));
+    assert!(r.by_hash().is_superset(&second));
+    let record = r.text(&format!("dists/xenial/{}", retention::RECORD));
+    assert_eq!(record.lines().count(), 8, "{record}");
+    // Within 36 hours of being replaced they stay; after, they go.
+    assert_eq!(r.publish_with(&at(36)).unwrap()[0].pruned, 0);
+    assert_eq!(r.publish_with(&at(37)).unwrap()[0].pruned, 8);
+    assert_eq!(r.by_hash(), second);
+    // A publish that sees by-hash files nobody recorded (written by an
+    // older version, or by a publish in progress) keeps them a window.
+    let stray = "dists/xenial/main/binary-amd64/by-hash/SHA512/00";
+    r.cat
+        .blobs()
+        .put_bytes(stray, b"x", PutMode::Create)
+        .unwrap();
+    let zero = |h| Request {
+        retention: chrono::Duration::zero(),
+        ..at(h)
+    };
+    assert_eq!(r.publish_with(&zero(38)).unwrap()[0].pruned, 0);
+    assert!(r.get(stray).is_some());
+    assert_eq!(r.publish_with(&zero(39)).unwrap()[0].pruned, 1);
+    assert_eq!(r.by_hash(), second);
+}
+
+#[test]
+fn a_broken_retention_record_stops_the_publish_before_release() {
+    let r = repo_with(&["xenial"], &["main"], &["amd64"], None);
+    r.publish_with(&at(0)).unwrap();
+    let release = r.text("dists/xenial/Release");
+    r.cat
+        .blobs()
+        .put_bytes(
+            &format!("dists/xenial/{}", retention::RECORD),
+            b"soon ../../pool\n",
+            PutMode::Overwrite,
+        )
+        .unwrap();
+    let e = r.publish_with(&at(1)).unwrap_err().to_string();
+    assert!(e.contains("by-hash-superseded line 1"), "{e}");
+    assert_eq!(r.text("dists/xenial/Release"), release);
+}
+
 /// The directory bucket, recording every write and failing the n-th one
 /// when asked (a fault at a chosen point of a publish).
 struct Recording {
@@ -540,7 +641,14 @@ fn data_before_pointers_and_inrelease_last() {
     let log = recording(&mut r, None);
     let signer = test_signer();
     r.publish_signed(&[], Some(&signer)).unwrap();
-    let log = log.lock().unwrap().clone();
+    // The retention record is bookkeeping no client reads.
+    let log: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|k| !k.ends_with(retention::RECORD))
+        .cloned()
+        .collect();
     let rank = |k: &str| {
         if k.ends_with("/InRelease") {
             4
@@ -652,6 +760,7 @@ fn sources_list_lines_follow_signing_and_sources() {
         has_sources: true,
         signed: true,
         files: 1,
+        pruned: 0,
     };
     assert_eq!(
         sources_list_lines("file:/b", &p, Some("/k.gpg")),

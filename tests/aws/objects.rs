@@ -1,5 +1,5 @@
 //! Every kind of object repoman writes to S3, read back from moto with its
-//! Content-Type, however it was written (PutObject, multipart, CopyObject
+//! Content-Type and Cache-Control, however it was written (PutObject, multipart, CopyObject
 //! from a by-hash twin or another distribution's pool), and the
 //! not-set-up error on SimpleDB.
 
@@ -106,8 +106,23 @@ fn expected(key: &str, bytes_are_gzip: bool) -> (&'static str, &'static str) {
     }
 }
 
+/// The Cache-Control each kind must carry: immutable for names whose bytes
+/// never change, the configured short policy for the names a publish
+/// replaces, never-cached for the rest.
+fn expected_cache(key: &str, kind: &str) -> &'static str {
+    match kind {
+        _ if key.starts_with("pool/") || kind.starts_with("by-hash ") => {
+            "public, max-age=31536000, immutable"
+        }
+        "plain index" | "gzip index" | "Release" | "InRelease" | "Release.gpg" => SHORT_CACHE,
+        _ => "no-store",
+    }
+}
+
+const SHORT_CACHE: &str = "public, max-age=15";
+
 #[test]
-fn every_object_kind_carries_its_content_type() {
+fn every_object_kind_carries_its_content_type_and_cache_control() {
     let moto = support::moto();
     let sdb = support::sdb_local(&[]);
     let work = tempfile::tempdir().unwrap();
@@ -116,7 +131,12 @@ fn every_object_kind_carries_its_content_type() {
     let key = signing_key(work.path());
     let bucket = support::bucket_name("types");
     let run = |args: &[&str]| {
-        let mut all = vec!["--gpg-key-file", key.to_str().unwrap()];
+        let mut all = vec![
+            "--gpg-key-file",
+            key.to_str().unwrap(),
+            "--cache-control-indices",
+            SHORT_CACHE,
+        ];
         all.extend_from_slice(args);
         let out = cli(&moto.url, &sdb.url, &home, "types", &bucket, &all);
         assert!(out.status.success(), "{args:?}: {}", text(&out));
@@ -159,9 +179,12 @@ import sys, boto3
 s3 = boto3.client("s3")
 for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1]):
     for o in page.get("Contents", []):
-        h = s3.get_object(Bucket=sys.argv[1], Key=o["Key"], Range="bytes=0-1")
-        gz = h["Body"].read() == b"\x1f\x8b"
-        print(o["Key"], h["ContentType"], int(gz), sep="\t")
+        if o["Size"] > 0:
+            h = s3.get_object(Bucket=sys.argv[1], Key=o["Key"], Range="bytes=0-1")
+            gz = h["Body"].read() == b"\x1f\x8b"
+        else:
+            h, gz = s3.head_object(Bucket=sys.argv[1], Key=o["Key"]), False
+        print(o["Key"], h["ContentType"], int(gz), h.get("CacheControl", "-"), sep="\t")
 "#,
         &[&bucket],
     );
@@ -169,11 +192,17 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1]):
     let mut wrong = Vec::new();
     for line in listing.lines() {
         let f: Vec<&str> = line.split('\t').collect();
-        let (key, got, gz) = (f[0], f[1], f[2] == "1");
+        let (key, got, gz, cache) = (f[0], f[1], f[2] == "1", f[3]);
         let (kind, want) = expected(key, gz);
         *seen.entry(kind).or_default() += 1;
         if got != want {
             wrong.push(format!("{key}: {got}, want {want}"));
+        }
+        if cache != expected_cache(key, kind) {
+            wrong.push(format!(
+                "{key}: Cache-Control {cache}, want {}",
+                expected_cache(key, kind)
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -222,4 +251,75 @@ fn simpledb_before_setup_says_to_run_setup() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// by-hash retention and `publish --refresh` on S3: with a zero window
+/// only the files the current Release names stay; a refresh re-dates the
+/// Release and leaves every index as it was.
+#[test]
+fn s3_retention_keeps_only_current_by_hash_files_and_refresh_re_dates() {
+    let moto = support::moto();
+    let sdb = support::sdb_local(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let bucket = support::bucket_name("retain");
+    let run = |args: &[&str]| {
+        let out = cli(&moto.url, &sdb.url, &home, "retain", &bucket, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    };
+    run(&["setup", "-d", "stable", "-c", "main", "-a", "amd64"]);
+    let add = |f: &str| {
+        run(&[
+            "add",
+            "-d",
+            "stable",
+            "-c",
+            "main",
+            fixture(f).to_str().unwrap(),
+        ]);
+    };
+    add("hello_2.10-3_amd64.deb");
+    run(&["publish"]);
+    add("sensible-utils_0.0.17+nmu1_all.deb");
+    run(&["--by-hash-retention", "0", "publish"]);
+    let script = r#"
+import sys, boto3
+s3 = boto3.client("s3")
+b = sys.argv[1]
+rel = s3.get_object(Bucket=b, Key="dists/stable/Release")["Body"].read().decode()
+named, algo = set(), None
+for line in rel.splitlines():
+    if not line.startswith(" "):
+        algo = line.rstrip(":")
+        continue
+    digest, _, path = line.split()
+    d, name = path.rsplit("/", 1)
+    if name != "Release":
+        named.add(f"dists/stable/{d}/by-hash/{algo}/{digest}")
+keys = set()
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b, Prefix="dists/"):
+    for o in page.get("Contents", []):
+        keys.add(o["Key"])
+byhash = {k for k in keys if "/by-hash/" in k}
+print(len(named), int(byhash == named))
+for l in rel.splitlines():
+    if l.startswith("Date: "):
+        print(l)
+plain = s3.get_object(Bucket=b, Key="dists/stable/main/binary-amd64/Packages")
+print(plain["ETag"])
+"#;
+    let first = boto3(&moto.url, script, &[&bucket]);
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(
+        lines[0], "16 1",
+        "by-hash keys differ from the Release's: {first}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run(&["publish", "--refresh"]);
+    let second = boto3(&moto.url, script, &[&bucket]);
+    let after: Vec<&str> = second.lines().collect();
+    assert_eq!(after[0], "16 1", "{second}");
+    assert_ne!(after[1], lines[1], "the Date moves on");
+    assert_eq!(after[2], lines[2], "the index is not rewritten");
 }
