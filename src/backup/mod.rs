@@ -12,6 +12,7 @@
 //! * [`verify`]: the bucket checked against the state.
 //! * [`stored`]: backups kept in the bucket under `backups/`.
 
+pub mod chain;
 pub mod dump;
 pub mod jvalue;
 pub mod published;

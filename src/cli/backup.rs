@@ -21,6 +21,9 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
         None => {}
     }
     let f = args.filter.to_filter(&args.dists, &args.comps);
+    if args.incremental && f != crate::catalog::Filter::default() {
+        bail!("--incremental backs up the whole state: it takes no filters");
+    }
     let style = match args.format {
         BackupFormat::Json => Style::Indented,
         BackupFormat::Jsonc => Style::Compact,
@@ -40,6 +43,19 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
             stats.items,
             stats.names,
             path.display()
+        );
+    } else if args.incremental {
+        let saved = stored::save_incremental(&ctx.catalog, &mut progress)?;
+        bar.finish_and_clear();
+        println!("{}", saved.key);
+        eprintln!(
+            "stored an increment on {}: {} items of {} changed packages, {} removed, to {} in {}",
+            saved.base,
+            saved.contents.items,
+            saved.contents.names,
+            saved.contents.removed.unwrap_or(0),
+            saved.key,
+            ctx.catalog.blobs().describe()
         );
     } else if args.to_bucket {
         let (key, stats) = stored::save(&ctx.catalog, &f, style, &mut progress)?;
@@ -67,25 +83,30 @@ fn list_backups(ctx: &Context) -> Result<()> {
         eprintln!("no backups stored under {}", stored::location(&ctx.catalog));
         return Ok(());
     }
+    let name = |key: &str| key.rsplit('/').next().unwrap_or(key).to_string();
     let rows: Vec<Vec<String>> = all
         .iter()
         .map(|s| {
+            let info = s.info.as_ref();
             vec![
-                s.info
-                    .as_ref()
-                    .map(|i| i.created.clone())
-                    .unwrap_or_else(|| s.timestamp.clone()),
+                info.map_or_else(|| s.timestamp.clone(), |i| i.created.clone()),
                 s.size.to_string(),
-                s.info
-                    .as_ref()
-                    .map_or("?".to_string(), |i| i.items.to_string()),
+                info.map_or("?".to_string(), |i| i.items.to_string()),
+                info.and_then(|i| i.removed)
+                    .map_or("-".to_string(), |n| n.to_string()),
+                s.kind().to_string(),
+                s.base().map_or("-".to_string(), name),
                 s.key.clone(),
             ]
         })
         .collect();
     print!(
         "{}",
-        render_table(Format::Simple, &["date", "size", "items", "key"], &rows)
+        render_table(
+            Format::Simple,
+            &["date", "size", "items", "removed", "kind", "base", "key"],
+            &rows
+        )
     );
     Ok(())
 }
