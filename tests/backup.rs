@@ -1504,7 +1504,7 @@ fn an_incremental_chain_restores_every_point_byte_for_byte() {
     // The replayed chain is the full backup of that point, byte for byte.
     let cat = r.catalog();
     for (key, want) in keys.iter().zip(&want) {
-        let (bytes, k) = repoman::backup::stored::load(&cat, key).unwrap();
+        let (bytes, k) = repoman::backup::stored::load(&cat, key, None).unwrap();
         assert_eq!(&k, key);
         let json = repoman::backup::validate::decompress(&bytes).unwrap();
         assert_eq!(String::from_utf8(json).unwrap(), *want, "{key}");
@@ -1671,4 +1671,129 @@ fn incremental_needs_a_base_and_takes_no_filters() {
             .file_name()
             .to_string_lossy()
             .ends_with("Z-1.json.gz")));
+}
+
+// ---------------------------------------------------------------------------
+// Encrypted backups: age's own tool reads them.
+
+/// A key pair made by `age-keygen`: the identity file and the recipient.
+fn age_key(dir: &Path, name: &str) -> (String, String) {
+    let file = dir.join(name);
+    let out = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .expect("age-keygen (Debian package age) is installed");
+    assert!(out.status.success());
+    let public = std::process::Command::new("age-keygen")
+        .arg("-y")
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        file.display().to_string(),
+        String::from_utf8(public.stdout).unwrap().trim().to_string(),
+    )
+}
+
+#[test]
+fn encrypted_backups_decrypt_with_age_and_restore_only_with_the_identity() {
+    let r = Repo::new();
+    let steps = chain_steps();
+    let want0 = set_state(&r, &steps[0]);
+    let (identity, recipient) = age_key(r.path(), "key.txt");
+    let (wrong, _) = age_key(r.path(), "wrong.txt");
+    let secret = std::fs::read_to_string(&identity).unwrap();
+    let secret = secret
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
+
+    let key = r
+        .ok(&["backup", "--to-bucket", "--encrypt-to", &recipient])
+        .trim()
+        .to_string();
+    assert!(key.ends_with(".json.gz.age"), "{key}");
+    let stored = std::fs::read(r.bucket().join(&key)).unwrap();
+    assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+    // The standard tool decrypts it into the plain gzipped JSON.
+    let out = std::process::Command::new("age")
+        .args(["-d", "-i", &identity])
+        .arg(r.bucket().join(&key))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = repoman::backup::validate::decompress(&out.stdout).unwrap();
+    assert_eq!(&out.stdout[..2], &[0x1f, 0x8b]);
+    assert_eq!(String::from_utf8(json).unwrap(), want0);
+
+    // An increment on the encrypted base needs the identity to read it.
+    let want1 = set_state(&r, &steps[1]);
+    let err = r.fail(&[
+        "backup",
+        "--to-bucket",
+        "--incremental",
+        "--encrypt-to",
+        &recipient,
+    ]);
+    assert!(err.contains("--identity"), "{err}");
+    let inc = r
+        .ok(&[
+            "backup",
+            "--to-bucket",
+            "--incremental",
+            "--encrypt-to",
+            &recipient,
+            "--identity",
+            &identity,
+        ])
+        .trim()
+        .to_string();
+    assert!(inc.ends_with(".json.gz.age"), "{inc}");
+
+    let other = Repo::new();
+    copy_dir(&r.bucket(), &other.bucket());
+    for (args, why) in [
+        (vec!["restore", "--from-bucket", "latest"], "--identity"),
+        (
+            vec!["restore", "--from-bucket", "latest", "--identity", &wrong],
+            "cannot be decrypted",
+        ),
+    ] {
+        let (out, err) = other.fail_out(&args);
+        assert!(err.contains(why), "{err}");
+        assert!(!out.contains(&secret) && !err.contains(&secret));
+        assert!(!other.catalog().meta().domain_exists().unwrap());
+    }
+    // By timestamp (the stem), by key, and latest.
+    let stem = key
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    other.ok(&["restore", "--from-bucket", &stem, "--identity", &identity]);
+    assert_eq!(other.backup(), want0);
+    other.ok(&[
+        "restore",
+        "--from-bucket",
+        "latest",
+        "--identity",
+        &identity,
+        "--prune",
+        "-y",
+    ]);
+    assert_eq!(other.backup(), want1);
+    let list = other.ok(&["backup", "list"]);
+    assert!(
+        list.contains(&inc) && list.contains("incremental"),
+        "{list}"
+    );
 }

@@ -13,6 +13,7 @@
 //! * [`stored`]: backups kept in the bucket under `backups/`.
 
 pub mod chain;
+pub mod crypt;
 pub mod dump;
 pub mod jvalue;
 pub mod published;

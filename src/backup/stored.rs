@@ -17,12 +17,14 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::chain::{Increment, State};
+use super::crypt::{decrypt, encrypt, Identities};
 use super::dump::{dump, DumpStats};
 use super::pyjson::Style;
 use super::validate::decompress;
 use crate::catalog::{Catalog, Filter};
 use crate::digest::sha256_hex;
 use crate::store::{BlobStore, PutMode, StoreError};
+use age::x25519::Recipient;
 
 /// Where a backend's backups live.
 pub fn prefix(backend_name: &str) -> String {
@@ -30,6 +32,8 @@ pub fn prefix(backend_name: &str) -> String {
 }
 
 const GZ: &str = ".json.gz";
+/// The suffix of a backup encrypted with age (`age(gzip(json))`).
+const AGE: &str = ".age";
 const INFO: &str = ".info";
 
 /// What the sidecar records.
@@ -100,9 +104,10 @@ pub fn gzip(json: &[u8]) -> Result<Vec<u8>> {
     Ok(gz.finish()?)
 }
 
-/// Parses `<ts>.json.gz` or `<ts>-<n>.json.gz` (a file name, no prefix).
+/// Parses `<ts>.json.gz` or `<ts>-<n>.json.gz`, each optionally followed
+/// by `.age` (a file name, no prefix).
 fn parse_name(file: &str) -> Option<(String, u32)> {
-    let stem = file.strip_suffix(GZ)?;
+    let stem = file.strip_suffix(AGE).unwrap_or(file).strip_suffix(GZ)?;
     let (ts, seq) = match stem.split_once('-') {
         Some((ts, n)) => (ts, n.parse::<u32>().ok().filter(|n| *n > 0)?),
         None => (stem, 0),
@@ -115,17 +120,26 @@ fn parse_name(file: &str) -> Option<(String, u32)> {
     ok.then(|| (ts.to_string(), seq))
 }
 
-fn info_key(gz_key: &str) -> String {
-    format!("{}{INFO}", gz_key.strip_suffix(GZ).unwrap_or(gz_key))
+/// `<stem>.info` for `<stem>.json.gz[.age]`.
+fn info_key(key: &str) -> String {
+    format!("{}{INFO}", stem(key))
 }
 
-/// Stores a compressed backup made at `now`, create-only (a backup is
-/// never overwritten; a second one in the same second gets `-1`, `-2`...),
-/// then its sidecar. Returns the key.
+/// A backup's key without `.json.gz[.age]`.
+fn stem(key: &str) -> &str {
+    let k = key.strip_suffix(AGE).unwrap_or(key);
+    k.strip_suffix(GZ).unwrap_or(k)
+}
+
+/// Stores a compressed (and maybe encrypted: `encrypted` picks the
+/// `.age` suffix) backup made at `now`, create-only (a backup is never
+/// overwritten; a second one in the same second gets `-1`, `-2`...), then
+/// its sidecar, create-only too. Returns the key.
 pub fn store(
     blobs: &dyn BlobStore,
     backend_name: &str,
     gz: &[u8],
+    encrypted: bool,
     contents: Contents,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String> {
@@ -145,7 +159,8 @@ pub fn store(
         } else {
             format!("{ts}-{seq}")
         };
-        let key = format!("{}{stem}{GZ}", prefix(backend_name));
+        let suffix = if encrypted { AGE } else { "" };
+        let key = format!("{}{stem}{GZ}{suffix}", prefix(backend_name));
         match blobs.put_bytes(&key, gz, PutMode::Create) {
             Ok(()) => {
                 let sidecar = serde_json::to_vec(&info)?;
@@ -252,7 +267,7 @@ pub fn resolve_key(backend_name: &str, given: &str) -> String {
     if given.contains('/') {
         return given.to_string();
     }
-    let file = if given.ends_with(GZ) {
+    let file = if given.ends_with(GZ) || given.ends_with(&format!("{GZ}{AGE}")) {
         given.to_string()
     } else {
         format!("{given}{GZ}")
@@ -277,7 +292,7 @@ pub fn find<'a>(
     }
     let key = resolve_key(backend_name, given);
     all.iter()
-        .find(|b| b.key == key)
+        .find(|b| b.key == key || stem(&b.key) == stem(&key))
         .with_context(|| format!("{key}: no such backup"))
 }
 
@@ -308,13 +323,19 @@ pub fn chain_of<'a>(all: &'a [StoredBackup], key: &str) -> Result<Vec<&'a Stored
 /// The state a stored backup restores: its chain read (each object checked
 /// against its sidecar, each increment against its base's digest) and
 /// replayed.
-pub fn state_at(blobs: &dyn BlobStore, all: &[StoredBackup], key: &str) -> Result<State> {
+pub fn state_at(
+    blobs: &dyn BlobStore,
+    all: &[StoredBackup],
+    key: &str,
+    ids: Option<&Identities>,
+) -> Result<State> {
     let chain = chain_of(all, key)?;
     let mut state = State::default();
     let mut prev_sha: Option<String> = None;
     for b in chain {
         let raw = fetch(blobs, &b.key)?;
-        let json = decompress(&raw).map_err(|e| anyhow::anyhow!("{}: {e}", b.key))?;
+        let gz = decrypt(ids, &raw, &b.key)?;
+        let json = decompress(&gz).map_err(|e| anyhow::anyhow!("{}: {e}", b.key))?;
         match b.base() {
             None => {
                 state = State::from_full(&json)
@@ -379,11 +400,12 @@ pub fn save(
     cat: &Catalog,
     filter: &Filter,
     style: Style,
+    to: &[Recipient],
     progress: &mut dyn FnMut(u64),
 ) -> Result<(String, DumpStats)> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let stats = dump(cat, filter, style, &mut gz, progress)?;
-    let bytes = gz.finish()?;
+    let bytes = seal(to, gz.finish()?)?;
     let contents = Contents {
         items: stats.items,
         names: stats.names,
@@ -393,6 +415,7 @@ pub fn save(
         cat.blobs(),
         cat.backend_name(),
         &bytes,
+        !to.is_empty(),
         contents,
         chrono::Utc::now(),
     )?;
@@ -410,7 +433,12 @@ pub struct Saved {
 /// `backup --to-bucket --incremental`: the whole state compared with the
 /// newest restore point (its chain replayed), and what changed stored as
 /// an increment on it. Data first, sidecar last.
-pub fn save_incremental(cat: &Catalog, progress: &mut dyn FnMut(u64)) -> Result<Saved> {
+pub fn save_incremental(
+    cat: &Catalog,
+    to: &[Recipient],
+    ids: Option<&Identities>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Saved> {
     let blobs = cat.blobs();
     let all = stored(cat)?;
     let base = all.iter().rev().find(|b| b.complete()).with_context(|| {
@@ -419,7 +447,7 @@ pub fn save_incremental(cat: &Catalog, progress: &mut dyn FnMut(u64)) -> Result<
             location(cat)
         )
     })?;
-    let base_state = state_at(blobs, &all, &base.key)?;
+    let base_state = state_at(blobs, &all, &base.key, ids)?;
     let base_sha = base
         .info
         .as_ref()
@@ -435,11 +463,12 @@ pub fn save_incremental(cat: &Catalog, progress: &mut dyn FnMut(u64)) -> Result<
         base: Some(base.key.clone()),
         removed: Some(inc.removed.len() as u64),
     };
-    let gz = gzip(&inc.to_json())?;
+    let gz = seal(to, gzip(&inc.to_json())?)?;
     let key = store(
         blobs,
         cat.backend_name(),
         &gz,
+        !to.is_empty(),
         contents.clone(),
         chrono::Utc::now(),
     )?;
@@ -448,6 +477,15 @@ pub fn save_incremental(cat: &Catalog, progress: &mut dyn FnMut(u64)) -> Result<
         base: base.key.clone(),
         contents,
     })
+}
+
+/// The stored bytes: `gz` encrypted when there are recipients.
+fn seal(to: &[Recipient], gz: Vec<u8>) -> Result<Vec<u8>> {
+    if to.is_empty() {
+        Ok(gz)
+    } else {
+        encrypt(to, &gz)
+    }
 }
 
 /// The catalog's stored backups, oldest first.
@@ -470,7 +508,7 @@ pub fn remove(cat: &Catalog, backups: &[StoredBackup]) -> Result<Vec<String>> {
 /// its key. A full backup's bytes are the stored ones (checked against the
 /// sidecar); an increment's chain is replayed into the full backup of that
 /// point.
-pub fn load(cat: &Catalog, given: &str) -> Result<(Vec<u8>, String)> {
+pub fn load(cat: &Catalog, given: &str, ids: Option<&Identities>) -> Result<(Vec<u8>, String)> {
     let all = stored(cat)?;
     let key = match find(&all, cat.backend_name(), given) {
         Ok(b) => b.key.clone(),
@@ -480,10 +518,10 @@ pub fn load(cat: &Catalog, given: &str) -> Result<(Vec<u8>, String)> {
     };
     match all.iter().find(|b| b.key == key).and_then(|b| b.base()) {
         Some(_) => Ok((
-            state_at(cat.blobs(), &all, &key)?.render(Style::Compact),
+            state_at(cat.blobs(), &all, &key, ids)?.render(Style::Compact),
             key,
         )),
-        None => Ok((fetch(cat.blobs(), &key)?, key)),
+        None => Ok((decrypt(ids, &fetch(cat.blobs(), &key)?, &key)?, key)),
     }
 }
 #[cfg(test)]
@@ -526,12 +564,13 @@ mod tests {
         b.put_bytes("pool/x/y", b"package", PutMode::Create)
             .unwrap();
         let gz = gzip(b"{\"metadata\": {}, \"packages\": {}}\n").unwrap();
-        let k1 = store(&b, "local", &gz, Contents::default(), at(5)).unwrap();
-        let k2 = store(&b, "local", &gz, Contents::default(), at(5)).unwrap();
+        let k1 = store(&b, "local", &gz, false, Contents::default(), at(5)).unwrap();
+        let k2 = store(&b, "local", &gz, false, Contents::default(), at(5)).unwrap();
         let k3 = store(
             &b,
             "local",
             &gz,
+            false,
             Contents {
                 items: 7,
                 names: 2,
@@ -568,7 +607,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = DirBucket::new(dir.path());
         let gz = gzip(b"{}").unwrap();
-        let k = store(&b, "local", &gz, Contents::default(), at(1)).unwrap();
+        let k = store(&b, "local", &gz, false, Contents::default(), at(1)).unwrap();
         b.put_bytes(&k, &gzip(b"[]").unwrap(), PutMode::Overwrite)
             .unwrap();
         let e = fetch(&b, &k).unwrap_err().to_string();

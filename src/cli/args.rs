@@ -74,6 +74,12 @@ super::config::settings! {
     /// Armored secret key file to sign with, without GnuPG
     #[arg(long, global = true, value_name = "FILE")]
     gpg_key_file: Option<PathBuf> = "gpg-key-file",
+    /// Encrypt backups stored in the bucket to this age recipient (age1…; repeatable)
+    #[arg(long = "encrypt-to", global = true, value_name = "RECIPIENT")]
+    backup_recipients: Vec<String> = "backup-recipients",
+    /// age identity file that decrypts stored backups (restore, incremental backups)
+    #[arg(long = "identity", global = true, value_name = "FILE")]
+    backup_identity: Option<PathBuf> = "backup-identity",
     /// After add or cp, delete all but the N newest versions in each touched dist/comp/arch
     #[arg(long, global = true, value_name = "N")]
     auto_purge: Option<usize> = "auto-purge",

@@ -11,7 +11,7 @@ use super::Context;
 use crate::backup::published::Recovered;
 use crate::backup::restore::{self, RestorePlan};
 use crate::backup::verify::{self, VerifyRequest};
-use crate::backup::{self as bk, parse_backup, stored, Backup, RestoreRequest, Style};
+use crate::backup::{self as bk, crypt, parse_backup, stored, Backup, RestoreRequest, Style};
 use anyhow::{bail, Context as _, Result};
 
 pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
@@ -45,7 +45,12 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
             path.display()
         );
     } else if args.incremental {
-        let saved = stored::save_incremental(&ctx.catalog, &mut progress)?;
+        let saved = stored::save_incremental(
+            &ctx.catalog,
+            &recipients(ctx)?,
+            identities(ctx)?.as_ref(),
+            &mut progress,
+        )?;
         bar.finish_and_clear();
         println!("{}", saved.key);
         eprintln!(
@@ -58,7 +63,7 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
             ctx.catalog.blobs().describe()
         );
     } else if args.to_bucket {
-        let (key, stats) = stored::save(&ctx.catalog, &f, style, &mut progress)?;
+        let (key, stats) = stored::save(&ctx.catalog, &f, style, &recipients(ctx)?, &mut progress)?;
         bar.finish_and_clear();
         println!("{key}");
         eprintln!(
@@ -75,6 +80,20 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
         bar.finish_and_clear();
     }
     Ok(())
+}
+
+/// The age recipients stored backups are encrypted to.
+fn recipients(ctx: &Context) -> Result<Vec<age::x25519::Recipient>> {
+    crypt::recipients(&ctx.settings.backup_recipients)
+}
+
+/// The age identities that decrypt stored backups, when given.
+fn identities(ctx: &Context) -> Result<Option<crypt::Identities>> {
+    ctx.settings
+        .backup_identity
+        .as_ref()
+        .map(|f| crypt::Identities::read(&super::config::expand_home(&f.to_string_lossy())))
+        .transpose()
 }
 
 fn list_backups(ctx: &Context) -> Result<()> {
@@ -146,7 +165,7 @@ fn read_source(ctx: &Context, args: &RestoreArgs) -> Result<(Backup, String, Opt
         return Ok((rec.backup.clone(), name, Some(rec)));
     }
     let (raw, name) = if let Some(given) = &args.from_bucket {
-        stored::load(&ctx.catalog, given)?
+        stored::load(&ctx.catalog, given, identities(ctx)?.as_ref())?
     } else {
         let file = args.file.as_ref().expect("clap requires a source");
         if file.as_os_str() == "-" {
