@@ -240,6 +240,9 @@ mod export;
 #[path = "aws/objects.rs"]
 mod objects;
 
+#[path = "aws/backups.rs"]
+mod backups;
+
 fn sha256_of(store: &dyn BlobStore, key: &str) -> String {
     struct H(Sha256);
     impl Write for H {

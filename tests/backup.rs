@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use serde_json::Value;
+use sha2::Digest as _;
 
 use repoman::backup::dump::dump_in_ranges;
 use repoman::backup::restore::{self, RestoreRequest};
@@ -1418,4 +1419,382 @@ fn publish_rechecks_what_is_stored_and_verify_reports_every_bad_item() {
     let err = r.fail(&["publish"]);
     assert!(err.contains("the stored configuration is invalid"), "{err}");
     assert!(!r.path().join("x").exists() && !r.local().join("x").exists());
+}
+
+// ---------------------------------------------------------------------------
+// Incremental backups: chains that replay to the full backup of each point.
+
+/// The original's fixture changed step by step: a package name removed,
+/// one item of a name removed, the name added back with a new
+/// distribution configured, the label changed, nothing changed.
+fn chain_steps() -> Vec<Value> {
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(original("repoman-1.0.7-backup.json")).unwrap())
+            .unwrap();
+    let mut steps = vec![doc.clone()];
+    let consul = doc["packages"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("hashicorp-consul-template")
+        .unwrap();
+    steps.push(doc.clone());
+    doc["packages"]["testdeb"]["xenial"]["main"]["all"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
+    steps.push(doc.clone());
+    doc["packages"]
+        .as_object_mut()
+        .unwrap()
+        .insert("hashicorp-consul-template".into(), consul);
+    doc["metadata"]["dists"]
+        .as_array_mut()
+        .unwrap()
+        .push("stretch".into());
+    steps.push(doc.clone());
+    doc["metadata"]["label"] = serde_json::json!(["changed"]);
+    steps.push(doc.clone());
+    steps.push(doc);
+    steps
+}
+
+/// Makes the state equal `doc`, and returns `backup`'s output for it.
+fn set_state(r: &Repo, doc: &Value) -> String {
+    let file = r.write("state.json", doc.to_string().as_bytes());
+    r.ok(&["restore", "--prune", "-y", "--i-fear-no-evil", &file]);
+    r.backup()
+}
+
+#[test]
+fn an_incremental_chain_restores_every_point_byte_for_byte() {
+    let r = Repo::new();
+    let mut want = Vec::new();
+    let mut keys = Vec::new();
+    for (i, doc) in chain_steps().iter().enumerate() {
+        want.push(set_state(&r, doc));
+        let args: &[&str] = if i == 0 {
+            &["backup", "--to-bucket"]
+        } else {
+            &["backup", "--to-bucket", "--incremental"]
+        };
+        keys.push(r.ok(args).trim().to_string());
+    }
+    // Each increment holds only what changed.
+    let list = r.ok(&["backup", "list"]);
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let cols: Vec<(&str, &str, &str, &str)> =
+        rows.iter().map(|c| (c[2], c[3], c[4], c[5])).collect();
+    let base = |k: &String| k.rsplit('/').next().unwrap().to_string();
+    assert_eq!(
+        cols,
+        [
+            ("27", "-", "full", "-"),
+            ("0", "1", "incremental", base(&keys[0]).as_str()),
+            ("22", "0", "incremental", base(&keys[1]).as_str()),
+            ("2", "0", "incremental", base(&keys[2]).as_str()),
+            ("0", "0", "incremental", base(&keys[3]).as_str()),
+            ("0", "0", "incremental", base(&keys[4]).as_str()),
+        ],
+        "{list}"
+    );
+
+    // The replayed chain is the full backup of that point, byte for byte.
+    let cat = r.catalog();
+    for (key, want) in keys.iter().zip(&want) {
+        let (bytes, k) = repoman::backup::stored::load(&cat, key, None).unwrap();
+        assert_eq!(&k, key);
+        let json = repoman::backup::validate::decompress(&bytes).unwrap();
+        assert_eq!(String::from_utf8(json).unwrap(), *want, "{key}");
+    }
+
+    // Restored through the binary, into a fresh store, at every point, and
+    // then stepping back and forth in one store.
+    let other = Repo::new();
+    copy_dir(&r.bucket(), &other.bucket());
+    for (key, want) in keys.iter().zip(&want) {
+        let fresh = Repo::new();
+        copy_dir(&r.bucket(), &fresh.bucket());
+        fresh.ok(&["restore", "--from-bucket", key]);
+        assert_eq!(fresh.backup(), *want, "{key}");
+        other.ok(&["restore", "--from-bucket", key, "--prune", "-y"]);
+        assert_eq!(other.backup(), *want, "{key}");
+    }
+    other.ok(&["restore", "--from-bucket", &keys[1], "--prune", "-y"]);
+    other.ok(&["restore", "--from-bucket", "latest", "--prune", "-y"]);
+    assert_eq!(other.backup(), want[5]);
+    let ann = other.announcements();
+    let last = ann.iter().rev().find(|m| m["action"] == "restore").unwrap();
+    assert_eq!(last["name"], keys[5].as_str());
+}
+
+#[test]
+fn an_increment_without_its_sidecar_is_no_restore_point_and_no_base() {
+    let r = Repo::new();
+    let steps = chain_steps();
+    set_state(&r, &steps[0]);
+    let full = r.ok(&["backup", "--to-bucket"]).trim().to_string();
+    set_state(&r, &steps[1]);
+    let crashed = r
+        .ok(&["backup", "--to-bucket", "--incremental"])
+        .trim()
+        .to_string();
+    // As if the process died between the data and its sidecar.
+    let sidecar = r
+        .bucket()
+        .join(crashed.strip_suffix(".json.gz").unwrap().to_string() + ".info");
+    std::fs::remove_file(sidecar).unwrap();
+    let list = r.ok(&["backup", "list"]);
+    assert!(
+        list.lines().last().unwrap().contains("incomplete"),
+        "{list}"
+    );
+
+    let want = set_state(&r, &steps[2]);
+    let next = r
+        .ok(&["backup", "--to-bucket", "--incremental"])
+        .trim()
+        .to_string();
+    let list = r.ok(&["backup", "list"]);
+    let row = list.lines().find(|l| l.contains(&next)).unwrap();
+    assert!(row.contains(full.rsplit('/').next().unwrap()), "{list}");
+
+    let other = Repo::new();
+    copy_dir(&r.bucket(), &other.bucket());
+    other.ok(&["restore", "--from-bucket", "latest"]);
+    assert_eq!(other.backup(), want);
+}
+
+#[test]
+fn an_increment_on_a_replaced_base_is_refused_and_nothing_is_written() {
+    let r = Repo::new();
+    let steps = chain_steps();
+    set_state(&r, &steps[0]);
+    let full = r.ok(&["backup", "--to-bucket"]).trim().to_string();
+    set_state(&r, &steps[1]);
+    let inc = r
+        .ok(&["backup", "--to-bucket", "--incremental"])
+        .trim()
+        .to_string();
+    // The increment is an object of its own format, not a full backup.
+    let raw = std::fs::read(r.bucket().join(&inc)).unwrap();
+    let doc: Value =
+        serde_json::from_slice(&repoman::backup::validate::decompress(&raw).unwrap()).unwrap();
+    assert_eq!(doc["format"], "repoman-increment-1");
+    assert_eq!(doc["base"], full.as_str());
+    assert_eq!(
+        doc["removed"],
+        serde_json::json!(["hashicorp-consul-template"])
+    );
+
+    // A base replaced together with its sidecar (what a sidecar check
+    // alone would accept) breaks the chain.
+    let other = Repo::new();
+    copy_dir(&r.bucket(), &other.bucket());
+    let stem = full.strip_suffix(".json.gz").unwrap().to_string();
+    let fake = repoman::backup::stored::gzip(b"{\"metadata\": {}, \"packages\": {}}\n").unwrap();
+    let mut info: Value = serde_json::from_slice(
+        &std::fs::read(other.bucket().join(format!("{stem}.info"))).unwrap(),
+    )
+    .unwrap();
+    info["sha256"] = hex::encode(sha2::Sha256::digest(&fake)).into();
+    info["size"] = fake.len().into();
+    std::fs::write(other.bucket().join(&full), &fake).unwrap();
+    std::fs::write(
+        other.bucket().join(format!("{stem}.info")),
+        info.to_string(),
+    )
+    .unwrap();
+    let err = other.fail(&["restore", "--from-bucket", &inc]);
+    assert!(err.contains("its base is not the stored"), "{err}");
+    assert!(!other.catalog().meta().domain_exists().unwrap());
+    assert!(other.announcements().is_empty());
+}
+
+#[test]
+fn clean_keeps_the_newest_points_and_the_bases_they_need() {
+    let r = Repo::new();
+    let steps = chain_steps();
+    let mut keys = Vec::new();
+    let mut want = Vec::new();
+    for (i, doc) in steps.iter().take(5).enumerate() {
+        want.push(set_state(&r, doc));
+        // full, inc, inc, full, inc
+        let args: &[&str] = if i == 0 || i == 3 {
+            &["backup", "--to-bucket"]
+        } else {
+            &["backup", "--to-bucket", "--incremental"]
+        };
+        keys.push(r.ok(args).trim().to_string());
+    }
+    // Keeping 3 points keeps 2..4, and 2 needs 1 and 0.
+    let out = r.ok(&["backup", "clean", "3", "-y"]);
+    assert!(out.trim().is_empty(), "{out}");
+    // Keeping 2 points (3 and 4) frees the first chain, newest first.
+    let out = r.ok(&["backup", "clean", "2", "-y"]);
+    let deleted: Vec<&str> = out
+        .lines()
+        .map(|l| l.trim_start_matches("deleted "))
+        .collect();
+    assert_eq!(deleted, [&keys[2], &keys[1], &keys[0]]);
+    for (key, want) in keys.iter().zip(&want).skip(3) {
+        let fresh = Repo::new();
+        copy_dir(&r.bucket(), &fresh.bucket());
+        fresh.ok(&["restore", "--from-bucket", key]);
+        assert_eq!(fresh.backup(), *want, "{key}");
+    }
+    // Keeping 1 keeps the increment and its base.
+    let out = r.ok(&["backup", "clean", "1", "-y"]);
+    assert!(out.trim().is_empty(), "{out}");
+}
+
+#[test]
+fn incremental_needs_a_base_and_takes_no_filters() {
+    let r = Repo::new();
+    r.restore_fixture();
+    let err = r.fail(&["backup", "--to-bucket", "--incremental"]);
+    assert!(err.contains("make a full one first"), "{err}");
+    let err = r.fail(&["backup", "--incremental"]);
+    assert!(err.contains("--to-bucket"), "{err}");
+    r.ok(&["backup", "--to-bucket"]);
+    let err = r.fail(&["backup", "--to-bucket", "--incremental", "-p", "testdeb"]);
+    assert!(err.contains("takes no filters"), "{err}");
+    assert!(!r
+        .bucket()
+        .join("backups/local")
+        .read_dir()
+        .unwrap()
+        .any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with("Z-1.json.gz")));
+}
+
+// ---------------------------------------------------------------------------
+// Encrypted backups: age's own tool reads them.
+
+/// A key pair made by `age-keygen`: the identity file and the recipient.
+fn age_key(dir: &Path, name: &str) -> (String, String) {
+    let file = dir.join(name);
+    let out = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .expect("age-keygen (Debian package age) is installed");
+    assert!(out.status.success());
+    let public = std::process::Command::new("age-keygen")
+        .arg("-y")
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        file.display().to_string(),
+        String::from_utf8(public.stdout).unwrap().trim().to_string(),
+    )
+}
+
+#[test]
+fn encrypted_backups_decrypt_with_age_and_restore_only_with_the_identity() {
+    let r = Repo::new();
+    let steps = chain_steps();
+    let want0 = set_state(&r, &steps[0]);
+    let (identity, recipient) = age_key(r.path(), "key.txt");
+    let (wrong, _) = age_key(r.path(), "wrong.txt");
+    let secret = std::fs::read_to_string(&identity).unwrap();
+    let secret = secret
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
+
+    let key = r
+        .ok(&["backup", "--to-bucket", "--encrypt-to", &recipient])
+        .trim()
+        .to_string();
+    assert!(key.ends_with(".json.gz.age"), "{key}");
+    let stored = std::fs::read(r.bucket().join(&key)).unwrap();
+    assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+    // The standard tool decrypts it into the plain gzipped JSON.
+    let out = std::process::Command::new("age")
+        .args(["-d", "-i", &identity])
+        .arg(r.bucket().join(&key))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = repoman::backup::validate::decompress(&out.stdout).unwrap();
+    assert_eq!(&out.stdout[..2], &[0x1f, 0x8b]);
+    assert_eq!(String::from_utf8(json).unwrap(), want0);
+
+    // An increment on the encrypted base needs the identity to read it.
+    let want1 = set_state(&r, &steps[1]);
+    let err = r.fail(&[
+        "backup",
+        "--to-bucket",
+        "--incremental",
+        "--encrypt-to",
+        &recipient,
+    ]);
+    assert!(err.contains("--identity"), "{err}");
+    let inc = r
+        .ok(&[
+            "backup",
+            "--to-bucket",
+            "--incremental",
+            "--encrypt-to",
+            &recipient,
+            "--identity",
+            &identity,
+        ])
+        .trim()
+        .to_string();
+    assert!(inc.ends_with(".json.gz.age"), "{inc}");
+
+    let other = Repo::new();
+    copy_dir(&r.bucket(), &other.bucket());
+    for (args, why) in [
+        (vec!["restore", "--from-bucket", "latest"], "--identity"),
+        (
+            vec!["restore", "--from-bucket", "latest", "--identity", &wrong],
+            "cannot be decrypted",
+        ),
+    ] {
+        let (out, err) = other.fail_out(&args);
+        assert!(err.contains(why), "{err}");
+        assert!(!out.contains(&secret) && !err.contains(&secret));
+        assert!(!other.catalog().meta().domain_exists().unwrap());
+    }
+    // By timestamp (the stem), by key, and latest.
+    let stem = key
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    other.ok(&["restore", "--from-bucket", &stem, "--identity", &identity]);
+    assert_eq!(other.backup(), want0);
+    other.ok(&[
+        "restore",
+        "--from-bucket",
+        "latest",
+        "--identity",
+        &identity,
+        "--prune",
+        "-y",
+    ]);
+    assert_eq!(other.backup(), want1);
+    let list = other.ok(&["backup", "list"]);
+    assert!(
+        list.contains(&inc) && list.contains("incremental"),
+        "{list}"
+    );
 }

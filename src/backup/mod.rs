@@ -14,6 +14,8 @@
 //! * [`verify`]: the bucket checked against the state.
 //! * [`stored`]: backups kept in the bucket under `backups/`.
 
+pub mod chain;
+pub mod crypt;
 pub mod dump;
 pub mod jvalue;
 pub mod published;

@@ -4,17 +4,27 @@
 //! of the .gz) written after it, so `backup list` needs no decompression
 //! and a restore can check it read the bytes that were stored.
 //! Only keys of exactly this shape are ever listed or deleted.
+//!
+//! A backup is either full (the original's JSON) or an increment on a base
+//! (see [`chain`](super::chain)); the sidecar says which and names the
+//! base. The sidecar is written last and is the backup's commit record: a
+//! data object without one (a crash in between) is incomplete, never a
+//! restore point nor a base.
 
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::chain::{Increment, State};
+use super::crypt::{decrypt, encrypt, Identities};
 use super::dump::{dump, DumpStats};
 use super::pyjson::Style;
+use super::validate::decompress;
 use crate::catalog::{Catalog, Filter};
 use crate::digest::sha256_hex;
 use crate::store::{BlobStore, PutMode, StoreError};
+use age::x25519::Recipient;
 
 /// Where a backend's backups live.
 pub fn prefix(backend_name: &str) -> String {
@@ -22,6 +32,8 @@ pub fn prefix(backend_name: &str) -> String {
 }
 
 const GZ: &str = ".json.gz";
+/// The suffix of a backup encrypted with age (`age(gzip(json))`).
+const AGE: &str = ".age";
 const INFO: &str = ".info";
 
 /// What the sidecar records.
@@ -35,6 +47,21 @@ pub struct BackupInfo {
     pub sha256: String,
     /// Creation time, `YYYY-MM-DDTHH:MM:SSZ`.
     pub created: String,
+    /// An increment's base (its key); none for a full backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// How many package names an increment removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<u64>,
+}
+
+/// What a new stored backup holds, for its sidecar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contents {
+    pub items: u64,
+    pub names: u64,
+    pub base: Option<String>,
+    pub removed: Option<u64>,
 }
 
 /// A stored backup, as `backup list` shows it.
@@ -49,6 +76,27 @@ pub struct StoredBackup {
     pub info: Option<BackupInfo>,
 }
 
+impl StoredBackup {
+    /// Its sidecar was written: a restore point (and a possible base).
+    pub fn complete(&self) -> bool {
+        self.info.is_some()
+    }
+
+    /// The key of the backup this one is an increment on.
+    pub fn base(&self) -> Option<&str> {
+        self.info.as_ref().and_then(|i| i.base.as_deref())
+    }
+
+    /// `full`, `incremental`, or `incomplete` (no sidecar).
+    pub fn kind(&self) -> &'static str {
+        match (&self.info, self.base()) {
+            (None, _) => "incomplete",
+            (Some(_), None) => "full",
+            (Some(_), Some(_)) => "incremental",
+        }
+    }
+}
+
 /// Compresses a backup document for the bucket.
 pub fn gzip(json: &[u8]) -> Result<Vec<u8>> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -56,9 +104,10 @@ pub fn gzip(json: &[u8]) -> Result<Vec<u8>> {
     Ok(gz.finish()?)
 }
 
-/// Parses `<ts>.json.gz` or `<ts>-<n>.json.gz` (a file name, no prefix).
+/// Parses `<ts>.json.gz` or `<ts>-<n>.json.gz`, each optionally followed
+/// by `.age` (a file name, no prefix).
 fn parse_name(file: &str) -> Option<(String, u32)> {
-    let stem = file.strip_suffix(GZ)?;
+    let stem = file.strip_suffix(AGE).unwrap_or(file).strip_suffix(GZ)?;
     let (ts, seq) = match stem.split_once('-') {
         Some((ts, n)) => (ts, n.parse::<u32>().ok().filter(|n| *n > 0)?),
         None => (stem, 0),
@@ -71,28 +120,38 @@ fn parse_name(file: &str) -> Option<(String, u32)> {
     ok.then(|| (ts.to_string(), seq))
 }
 
-fn info_key(gz_key: &str) -> String {
-    format!("{}{INFO}", gz_key.strip_suffix(GZ).unwrap_or(gz_key))
+/// `<stem>.info` for `<stem>.json.gz[.age]`.
+fn info_key(key: &str) -> String {
+    format!("{}{INFO}", stem(key))
 }
 
-/// Stores a compressed backup made at `now`, create-only (a backup is
-/// never overwritten; a second one in the same second gets `-1`, `-2`...),
-/// then its sidecar. Returns the key.
+/// A backup's key without `.json.gz[.age]`.
+fn stem(key: &str) -> &str {
+    let k = key.strip_suffix(AGE).unwrap_or(key);
+    k.strip_suffix(GZ).unwrap_or(k)
+}
+
+/// Stores a compressed (and maybe encrypted: `encrypted` picks the
+/// `.age` suffix) backup made at `now`, create-only (a backup is never
+/// overwritten; a second one in the same second gets `-1`, `-2`...), then
+/// its sidecar, create-only too. Returns the key.
 pub fn store(
     blobs: &dyn BlobStore,
     backend_name: &str,
     gz: &[u8],
-    items: u64,
-    names: u64,
+    encrypted: bool,
+    contents: Contents,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String> {
     let ts = now.format("%Y%m%dT%H%M%SZ").to_string();
     let info = BackupInfo {
-        items,
-        names,
+        items: contents.items,
+        names: contents.names,
         size: gz.len() as u64,
         sha256: sha256_hex(gz),
         created: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        base: contents.base,
+        removed: contents.removed,
     };
     for seq in 0..1000u32 {
         let stem = if seq == 0 {
@@ -100,12 +159,13 @@ pub fn store(
         } else {
             format!("{ts}-{seq}")
         };
-        let key = format!("{}{stem}{GZ}", prefix(backend_name));
+        let suffix = if encrypted { AGE } else { "" };
+        let key = format!("{}{stem}{GZ}{suffix}", prefix(backend_name));
         match blobs.put_bytes(&key, gz, PutMode::Create) {
             Ok(()) => {
                 let sidecar = serde_json::to_vec(&info)?;
                 blobs
-                    .put_bytes(&info_key(&key), &sidecar, PutMode::Overwrite)
+                    .put_bytes(&info_key(&key), &sidecar, PutMode::Create)
                     .with_context(|| format!("storing {}", info_key(&key)))?;
                 return Ok(key);
             }
@@ -149,23 +209,40 @@ pub fn list(blobs: &dyn BlobStore, backend_name: &str) -> Result<Vec<StoredBacku
     Ok(out)
 }
 
-/// Deletes all stored backups but the newest `keep`; returns the deleted
-/// keys. The sidecar goes first, so an interruption leaves at worst a
-/// listed backup without its count, never an orphan nobody lists.
+/// Deletes the stored backups `backup clean keep` would; returns the
+/// deleted keys.
 pub fn clean(blobs: &dyn BlobStore, backend_name: &str, keep: usize) -> Result<Vec<String>> {
     delete(blobs, &to_clean(blobs, backend_name, keep)?)
 }
 
-/// The stored backups `clean` with `keep` would delete, oldest first.
+/// The stored backups `clean` with `keep` would delete, newest first (so
+/// an interruption never leaves an increment whose base is gone): all but
+/// the newest `keep` restore points and the bases they need. Incomplete
+/// backups go too, unless newer than every restore point (one may still be
+/// being written).
 pub fn to_clean(
     blobs: &dyn BlobStore,
     backend_name: &str,
     keep: usize,
 ) -> Result<Vec<StoredBackup>> {
-    let mut all = list(blobs, backend_name)?;
-    let cut = all.len().saturating_sub(keep);
-    all.truncate(cut);
-    Ok(all)
+    let all = list(blobs, backend_name)?;
+    let points: Vec<&StoredBackup> = all.iter().filter(|b| b.complete()).collect();
+    let kept = &points[points.len().saturating_sub(keep)..];
+    let mut needed: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for p in kept {
+        for b in chain_of(&all, &p.key)? {
+            needed.insert(&b.key);
+        }
+    }
+    let newest_point = points.last().map(|p| (&p.timestamp, p.seq));
+    let mut doomed: Vec<StoredBackup> = all
+        .iter()
+        .filter(|b| !needed.contains(b.key.as_str()))
+        .filter(|b| b.complete() || newest_point.is_some_and(|n| (&b.timestamp, b.seq) < n))
+        .cloned()
+        .collect();
+    doomed.reverse();
+    Ok(doomed)
 }
 
 /// Deletes the given stored backups (sidecar first); returns their keys.
@@ -190,12 +267,97 @@ pub fn resolve_key(backend_name: &str, given: &str) -> String {
     if given.contains('/') {
         return given.to_string();
     }
-    let file = if given.ends_with(GZ) {
+    let file = if given.ends_with(GZ) || given.ends_with(&format!("{GZ}{AGE}")) {
         given.to_string()
     } else {
         format!("{given}{GZ}")
     };
     format!("{}{file}", prefix(backend_name))
+}
+
+/// The stored backup given as a key, a file name
+/// (`20260102T030405Z.json.gz`), a bare timestamp, or `latest` (the newest
+/// restore point).
+pub fn find<'a>(
+    all: &'a [StoredBackup],
+    backend_name: &str,
+    given: &str,
+) -> Result<&'a StoredBackup> {
+    if given == "latest" {
+        return all
+            .iter()
+            .rev()
+            .find(|b| b.complete())
+            .with_context(|| format!("no complete backup stored under {}", prefix(backend_name)));
+    }
+    let key = resolve_key(backend_name, given);
+    all.iter()
+        .find(|b| b.key == key || stem(&b.key) == stem(&key))
+        .with_context(|| format!("{key}: no such backup"))
+}
+
+/// The chain that restores `key`: its full backup first, `key` last.
+pub fn chain_of<'a>(all: &'a [StoredBackup], key: &str) -> Result<Vec<&'a StoredBackup>> {
+    let mut chain = Vec::new();
+    let mut cur = key;
+    loop {
+        let b = all.iter().find(|b| b.key == cur).with_context(|| {
+            format!(
+                "{cur}: missing, but {} needs it",
+                chain.last().map_or(key, |b: &&StoredBackup| b.key.as_str())
+            )
+        })?;
+        if chain.iter().any(|c: &&StoredBackup| c.key == b.key) || chain.len() > all.len() {
+            bail!("{key}: its chain of bases loops");
+        }
+        chain.push(b);
+        match b.base() {
+            Some(base) => cur = base,
+            None => break,
+        }
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+/// The state a stored backup restores: its chain read (each object checked
+/// against its sidecar, each increment against its base's digest) and
+/// replayed.
+pub fn state_at(
+    blobs: &dyn BlobStore,
+    all: &[StoredBackup],
+    key: &str,
+    ids: Option<&Identities>,
+) -> Result<State> {
+    let chain = chain_of(all, key)?;
+    let mut state = State::default();
+    let mut prev_sha: Option<String> = None;
+    for b in chain {
+        let raw = fetch(blobs, &b.key)?;
+        let gz = decrypt(ids, &raw, &b.key)?;
+        let json = decompress(&gz).map_err(|e| anyhow::anyhow!("{}: {e}", b.key))?;
+        match b.base() {
+            None => {
+                state = State::from_full(&json)
+                    .with_context(|| format!("{}: not a valid backup", b.key))?
+            }
+            Some(base) => {
+                let inc = super::chain::Increment::parse(&json)
+                    .with_context(|| format!("{}: not a valid increment", b.key))?;
+                if inc.base != base || Some(&inc.base_sha256) != prev_sha.as_ref() {
+                    bail!(
+                        "{}: its base is not the stored {base} (the base was replaced, or the sidecar does not belong to it)",
+                        b.key
+                    );
+                }
+                state
+                    .apply(&json)
+                    .with_context(|| format!("{}: cannot be applied to its base", b.key))?;
+            }
+        }
+        prev_sha = Some(sha256_hex(&raw));
+    }
+    Ok(state)
 }
 
 /// Reads a stored backup, checking it against its sidecar when there is
@@ -238,20 +400,92 @@ pub fn save(
     cat: &Catalog,
     filter: &Filter,
     style: Style,
+    to: &[Recipient],
     progress: &mut dyn FnMut(u64),
 ) -> Result<(String, DumpStats)> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let stats = dump(cat, filter, style, &mut gz, progress)?;
-    let bytes = gz.finish()?;
+    let bytes = seal(to, gz.finish()?)?;
+    let contents = Contents {
+        items: stats.items,
+        names: stats.names,
+        ..Contents::default()
+    };
     let key = store(
         cat.blobs(),
         cat.backend_name(),
         &bytes,
-        stats.items,
-        stats.names,
+        !to.is_empty(),
+        contents,
         chrono::Utc::now(),
     )?;
     Ok((key, stats))
+}
+
+/// What `backup --to-bucket --incremental` stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    pub key: String,
+    pub base: String,
+    pub contents: Contents,
+}
+
+/// `backup --to-bucket --incremental`: the whole state compared with the
+/// newest restore point (its chain replayed), and what changed stored as
+/// an increment on it. Data first, sidecar last.
+pub fn save_incremental(
+    cat: &Catalog,
+    to: &[Recipient],
+    ids: Option<&Identities>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Saved> {
+    let blobs = cat.blobs();
+    let all = stored(cat)?;
+    let base = all.iter().rev().find(|b| b.complete()).with_context(|| {
+        format!(
+            "no complete backup under {} to base an increment on: make a full one first (backup --to-bucket)",
+            location(cat)
+        )
+    })?;
+    let base_state = state_at(blobs, &all, &base.key, ids)?;
+    let base_sha = base
+        .info
+        .as_ref()
+        .map(|i| i.sha256.clone())
+        .unwrap_or_default();
+    let mut now = Vec::new();
+    dump(cat, &Filter::default(), Style::Compact, &mut now, progress)?;
+    let now = State::from_full(&now)?;
+    let inc = Increment::between(&base_state, &now, &base.key, &base_sha);
+    let contents = Contents {
+        items: inc.items(),
+        names: inc.packages.len() as u64,
+        base: Some(base.key.clone()),
+        removed: Some(inc.removed.len() as u64),
+    };
+    let gz = seal(to, gzip(&inc.to_json())?)?;
+    let key = store(
+        blobs,
+        cat.backend_name(),
+        &gz,
+        !to.is_empty(),
+        contents.clone(),
+        chrono::Utc::now(),
+    )?;
+    Ok(Saved {
+        key,
+        base: base.key.clone(),
+        contents,
+    })
+}
+
+/// The stored bytes: `gz` encrypted when there are recipients.
+fn seal(to: &[Recipient], gz: Vec<u8>) -> Result<Vec<u8>> {
+    if to.is_empty() {
+        Ok(gz)
+    } else {
+        encrypt(to, &gz)
+    }
 }
 
 /// The catalog's stored backups, oldest first.
@@ -259,7 +493,7 @@ pub fn stored(cat: &Catalog) -> Result<Vec<StoredBackup>> {
     list(cat.blobs(), cat.backend_name())
 }
 
-/// The stored backups `backup clean keep` would delete, oldest first.
+/// The stored backups `backup clean keep` would delete, newest first.
 pub fn cleanable(cat: &Catalog, keep: usize) -> Result<Vec<StoredBackup>> {
     to_clean(cat.blobs(), cat.backend_name(), keep)
 }
@@ -269,13 +503,27 @@ pub fn remove(cat: &Catalog, backups: &[StoredBackup]) -> Result<Vec<String>> {
     delete(cat.blobs(), backups)
 }
 
-/// The bytes of a stored backup given as `backup list` shows it (a key,
-/// file name or timestamp), checked against its sidecar, and its key.
-pub fn load(cat: &Catalog, given: &str) -> Result<(Vec<u8>, String)> {
-    let key = resolve_key(cat.backend_name(), given);
-    Ok((fetch(cat.blobs(), &key)?, key))
+/// The bytes of the full backup a stored backup restores, given as
+/// `backup list` shows it (a key, file name or timestamp) or `latest`, and
+/// its key. A full backup's bytes are the stored ones (checked against the
+/// sidecar); an increment's chain is replayed into the full backup of that
+/// point.
+pub fn load(cat: &Catalog, given: &str, ids: Option<&Identities>) -> Result<(Vec<u8>, String)> {
+    let all = stored(cat)?;
+    let key = match find(&all, cat.backend_name(), given) {
+        Ok(b) => b.key.clone(),
+        // Not listed (say, another shape of key): read it as given.
+        Err(_) if given != "latest" => resolve_key(cat.backend_name(), given),
+        Err(e) => return Err(e),
+    };
+    match all.iter().find(|b| b.key == key).and_then(|b| b.base()) {
+        Some(_) => Ok((
+            state_at(cat.blobs(), &all, &key, ids)?.render(Style::Compact),
+            key,
+        )),
+        None => Ok((decrypt(ids, &fetch(cat.blobs(), &key)?, &key)?, key)),
+    }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,9 +564,21 @@ mod tests {
         b.put_bytes("pool/x/y", b"package", PutMode::Create)
             .unwrap();
         let gz = gzip(b"{\"metadata\": {}, \"packages\": {}}\n").unwrap();
-        let k1 = store(&b, "local", &gz, 0, 0, at(5)).unwrap();
-        let k2 = store(&b, "local", &gz, 0, 0, at(5)).unwrap();
-        let k3 = store(&b, "local", &gz, 7, 2, at(9)).unwrap();
+        let k1 = store(&b, "local", &gz, false, Contents::default(), at(5)).unwrap();
+        let k2 = store(&b, "local", &gz, false, Contents::default(), at(5)).unwrap();
+        let k3 = store(
+            &b,
+            "local",
+            &gz,
+            false,
+            Contents {
+                items: 7,
+                names: 2,
+                ..Contents::default()
+            },
+            at(9),
+        )
+        .unwrap();
         assert_eq!(k1, "backups/local/20260102T030405Z.json.gz");
         assert_eq!(k2, "backups/local/20260102T030405Z-1.json.gz");
         let all = list(&b, "local").unwrap();
@@ -329,7 +589,7 @@ mod tests {
         assert_eq!(resolve_key("local", "20260102T030409Z"), k3);
 
         let deleted = clean(&b, "local", 1).unwrap();
-        assert_eq!(deleted, [k1.clone(), k2.clone()]);
+        assert_eq!(deleted, [k2.clone(), k1.clone()]);
         let left: Vec<String> = b.list("").unwrap().into_iter().map(|o| o.key).collect();
         assert_eq!(
             left,
@@ -347,7 +607,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = DirBucket::new(dir.path());
         let gz = gzip(b"{}").unwrap();
-        let k = store(&b, "local", &gz, 0, 0, at(1)).unwrap();
+        let k = store(&b, "local", &gz, false, Contents::default(), at(1)).unwrap();
         b.put_bytes(&k, &gzip(b"[]").unwrap(), PutMode::Overwrite)
             .unwrap();
         let e = fetch(&b, &k).unwrap_err().to_string();

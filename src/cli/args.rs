@@ -77,6 +77,12 @@ super::config::settings! {
     /// Armored secret key file to sign with, without GnuPG
     #[arg(long, global = true, value_name = "FILE")]
     gpg_key_file: Option<PathBuf> = "gpg-key-file",
+    /// Encrypt backups stored in the bucket to this age recipient (age1…; repeatable)
+    #[arg(long = "encrypt-to", global = true, value_name = "RECIPIENT")]
+    backup_recipients: Vec<String> = "backup-recipients",
+    /// age identity file that decrypts stored backups (restore, incremental backups)
+    #[arg(long = "identity", global = true, value_name = "FILE")]
+    backup_identity: Option<PathBuf> = "backup-identity",
     /// After add or cp, delete all but the N newest versions in each touched dist/comp/arch
     #[arg(long, global = true, value_name = "N")]
     auto_purge: Option<usize> = "auto-purge",
@@ -473,6 +479,10 @@ pub struct BackupArgs {
     /// Store the backup, gzipped, in the repository's bucket under backups/
     #[arg(long)]
     pub to_bucket: bool,
+    /// With --to-bucket: store only what changed since the newest stored
+    /// backup (an increment on it); takes no filters
+    #[arg(long, requires = "to_bucket")]
+    pub incremental: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -485,9 +495,9 @@ pub enum BackupFormat {
 pub enum BackupCommand {
     /// List backups stored in the bucket (oldest first)
     List,
-    /// Delete stored backups but the newest N
+    /// Delete stored backups but the newest N restore points and the bases they need
     Clean {
-        /// How many of the newest backups to keep
+        /// How many of the newest restore points to keep
         keep: usize,
         #[command(flatten)]
         confirm: ConfirmArgs,
@@ -499,7 +509,8 @@ pub enum BackupCommand {
 pub struct RestoreArgs {
     /// Backup file (gzip is recognised), or - for standard input
     pub file: Option<PathBuf>,
-    /// Restore a backup stored in the bucket (a key or timestamp from `backup list`)
+    /// Restore a backup stored in the bucket (a key or timestamp from
+    /// `backup list`, or latest), replaying an increment's chain
     #[arg(long, value_name = "KEY")]
     pub from_bucket: Option<String>,
     /// Rebuild the items from the published dists/ indices (state lost, no backup)

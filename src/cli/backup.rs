@@ -11,7 +11,7 @@ use super::Context;
 use crate::backup::published::Recovered;
 use crate::backup::restore::{self, RestorePlan};
 use crate::backup::verify::{self, VerifyRequest};
-use crate::backup::{self as bk, parse_backup, stored, Backup, RestoreRequest, Style};
+use crate::backup::{self as bk, crypt, parse_backup, stored, Backup, RestoreRequest, Style};
 use anyhow::{bail, Context as _, Result};
 
 pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
@@ -21,6 +21,9 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
         None => {}
     }
     let f = args.filter.to_filter(&args.dists, &args.comps);
+    if args.incremental && f != crate::catalog::Filter::default() {
+        bail!("--incremental backs up the whole state: it takes no filters");
+    }
     let style = match args.format {
         BackupFormat::Json => Style::Indented,
         BackupFormat::Jsonc => Style::Compact,
@@ -41,8 +44,26 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
             stats.names,
             path.display()
         );
+    } else if args.incremental {
+        let saved = stored::save_incremental(
+            &ctx.catalog,
+            &recipients(ctx)?,
+            identities(ctx)?.as_ref(),
+            &mut progress,
+        )?;
+        bar.finish_and_clear();
+        println!("{}", saved.key);
+        eprintln!(
+            "stored an increment on {}: {} items of {} changed packages, {} removed, to {} in {}",
+            saved.base,
+            saved.contents.items,
+            saved.contents.names,
+            saved.contents.removed.unwrap_or(0),
+            saved.key,
+            ctx.catalog.blobs().describe()
+        );
     } else if args.to_bucket {
-        let (key, stats) = stored::save(&ctx.catalog, &f, style, &mut progress)?;
+        let (key, stats) = stored::save(&ctx.catalog, &f, style, &recipients(ctx)?, &mut progress)?;
         bar.finish_and_clear();
         println!("{key}");
         eprintln!(
@@ -61,31 +82,50 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
     Ok(())
 }
 
+/// The age recipients stored backups are encrypted to.
+fn recipients(ctx: &Context) -> Result<Vec<age::x25519::Recipient>> {
+    crypt::recipients(&ctx.settings.backup_recipients)
+}
+
+/// The age identities that decrypt stored backups, when given.
+fn identities(ctx: &Context) -> Result<Option<crypt::Identities>> {
+    ctx.settings
+        .backup_identity
+        .as_ref()
+        .map(|f| crypt::Identities::read(&super::config::expand_home(&f.to_string_lossy())))
+        .transpose()
+}
+
 fn list_backups(ctx: &Context) -> Result<()> {
     let all = stored::stored(&ctx.catalog)?;
     if all.is_empty() {
         eprintln!("no backups stored under {}", stored::location(&ctx.catalog));
         return Ok(());
     }
+    let name = |key: &str| key.rsplit('/').next().unwrap_or(key).to_string();
     let rows: Vec<Vec<String>> = all
         .iter()
         .map(|s| {
+            let info = s.info.as_ref();
             vec![
-                s.info
-                    .as_ref()
-                    .map(|i| i.created.clone())
-                    .unwrap_or_else(|| s.timestamp.clone()),
+                info.map_or_else(|| s.timestamp.clone(), |i| i.created.clone()),
                 s.size.to_string(),
-                s.info
-                    .as_ref()
-                    .map_or("?".to_string(), |i| i.items.to_string()),
+                info.map_or("?".to_string(), |i| i.items.to_string()),
+                info.and_then(|i| i.removed)
+                    .map_or("-".to_string(), |n| n.to_string()),
+                s.kind().to_string(),
+                s.base().map_or("-".to_string(), name),
                 s.key.clone(),
             ]
         })
         .collect();
     print!(
         "{}",
-        render_table(Format::Simple, &["date", "size", "items", "key"], &rows)
+        render_table(
+            Format::Simple,
+            &["date", "size", "items", "removed", "kind", "base", "key"],
+            &rows
+        )
     );
     Ok(())
 }
@@ -127,7 +167,7 @@ fn read_source(ctx: &Context, args: &RestoreArgs) -> Result<(Backup, String, Opt
     // Files and standard input are validated as they are read, never held
     // whole in memory.
     let (parsed, name) = if let Some(given) = &args.from_bucket {
-        let (raw, name) = stored::load(&ctx.catalog, given)?;
+        let (raw, name) = stored::load(&ctx.catalog, given, identities(ctx)?.as_ref())?;
         (parse_backup(&raw), name)
     } else {
         let file = args.file.as_ref().expect("clap requires a source");
