@@ -109,7 +109,7 @@ pub fn item_change(name: &str, attrs: &Attrs, there: Option<&Attrs>) -> Option<C
     })
 }
 
-/// Applies changes in chunks of [`CHUNK`], telling `progress` how many
+/// Applies changes in chunks of `CHUNK`, telling `progress` how many
 /// went so far.
 pub fn write(
     target: &dyn MetaStore,

@@ -2,7 +2,7 @@
 //! merged under the command line: flags override the environment, which
 //! overrides config files; later files override earlier ones.
 //!
-//! Every setting is defined once, in the [`settings!`] table of
+//! Every setting is defined once, in the `settings!` table of
 //! `cli::args`: that one line makes the clap flag, the config-file key and
 //! the `REPOMAN_<KEY>` environment variable.
 //!
