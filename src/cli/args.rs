@@ -78,10 +78,10 @@ super::config::settings! {
     #[arg(long, global = true, value_name = "FILE")]
     gpg_key_file: Option<PathBuf> = "gpg-key-file",
     /// Encrypt backups stored in the bucket to this age recipient (age1…; repeatable)
-    #[arg(long = "encrypt-to", global = true, value_name = "RECIPIENT")]
+    #[arg(long = "backup-recipients", visible_alias = "encrypt-to", global = true, value_name = "RECIPIENT")]
     backup_recipients: Vec<String> = "backup-recipients",
     /// age identity file that decrypts stored backups (restore, incremental backups)
-    #[arg(long = "identity", global = true, value_name = "FILE")]
+    #[arg(long = "backup-identity", visible_alias = "identity", global = true, value_name = "FILE")]
     backup_identity: Option<PathBuf> = "backup-identity",
     /// After add or cp, delete all but the N newest versions in each touched dist/comp/arch
     #[arg(long, global = true, value_name = "N")]
@@ -126,16 +126,16 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Copy the whole state to another store (sqlite:, simpledb:, dynamodb:) and verify it,
     /// or import a SimpleDB domain export from S3
-    Migrate(super::migrate::MigrateArgs),
+    Migrate(MigrateArgs),
     /// Serve the directory bucket over HTTP, read-only, for apt on other hosts
-    Serve(super::client::ServeArgs),
+    Serve(ServeArgs),
     /// The repository's signing keys
     Key {
         #[command(subcommand)]
-        command: super::client::KeyCommand,
+        command: KeyCommand,
     },
     /// Print deb822 .sources stanzas for apt clients
-    Sources(super::client::SourcesArgs),
+    Sources(SourcesArgs),
     /// Print the least-privilege IAM policy this tool needs
     IamPolicy,
     /// Print a shell completion script
@@ -546,4 +546,63 @@ pub struct VerifyArgs {
     /// Distribution (repeatable; default every one)
     #[arg(short = 'd', long = "distribution")]
     pub dists: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The store to copy the state to: sqlite:PATH, simpledb:DOMAIN or dynamodb:TABLE
+    #[arg(long, value_name = "URL", required_unless_present = "from_export")]
+    pub to: Option<String>,
+    /// Import a SimpleDB domain export (aws simpledbv2 start-domain-export) from
+    /// s3://BUCKET/PREFIX into the configured state, checked as a whole first
+    #[arg(long, value_name = "S3_URL", conflicts_with = "to")]
+    pub from_export: Option<String>,
+    /// Say what would be written, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (host:port); port 0 picks a free one
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// List directory contents (off: a directory answers 404)
+    #[arg(long)]
+    pub listings: bool,
+    /// Requests answered at once
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write the public key(s) that sign the repository's Release files
+    Export(KeyExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyExportArgs {
+    /// Write to FILE instead of standard output
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Binary OpenPGP (as `gpg --export` writes it) instead of ASCII armor
+    #[arg(long)]
+    pub binary: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SourcesArgs {
+    /// Distribution (repeatable; default: every configured one)
+    #[arg(short = 'd', long = "distribution")]
+    pub dists: Vec<String>,
+    /// The repository's URL as clients reach it (default: the bucket's)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Architecture (repeatable; default: every configured one)
+    #[arg(short = 'a', long = "architecture")]
+    pub archs: Vec<String>,
+    /// Name a keyring file on the client instead of embedding the key
+    #[arg(long, value_name = "PATH")]
+    pub key_path: Option<String>,
 }

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
-use clap::{Args, Subcommand};
 
+use super::args::{KeyCommand, ServeArgs, SourcesArgs};
 use super::config::expand_home;
 use super::Context;
 use crate::embedded::bucket::DirBucket;
@@ -14,51 +14,6 @@ use crate::model::IMPLIED_ARCHS;
 use crate::publish::clients::{sources_stanza, Suite, Trust};
 use crate::publish::sign::{public_keys_in_file, GpgSigner};
 use crate::serve::{serve, ServeOptions};
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address to listen on (host:port); port 0 picks a free one
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub listen: String,
-    /// List directory contents (off: a directory answers 404)
-    #[arg(long)]
-    pub listings: bool,
-    /// Requests answered at once
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    pub threads: usize,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum KeyCommand {
-    /// Write the public key(s) that sign the repository's Release files
-    Export(KeyExportArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct KeyExportArgs {
-    /// Write to FILE instead of standard output
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Binary OpenPGP (as `gpg --export` writes it) instead of ASCII armor
-    #[arg(long)]
-    pub binary: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct SourcesArgs {
-    /// Distribution (repeatable; default: every configured one)
-    #[arg(short = 'd', long = "distribution")]
-    pub dists: Vec<String>,
-    /// The repository's URL as clients reach it (default: the bucket's)
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
-    /// Architecture (repeatable; default: every configured one)
-    #[arg(short = 'a', long = "architecture")]
-    pub archs: Vec<String>,
-    /// Name a keyring file on the client instead of embedding the key
-    #[arg(long, value_name = "PATH")]
-    pub key_path: Option<String>,
-}
 
 /// `serve`: blocks, answering requests until the process is stopped.
 pub fn run_serve(ctx: &Context, args: &ServeArgs) -> Result<()> {

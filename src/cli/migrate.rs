@@ -5,28 +5,14 @@
 //! `crate::migrate::export`).
 
 use anyhow::{bail, Context as _, Result};
-use clap::Args;
 use serde_json::json;
 
+use super::args::MigrateArgs;
 use super::backend::{open_bucket_url, open_state_url};
 use super::Context;
 use crate::backup::validate::SHOWN_PROBLEMS;
 use crate::migrate::{self, export, Migration};
 use crate::store_url::{BucketUrl, StateUrl};
-
-#[derive(Debug, Args)]
-pub struct MigrateArgs {
-    /// The store to copy the state to: sqlite:PATH, simpledb:DOMAIN or dynamodb:TABLE
-    #[arg(long, value_name = "URL", required_unless_present = "from_export")]
-    pub to: Option<String>,
-    /// Import a SimpleDB domain export (aws simpledbv2 start-domain-export) from
-    /// s3://BUCKET/PREFIX into the configured state, checked as a whole first
-    #[arg(long, value_name = "S3_URL", conflicts_with = "to")]
-    pub from_export: Option<String>,
-    /// Say what would be written, write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-}
 
 pub fn run(ctx: &Context, a: &MigrateArgs) -> Result<()> {
     match (&a.to, &a.from_export) {

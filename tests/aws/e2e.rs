@@ -280,11 +280,23 @@ struct Apt {
 
 impl Apt {
     fn new(dir: PathBuf, sources: &[String]) -> Apt {
-        for sub in ["lists/partial", "cache/archives/partial", "download"] {
+        for sub in [
+            "lists/partial",
+            "cache/archives/partial",
+            "download",
+            "parts",
+        ] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
         std::fs::write(dir.join("sources.list"), sources.join("\n") + "\n").unwrap();
         Apt { dir }
+    }
+
+    /// apt reading one deb822 `.sources` file and nothing else.
+    fn deb822(dir: PathBuf, stanzas: &str) -> Apt {
+        let apt = Apt::new(dir, &[]);
+        std::fs::write(apt.dir.join("parts/repoman.sources"), stanzas).unwrap();
+        apt
     }
 
     fn download_dir(&self) -> PathBuf {
@@ -300,7 +312,7 @@ impl Apt {
                     "-o=Dir::Etc::SourceList={}",
                     d.join("sources.list").display()
                 ),
-                "-o=Dir::Etc::SourceParts=/dev/null".into(),
+                format!("-o=Dir::Etc::SourceParts={}", d.join("parts").display()),
                 format!("-o=Dir::State::Lists={}", d.join("lists").display()),
                 format!("-o=Dir::Cache={}", d.join("cache").display()),
                 "-o=Debug::NoLocking=1".into(),
@@ -665,11 +677,19 @@ impl Run {
     }
 
     /// apt, anonymous, over HTTP, verifying the signature: one client per
-    /// distribution, downloading every binary package it serves and, from
-    /// stable (where it arrived by cp), the hello source package.
-    fn apt_downloads_everything(&self, serves: &Serves) {
+    /// distribution, set up with exactly the deb822 stanza `repoman-cli
+    /// sources` prints (the key embedded), downloading every binary package
+    /// it serves and, from stable (where it arrived by cp, read through
+    /// one-line sources and a keyring file), the hello source package.
+    fn apt_downloads_everything(&self, domain: &str, serves: &Serves) {
+        let url = format!("{}/{}", self.moto.url, self.cli.bucket);
         for (dist, debs) in serves {
-            let apt = Apt::new(self.dir(&format!("apt-{dist}")), &self.sources(dist));
+            let stanza = self.cli.ok(
+                domain,
+                &["sources", "-d", dist, "--url", &url, "-a", "amd64"],
+            );
+            assert!(stanza.contains("Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----"));
+            let apt = Apt::deb822(self.dir(&format!("apt-{dist}")), &stanza);
             apt.run(&["update"]);
             let mut args = vec!["download".to_string()];
             args.extend(
@@ -687,7 +707,8 @@ impl Run {
                 );
             }
         }
-        let apt = Apt::new(self.dir("apt-stable"), &self.sources("stable"));
+        let apt = Apt::new(self.dir("apt-stable-src"), &self.sources("stable"));
+        apt.run(&["update"]);
         apt.run(&["source", "--download-only", "hello"]);
         for f in [
             "hello_2.10-3.dsc",
@@ -790,7 +811,7 @@ fn scenario(state: State, sdb_args: &[&str], moto: support::Moto) -> Outcome {
 
     let first = run.publish(DOMAIN);
     assert_indices(&first, &serves);
-    run.apt_downloads_everything(&serves);
+    run.apt_downloads_everything(DOMAIN, &serves);
 
     let (file, backup, key) = run.backup(items);
     run.restore(&file, &backup, &key, items);
