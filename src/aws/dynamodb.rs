@@ -773,13 +773,7 @@ async fn single(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.code().map(str::to_string),
-                        transient(e.code(), &e),
-                        error_chain(&e),
-                    )
-                })
+                .map_err(failure)
         } else if let Some(p) = action.put() {
             tracing::debug!(target: "repoman::dynamodb", op = "PutItem", "request");
             client
@@ -789,13 +783,7 @@ async fn single(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.code().map(str::to_string),
-                        transient(e.code(), &e),
-                        error_chain(&e),
-                    )
-                })
+                .map_err(failure)
         } else if let Some(d) = action.delete() {
             tracing::debug!(target: "repoman::dynamodb", op = "DeleteItem", "request");
             client
@@ -805,13 +793,7 @@ async fn single(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.code().map(str::to_string),
-                        transient(e.code(), &e),
-                        error_chain(&e),
-                    )
-                })
+                .map_err(failure)
         } else {
             return Ok(());
         };
@@ -836,6 +818,20 @@ async fn single(
 enum Retry {
     Again(String),
     Fail(StoreError),
+}
+
+/// How one request failed: its error code, whether another attempt is
+/// worth it, and the message.
+fn failure<E, R>(e: SdkError<E, R>) -> (Option<String>, bool, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    (
+        e.code().map(str::to_string),
+        transient(e.code(), &e),
+        error_chain(&e),
+    )
 }
 
 /// Whether an error is worth another attempt.

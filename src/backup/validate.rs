@@ -153,7 +153,7 @@ pub fn decompress(raw: &[u8]) -> Result<Vec<u8>, String> {
 
 /// A path segment: plain when it is a simple word, quoted otherwise, so
 /// every path can be read back unambiguously.
-pub(super) fn seg(parent: &str, key: &str) -> String {
+pub(crate) fn seg(parent: &str, key: &str) -> String {
     let plain = !key.is_empty()
         && key
             .chars()

@@ -49,7 +49,7 @@ use sha2::{Digest, Sha256};
 use super::{canonical_line, digest, item_change, read_all, write, Migration};
 use crate::backup::jvalue::JValue;
 use crate::backup::restore::missing_config;
-use crate::backup::validate::{parse_backup, Backup};
+use crate::backup::validate::{parse_backup, seg, Backup};
 use crate::model::{Attrs, RepoConfig, META_ITEM};
 use crate::publish::GENERATIONS_ITEM;
 use crate::rules::{check_setting, Setting};
@@ -686,23 +686,6 @@ fn check_item(p: &mut Problems, key: &str, index: usize, v: &JValue) -> Option<(
         check_package(p, &at, name, attrs)
     }?;
     Some((name.to_string(), entry))
-}
-
-/// A JSON path segment as `backup::validate` writes it, to take the
-/// item's own path off its problems.
-fn seg(parent: &str, key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+-~:.".contains(c));
-    if plain {
-        format!("{parent}.{key}")
-    } else {
-        format!(
-            "{parent}[{}]",
-            serde_json::to_string(key).expect("strings serialize")
-        )
-    }
 }
 
 /// Runs the backup checks on a one-entry backup document, reporting its
