@@ -788,7 +788,9 @@ proptest! {
     #[test]
     fn every_binary_index_holds_its_arch_and_all(
         pkgs in proptest::collection::vec(
-            ("[a-d]{2,3}", "[0-9]{1,2}(\\.[0-9]{1,2})?", prop::sample::select(vec!["amd64", "arm64", "all"])),
+            // No leading zeros: `05` and `5` are one version to dpkg but two
+            // items, whose order in an index is the store's, not the input's.
+            ("[a-d]{2,3}", "(0|[1-9][0-9]?)(\\.(0|[1-9][0-9]?))?", prop::sample::select(vec!["amd64", "arm64", "all"])),
             0..25,
         )
     ) {
