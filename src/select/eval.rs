@@ -132,31 +132,6 @@ fn mentions(e: &Expr, a: &str) -> bool {
     }
 }
 
-/// The attribute names one scope binds: plain operands outside nested
-/// intersections (which bind their own).
-fn scope_attrs<'e>(e: &'e Expr, out: &mut Vec<&'e str>) {
-    let mut add = |o: &'e Operand| {
-        if let Operand::Attr(a) = o {
-            if !out.contains(&a.as_str()) {
-                out.push(a);
-            }
-        }
-    };
-    match e {
-        Expr::Cmp(o, _, _)
-        | Expr::Between(o, _, _)
-        | Expr::In(o, _)
-        | Expr::IsNull(o)
-        | Expr::IsNotNull(o) => add(o),
-        Expr::Not(x) => scope_attrs(x, out),
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            scope_attrs(a, out);
-            scope_attrs(b, out);
-        }
-        Expr::Intersection(..) => {}
-    }
-}
-
 /// One choice of values: each bound name stands for one value or none.
 struct Binding<'a> {
     names: Vec<&'a str>,
@@ -179,8 +154,7 @@ fn item_pred(e: &Expr, name: &str, attrs: &Attrs) -> bool {
     if let Expr::Intersection(a, b) = e {
         return item_pred(a, name, attrs) && item_pred(b, name, attrs);
     }
-    let mut names = Vec::new();
-    scope_attrs(e, &mut names);
+    let names = e.scope_attrs();
     // Each name's choices: its values, or one "none" when it has none.
     let choices: Vec<Vec<Option<&str>>> = names
         .iter()

@@ -57,6 +57,36 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// The attribute names one scope binds: its plain `attr` operands,
+    /// outside nested intersections (which bind their own), each once.
+    pub fn scope_attrs(&self) -> Vec<&str> {
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<&'e str>) {
+            let mut add = |o: &'e Operand| {
+                if let Operand::Attr(a) = o {
+                    if !out.contains(&a.as_str()) {
+                        out.push(a);
+                    }
+                }
+            };
+            match e {
+                Expr::Cmp(o, _, _)
+                | Expr::Between(o, _, _)
+                | Expr::In(o, _)
+                | Expr::IsNull(o)
+                | Expr::IsNotNull(o) => add(o),
+                Expr::Not(x) => walk(x, out),
+                Expr::And(a, b) | Expr::Or(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::Intersection(..) => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
     pub fn and(self, other: Expr) -> Expr {
         Expr::And(Box::new(self), Box::new(other))
     }

@@ -79,8 +79,7 @@ impl SqlBuilder {
             let b = self.item_pred(b);
             return format!("({a} AND {b})");
         }
-        let mut names = Vec::new();
-        scope_attrs(e, &mut names);
+        let names: Vec<String> = e.scope_attrs().into_iter().map(str::to_string).collect();
         if names.is_empty() {
             return self.value_pred(e, &HashMap::new());
         }
@@ -322,30 +321,5 @@ pub(super) fn nullness(e: &Expr, a: &str) -> Nullness {
             }
         }
         _ => UNKNOWN,
-    }
-}
-
-/// The attribute names a scope binds (its plain `attr` operands, outside
-/// nested intersections, which bind their own).
-pub(super) fn scope_attrs(e: &Expr, out: &mut Vec<String>) {
-    let mut add = |o: &Operand| {
-        if let Operand::Attr(a) = o {
-            if !out.contains(a) {
-                out.push(a.clone());
-            }
-        }
-    };
-    match e {
-        Expr::Cmp(o, _, _)
-        | Expr::Between(o, _, _)
-        | Expr::In(o, _)
-        | Expr::IsNull(o)
-        | Expr::IsNotNull(o) => add(o),
-        Expr::Not(x) => scope_attrs(x, out),
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            scope_attrs(a, out);
-            scope_attrs(b, out);
-        }
-        Expr::Intersection(..) => {}
     }
 }

@@ -67,8 +67,7 @@ fn matches(item: &Item, e: &Expr) -> bool {
     if let Expr::Intersection(a, b) = e {
         return matches(item, a) && matches(item, b);
     }
-    let mut names = Vec::new();
-    scope_attrs(e, &mut names);
+    let names: Vec<String> = e.scope_attrs().into_iter().map(str::to_string).collect();
     // Every choice of one value (or none) per attribute.
     let mut choices: Vec<BTreeMap<String, Option<String>>> = vec![BTreeMap::new()];
     for n in &names {
