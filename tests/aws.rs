@@ -1180,6 +1180,62 @@ mod simpledb {
         );
     }
 
+    /// A Select SimpleDB gives up on (its 5 seconds; sdb-local answers 408
+    /// to pages asking for more than 300 items) is resumed from the same
+    /// position with smaller pages: every kind of Select still answers in
+    /// full, and one that times out even for one item is a clear error.
+    #[test]
+    fn sdb_selects_that_time_out_continue_with_smaller_pages() {
+        let server = sdb_local(&["--select-timeout-items", "300"]);
+        let m = SimpleDbMeta::new(&context(&server.url), "slow").unwrap();
+        m.create_domain().unwrap();
+        let changes: Vec<Change> = (0..2700)
+            .map(|i| {
+                put(
+                    &format!("item{i:04}"),
+                    attrs(&[
+                        ("name", &[if i % 3 == 0 { "a" } else { "b" }]),
+                        ("i", &[&format!("{i:04}")]),
+                    ]),
+                )
+            })
+            .collect();
+        m.apply(&changes).unwrap();
+        let all = names(&m, &select(Output::ItemName, None, None));
+        assert_eq!(all.len(), 2700);
+        let a = names(&m, &select(Output::ItemName, Some(eq("name", "a")), None));
+        assert_eq!(a.len(), 900);
+        assert!(a.iter().all(|n| n[4..].parse::<u32>().unwrap() % 3 == 0));
+        let limited = m
+            .select_all(&select(Output::All, None, Some(1000)))
+            .unwrap();
+        assert_eq!(limited.len(), 1000);
+        let count = |filter| {
+            let got = m.select_all(&select(Output::Count, filter, None)).unwrap();
+            got[0].attrs["Count"][0].parse::<u64>().unwrap()
+        };
+        assert_eq!(count(None), 2700);
+        assert_eq!(count(Some(eq("name", "b"))), 1800);
+        // The timed-out pages reached the server and were answered again
+        // in smaller ones.
+        let selects = server.stats()["Select"];
+        assert!(selects > 2700 / 300, "{selects} Selects");
+
+        let hopeless = sdb_local(&["--select-timeout-items", "0"]);
+        let h = SimpleDbMeta::new(&context(&hopeless.url), "slow").unwrap();
+        h.create_domain().unwrap();
+        h.apply(&changes[..3]).unwrap();
+        let e = h
+            .select_all(&select(Output::ItemName, None, None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("SimpleDB Select on domain slow: RequestTimeout")
+                && e.ends_with("(even for one item per page)"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn sdb_retries_converge_when_the_server_fails_often() {
         let server = sdb_local(&["--fail-rate", "0.3"]);

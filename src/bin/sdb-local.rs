@@ -52,6 +52,11 @@ struct Args {
     /// comparisons and attributes, requests over 1 MB).
     #[arg(long)]
     lenient: bool,
+    /// Answer 408 RequestTimeout to a Select page asking for more than N
+    /// items (a count without a limit asks for all), as AWS does to a
+    /// query that runs past 5 seconds; smaller pages succeed.
+    #[arg(long, value_name = "N")]
+    select_timeout_items: Option<u32>,
     /// Request-handling threads.
     #[arg(long, default_value_t = 4)]
     threads: usize,
@@ -72,6 +77,7 @@ fn main() {
         latency: Duration::from_millis(args.latency_ms),
         credentials: args.access_key.zip(args.secret_key),
         strict: !args.lenient,
+        select_timeout_items: args.select_timeout_items,
         threads: args.threads,
     };
     let server = match Server::bind(config) {

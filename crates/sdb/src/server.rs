@@ -21,8 +21,9 @@ use crate::error::{SdbError, SdbResult};
 use crate::fit;
 use crate::item::Attrs;
 use crate::item::{DeleteAttr, Expected, PutAttr};
-use crate::limits::{MAX_BATCH_ITEMS, MAX_LIST_DOMAINS, MAX_REQUEST_BYTES};
+use crate::limits::{DEFAULT_SELECT_LIMIT, MAX_BATCH_ITEMS, MAX_LIST_DOMAINS, MAX_REQUEST_BYTES};
 use crate::parse::parse;
+use crate::select::Output;
 use crate::sigv2;
 
 /// SimpleDB's XML namespace.
@@ -52,6 +53,12 @@ pub struct ServerConfig {
     /// comparisons, attributes and requested attributes; the 1 MB
     /// request). On by default.
     pub strict: bool,
+    /// A Select page asking for more items than this (its `limit`, else
+    /// 100; a count without a limit asks for all) answers 408
+    /// RequestTimeout, as AWS does when a query runs past its 5 seconds.
+    /// Smaller pages of the same query succeed, so a client that splits a
+    /// timed-out page can be tested.
+    pub select_timeout_items: Option<u32>,
     pub threads: usize,
 }
 
@@ -66,6 +73,7 @@ impl Default for ServerConfig {
             latency: Duration::ZERO,
             credentials: None,
             strict: true,
+            select_timeout_items: None,
             threads: 4,
         }
     }
@@ -497,7 +505,7 @@ fn dispatch(state: &State, action: &str, p: &Params) -> SdbResult<String> {
             let attrs = engine.get(p.required("DomainName")?, p.required("ItemName")?, &names)?;
             result = attributes_xml(&attrs.unwrap_or_default());
         }
-        "Select" => result = select(engine, p, state.config.strict)?,
+        "Select" => result = select(engine, p, &state.config)?,
         "(none)" => {
             return Err(SdbError::new(
                 "MissingAction",
@@ -586,11 +594,28 @@ fn list_domains(engine: &Engine, p: &Params) -> SdbResult<String> {
     Ok(out)
 }
 
-fn select(engine: &Engine, p: &Params, strict: bool) -> SdbResult<String> {
+fn select(engine: &Engine, p: &Params, config: &ServerConfig) -> SdbResult<String> {
     let text = p.required("SelectExpression")?;
     let (domain, query) = parse(text)?;
-    if strict {
+    if config.strict {
         fit::check(&query)?;
+    }
+    if let Some(most) = config.select_timeout_items {
+        let asked = match (query.limit, &query.output) {
+            (Some(l), _) => l,
+            (None, Output::Count) => u32::MAX,
+            (None, _) => DEFAULT_SELECT_LIMIT,
+        };
+        if asked > most {
+            return Err(SdbError::new(
+                "RequestTimeout",
+                408,
+                format!(
+                    "A timeout occurred when attempting to query domain {domain} \
+                     with query expression {text}"
+                ),
+            ));
+        }
     }
     let page = engine.select(
         &domain,

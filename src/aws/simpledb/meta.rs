@@ -323,14 +323,36 @@ impl SimpleDbMeta {
             None if counting => None,
             None => Some(MAX_SELECT_LIMIT),
         };
-        let expression = render(&self.domain, &page_query);
+        let mut expression = render(&self.domain, &page_query);
         let mut delivered: u64 = 0;
         let mut count: u64 = 0;
         let mut token: Option<String> = None;
         loop {
-            let (items, next) =
-                self.client
-                    .select_page(&self.domain, &expression, token.as_deref())?;
+            let (items, next) = match self.client.select_page(
+                &self.domain,
+                &expression,
+                token.as_deref(),
+            )? {
+                SelectPage::Items(items, next) => (items, next),
+                // SimpleDB gave up on this page (5 s). A NextToken is
+                // valid for any limit of the same query, so the same
+                // position is asked again for half as many items; a
+                // count turns into counted pages the same way.
+                SelectPage::TimedOut(e) => {
+                    page_query.limit = match page_query.limit {
+                        None => Some(MAX_SELECT_LIMIT),
+                        Some(l) if l > 1 => Some(l / 2),
+                        Some(_) => {
+                            return Err(StoreError::Backend(format!(
+                                "{e} (even for one item per page)"
+                            )))
+                        }
+                    };
+                    tracing::debug!(limit = ?page_query.limit, "Select timed out; smaller pages");
+                    expression = render(&self.domain, &page_query);
+                    continue;
+                }
+            };
             for item in items {
                 if counting {
                     // A count can stop early (5 s limit) and continue with

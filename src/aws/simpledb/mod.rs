@@ -304,21 +304,30 @@ impl SimpleDb {
         self.run("BatchDeleteAttributes", domain, p).map(drop)
     }
 
-    /// One page of a Select (ConsistentRead): its items and the NextToken.
-    /// `domain` is only for messages (the expression names the domain).
+    /// One page of a Select (ConsistentRead): its items and the NextToken,
+    /// or [`SelectPage::TimedOut`] when SimpleDB gave up on the query (its
+    /// 5-second limit) — tried once, since the caller's answer is a smaller
+    /// page rather than the same request again. `domain` is only for
+    /// messages (the expression names the domain).
     pub fn select_page(
         &self,
         domain: &str,
         expression: &str,
         next_token: Option<&str>,
-    ) -> StoreResult<(Vec<Item>, Option<String>)> {
+    ) -> StoreResult<SelectPage> {
         let mut p = BTreeMap::new();
         p.insert("SelectExpression".to_string(), expression.to_string());
         p.insert("ConsistentRead".to_string(), "true".to_string());
         if let Some(t) = next_token {
             p.insert("NextToken".to_string(), t.to_string());
         }
-        let body = self.run("Select", domain, p)?;
+        let body = match self.call_with("Select", p, 1) {
+            Ok(body) => body,
+            Err(e) if is_timeout(&e.code) => {
+                return Ok(SelectPage::TimedOut(self.word("Select", domain, e)))
+            }
+            Err(e) => return Err(self.word("Select", domain, e)),
+        };
         let doc = parse("Select", domain, &body)?;
         let mut items = Vec::new();
         for node in elements(doc.root_element(), "Item") {
@@ -336,7 +345,10 @@ impl SimpleDb {
             }
             items.push(Item { name, attrs });
         }
-        Ok((items, first_text(doc.root_element(), "NextToken")))
+        Ok(SelectPage::Items(
+            items,
+            first_text(doc.root_element(), "NextToken"),
+        ))
     }
 
     /// A call, worded as a [`StoreError`] when it fails.
@@ -376,14 +388,24 @@ impl SimpleDb {
     /// that timed out is tried [`TIMEOUT_ATTEMPTS`] times at most: unlike
     /// throttling, it is likely to time out again.
     fn call(&self, op: &str, params: BTreeMap<String, String>) -> Result<String, CallError> {
+        self.call_with(op, params, TIMEOUT_ATTEMPTS)
+    }
+
+    /// [`Self::call`], giving up after `timeout_attempts` timeouts.
+    fn call_with(
+        &self,
+        op: &str,
+        params: BTreeMap<String, String>,
+        timeout_attempts: u32,
+    ) -> Result<String, CallError> {
         self.ctx.block_on(async {
             let mut attempt = 0;
             let mut timeouts = 0;
             loop {
                 let result = self.attempt(op, &params).await;
-                if matches!(&result, Err(e) if e.code == "RequestTimeout") {
+                if matches!(&result, Err(e) if is_timeout(&e.code)) {
                     timeouts += 1;
-                    if timeouts >= TIMEOUT_ATTEMPTS {
+                    if timeouts >= timeout_attempts {
                         return result;
                     }
                 }
@@ -559,10 +581,25 @@ fn transport_error(e: reqwest::Error) -> CallError {
     }
 }
 
-/// Codes SimpleDB (and AWS in general) use for "slow down / try again".
 /// Tries of a request SimpleDB answers RequestTimeout.
 pub const TIMEOUT_ATTEMPTS: u32 = 3;
 
+/// A request that ran out of time: `RequestTimeout` is SimpleDB's code
+/// (408); `QueryTimeout` is the name older documentation gives a Select's.
+fn is_timeout(code: &str) -> bool {
+    matches!(code, "RequestTimeout" | "QueryTimeout")
+}
+
+/// One answer to a Select request.
+#[derive(Debug)]
+pub enum SelectPage {
+    /// Its items and the NextToken to continue with, if any.
+    Items(Vec<Item>, Option<String>),
+    /// SimpleDB stopped the query before answering (worded for a message).
+    TimedOut(StoreError),
+}
+
+/// Codes SimpleDB (and AWS in general) use for "slow down / try again".
 const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailable",
     "RequestThrottled",
@@ -571,6 +608,7 @@ const RETRYABLE_CODES: &[&str] = &[
     "SlowDown",
     "InternalError",
     "RequestTimeout",
+    "QueryTimeout",
 ];
 
 fn error_from_response(status: u16, body: &str) -> CallError {
