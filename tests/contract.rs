@@ -686,12 +686,12 @@ fn conditional_puts(s: &dyn MetaStore) {
         s.get("gen").unwrap(),
         Some(attrs(&[("stable", &["3"]), ("testing", &["7"])]))
     );
-    // An expectation on an absent item is refused and creates nothing
-    // (SimpleDB and the embedded store answer AttributeDoesNotExist,
-    // DynamoDB a failed condition).
-    let r = s.put_if("other", "stable", Some("1"), "2");
-    assert!(!matches!(r, Ok(true)), "{r:?}");
+    // An expectation on an absent item or attribute is a failed
+    // condition like any other, and creates nothing.
+    assert!(!s.put_if("other", "stable", Some("1"), "2").unwrap());
     assert_eq!(s.get("other").unwrap(), None);
+    assert!(!s.put_if("gen", "unstable", Some("1"), "2").unwrap());
+    assert_eq!(s.get("gen").unwrap().unwrap().get("unstable"), None);
     // Set through put_if, a package-shaped item is still found by the
     // queries that read the attribute (the DynamoDB index keys follow).
     s.apply(&[put(

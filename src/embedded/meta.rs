@@ -154,7 +154,11 @@ impl MetaStore for SqliteMeta {
             .put_attributes(&self.domain, item, &put, Some(&cond))
         {
             Ok(()) => Ok(true),
-            Err(e) if e.code == "ConditionalCheckFailed" => Ok(false),
+            // An expected value of an absent attribute is
+            // AttributeDoesNotExist: the condition failed all the same.
+            Err(e) if matches!(e.code, "ConditionalCheckFailed" | "AttributeDoesNotExist") => {
+                Ok(false)
+            }
             Err(e) => Err(self.err(e)),
         }
     }

@@ -245,7 +245,11 @@ impl SimpleDb {
         };
         match self.call("PutAttributes", p) {
             Ok(_) => Ok(true),
-            Err(e) if e.code == "ConditionalCheckFailed" => Ok(false),
+            // An expected value of an absent attribute is
+            // AttributeDoesNotExist: the condition failed all the same.
+            Err(e) if matches!(&*e.code, "ConditionalCheckFailed" | "AttributeDoesNotExist") => {
+                Ok(false)
+            }
             Err(e) => Err(self.word("PutAttributes", domain, e)),
         }
     }
