@@ -131,6 +131,48 @@ mod support {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// repoman-cli in an empty environment but for `PATH`, `HOME` and the
+    /// AWS settings of the test servers: S3, SNS, STS and DynamoDB on moto,
+    /// SimpleDB on `sdb` (without one its endpoint stays unset), region
+    /// us-east-1. Standard input is empty.
+    pub fn repoman_cli(moto: &str, sdb: Option<&str>, home: &std::path::Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_repoman-cli"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .env("AWS_ENDPOINT_URL_S3", moto)
+            .env("AWS_ENDPOINT_URL_SNS", moto)
+            .env("AWS_ENDPOINT_URL_STS", moto)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", moto)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .stdin(Stdio::null());
+        if let Some(sdb) = sdb {
+            c.env("AWS_ENDPOINT_URL_SIMPLEDB", sdb);
+        }
+        c
+    }
+
+    /// Runs `c`, checking the secret key reached neither output.
+    pub fn run_checked(c: &mut Command) -> std::process::Output {
+        let out = c.output().expect("repoman-cli runs");
+        assert!(
+            !text(&out).contains(SECRET_KEY),
+            "the secret key reached the output of {c:?}"
+        );
+        out
+    }
+
+    /// Standard output and error, as one text.
+    pub fn text(out: &std::process::Output) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     pub fn keys() -> StaticKeys {
         StaticKeys {
             access_key_id: ACCESS_KEY.into(),
@@ -1350,29 +1392,13 @@ fn cli_through_standard_endpoint_variables_serves_apt_from_the_bucket() {
         &[&topic],
     );
     let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
-            .args(["--simpledb-domain", "clidomain", "--s3-bucket", &bucket])
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", home.path())
-            .env("AWS_ENDPOINT_URL_S3", &moto.url)
-            .env("AWS_ENDPOINT_URL_SNS", &moto.url)
-            .env("AWS_ENDPOINT_URL_STS", &moto.url)
-            .env("AWS_ENDPOINT_URL_SIMPLEDB", &sdb.url)
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_checked(
+            repoman_cli(&moto.url, Some(&sdb.url), home.path())
+                .args(["--simpledb-domain", "clidomain", "--s3-bucket", &bucket])
+                .args(args),
         );
-        assert!(out.status.success(), "repoman-cli {args:?}: {text}");
-        assert!(!text.contains(SECRET_KEY));
-        text
+        assert!(out.status.success(), "repoman-cli {args:?}: {}", text(&out));
+        text(&out)
     };
     cli(&[
         "setup",
@@ -1492,34 +1518,17 @@ fn an_assumed_role_signs_for_sts_and_simpledb() {
 /// builds is split to fit.
 #[test]
 fn thirty_distributions_and_twenty_five_architectures_on_strict_sdb_local() {
-    use std::process::Command;
-
     let moto = moto();
     let sdb = sdb_local(&[]);
     let home = tempfile::tempdir().unwrap();
     let bucket = bucket_name("wide");
     let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
-            .args(["--simpledb-domain", "widedomain", "--s3-bucket", &bucket])
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", home.path())
-            .env("AWS_ENDPOINT_URL_S3", &moto.url)
-            .env("AWS_ENDPOINT_URL_SNS", &moto.url)
-            .env("AWS_ENDPOINT_URL_STS", &moto.url)
-            .env("AWS_ENDPOINT_URL_SIMPLEDB", &sdb.url)
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_checked(
+            repoman_cli(&moto.url, Some(&sdb.url), home.path())
+                .args(["--simpledb-domain", "widedomain", "--s3-bucket", &bucket])
+                .args(args),
         );
-        assert!(out.status.success(), "repoman-cli {args:?}: {text}");
+        assert!(out.status.success(), "repoman-cli {args:?}: {}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let dists: Vec<String> = (0..30).map(|i| format!("dist{i:02}")).collect();
@@ -1620,8 +1629,6 @@ fn thirty_distributions_and_twenty_five_architectures_on_strict_sdb_local() {
 /// not serve is refused at once.
 #[test]
 fn cli_with_bucket_topic_and_simpledb_in_different_regions() {
-    use std::process::Command;
-
     let moto = moto();
     let sdb = sdb_local(&[]);
     let home = tempfile::tempdir().unwrap();
@@ -1643,23 +1650,15 @@ fn cli_with_bucket_topic_and_simpledb_in_different_regions() {
     // SimpleDB in us-west-2 (sdb-local stands in for it), the rest in
     // eu-central-1 unless said otherwise.
     let run = |args: &[&str], simpledb: bool| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_repoman-cli"));
-        c.args(["--simpledb-domain", "regions", "--s3-bucket", &bucket])
-            .args(["--region", "eu-central-1"])
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", home.path())
-            .env("AWS_ENDPOINT_URL_S3", &moto.url)
-            .env("AWS_ENDPOINT_URL_SNS", &moto.url)
-            .env("AWS_ENDPOINT_URL_STS", &moto.url)
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+        let sdb_url = simpledb.then_some(sdb.url.as_str());
+        let mut c = repoman_cli(&moto.url, sdb_url, home.path());
+        c.env_remove("AWS_REGION")
+            .args(["--simpledb-domain", "regions", "--s3-bucket", &bucket])
+            .args(["--region", "eu-central-1"]);
         if simpledb {
-            c.env("AWS_ENDPOINT_URL_SIMPLEDB", &sdb.url)
-                .args(["--simpledb-region", "us-west-2"]);
+            c.args(["--simpledb-region", "us-west-2"]);
         }
-        c.output().unwrap()
+        run_checked(c.args(args))
     };
     let ok = |args: &[&str]| {
         let out = run(args, true);

@@ -19,7 +19,7 @@ use repoman::store::BlobStore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::support::{self, boto3, context, ACCESS_KEY, SECRET_KEY};
+use super::support::{self, boto3, context, text};
 
 /// What moto's STS answers to GetCallerIdentity for any key.
 const CALLER: &str = "arn:aws:sts::123456789012:user/moto";
@@ -34,14 +34,6 @@ fn fixture(name: &str) -> PathBuf {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Where a scenario keeps its state.
@@ -68,7 +60,7 @@ impl Cli {
     /// `domain` names the state: a SimpleDB domain or DynamoDB table (as
     /// `state` says), or a whole store URL (`sqlite:PATH`, ...).
     fn command(&self, domain: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_repoman-cli"));
+        let mut c = support::repoman_cli(&self.moto_url, Some(&self.sdb_url), &self.home);
         match self.state {
             _ if domain.contains(':') => c.args(["--state", domain]),
             State::SimpleDb => c.args(["--simpledb-domain", domain]),
@@ -78,29 +70,12 @@ impl Cli {
         if let Some(k) = &self.key_file {
             c.arg("--gpg-key-file").arg(k);
         }
-        c.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("AWS_ENDPOINT_URL_S3", &self.moto_url)
-            .env("AWS_ENDPOINT_URL_SNS", &self.moto_url)
-            .env("AWS_ENDPOINT_URL_STS", &self.moto_url)
-            .env("AWS_ENDPOINT_URL_SIMPLEDB", &self.sdb_url)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.moto_url)
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
-            .stdin(Stdio::null());
+        c.args(args);
         c
     }
 
     fn run(&self, domain: &str, args: &[&str]) -> Output {
-        let out = self.command(domain, args).output().unwrap();
-        assert!(
-            !text(&out).contains(SECRET_KEY),
-            "the secret key reached the output of {args:?}"
-        );
-        out
+        support::run_checked(&mut self.command(domain, args))
     }
 
     /// Runs a command that must succeed; returns its standard output.

@@ -5,7 +5,7 @@
 //! written.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
@@ -15,15 +15,7 @@ use repoman::select::{Output as SelectOutput, Select};
 use repoman::store::{BlobStore, MetaStore, PutMode};
 use serde_json::{json, Value};
 
-use super::support::{self, context, Moto, SdbLocal, ACCESS_KEY, SECRET_KEY};
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use super::support::{self, context, text, Moto, SdbLocal};
 
 struct Env<'a> {
     moto: &'a Moto,
@@ -36,30 +28,16 @@ impl Env<'_> {
     /// repoman-cli with `state` (`simpledb:D`, `sqlite:PATH`, ...) and the
     /// repository's bucket, in an empty environment but for AWS settings.
     fn run(&self, state: &str, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
-            .args([
-                "--state",
-                state,
-                "--bucket",
-                &format!("s3://{}", self.bucket),
-            ])
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("AWS_ENDPOINT_URL_S3", &self.moto.url)
-            .env("AWS_ENDPOINT_URL_SNS", &self.moto.url)
-            .env("AWS_ENDPOINT_URL_STS", &self.moto.url)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.moto.url)
-            .env("AWS_ENDPOINT_URL_SIMPLEDB", &self.sdb.url)
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(!text(&out).contains(SECRET_KEY));
-        out
+        support::run_checked(
+            support::repoman_cli(&self.moto.url, Some(&self.sdb.url), &self.home)
+                .args([
+                    "--state",
+                    state,
+                    "--bucket",
+                    &format!("s3://{}", self.bucket),
+                ])
+                .args(args),
+        )
     }
 
     fn ok(&self, state: &str, args: &[&str]) -> String {

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use super::support::{self, boto3, ACCESS_KEY, SECRET_KEY};
+use super::support::{self, boto3, text};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -15,32 +15,13 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// repoman-cli against moto and sdb-local with the standard AWS settings.
 fn cli(moto: &str, sdb: &str, home: &Path, domain: &str, bucket: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
-        .args(["--simpledb-domain", domain, "--s3-bucket", bucket])
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("AWS_ENDPOINT_URL_S3", moto)
-        .env("AWS_ENDPOINT_URL_SNS", moto)
-        .env("AWS_ENDPOINT_URL_STS", moto)
-        .env("AWS_ENDPOINT_URL_SIMPLEDB", sdb)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    support::run_checked(
+        support::repoman_cli(moto, Some(sdb), home)
+            .args(["--simpledb-domain", domain, "--s3-bucket", bucket])
+            .args(args),
+    )
 }
 
 /// An armored secret key for `--gpg-key-file`, made by gpg.
