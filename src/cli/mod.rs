@@ -76,8 +76,8 @@ fn run(cli: Cli) -> Result<()> {
         &config::DEFAULT_FILES,
     )?;
     init_logging(settings.debug);
-    if let Command::IamPolicy = &cli.command {
-        return backend::print_iam_policy(&settings);
+    if let Command::IamPolicy(a) = &cli.command {
+        return backend::print_iam_policy(&settings, a.backup_only);
     }
     let backend = backend::open(&settings)?;
     let ctx = Context {
@@ -105,7 +105,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<()> {
         Command::Serve(a) => client::run_serve(ctx, &a),
         Command::Key { command } => client::run_key(ctx, &command),
         Command::Sources(a) => client::run_sources(ctx, &a),
-        Command::IamPolicy | Command::Completions { .. } | Command::Man => Ok(()),
+        Command::IamPolicy(_) | Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 

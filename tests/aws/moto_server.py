@@ -124,5 +124,43 @@ if _hold:
 
     DynamoHandler.call_action = _held
 
+# With MOTO_IAM_CONDITIONS set, S3's `s3:if-none-match` and `s3:if-match`
+# condition keys are honoured with the `Null` operator in identity policies,
+# as AWS does: moto 5 evaluates only `StringEquals` (and no S3 keys) and
+# ignores every other condition, so a policy that allows PutObject only
+# with If-None-Match would allow an unconditional overwrite. Auth itself is
+# switched on by the test (POST /moto-api/reset-auth), as moto offers.
+if os.environ.get("MOTO_IAM_CONDITIONS"):
+    from moto.iam import access_control as _ac
+
+    _request_keys = threading.local()
+    _permitted = _ac.S3IAMRequest.check_action_permitted
+
+    def _check_with_keys(self, resource):
+        keys = {}
+        for header in ("If-None-Match", "If-Match"):
+            value = self._headers.get(header)
+            if value is not None:
+                keys["s3:" + header.lower()] = value
+        _request_keys.keys = keys
+        try:
+            return _permitted(self, resource)
+        finally:
+            _request_keys.keys = None
+
+    _ac.S3IAMRequest.check_action_permitted = _check_with_keys
+    _conditions = _ac.IAMPolicyStatement._check_conditions
+
+    def _check_null(self, incoming):
+        present = getattr(_request_keys, "keys", None)
+        null = (self._statement.get("Condition") or {}).get("Null") or {}
+        for key, want in null.items():
+            if present is not None and key.startswith("s3:"):
+                if (key not in present) != (str(want).lower() == "true"):
+                    return False
+        return _conditions(self, incoming)
+
+    _ac.IAMPolicyStatement._check_conditions = _check_null
+
 if __name__ == "__main__":
     sys.exit(main())
