@@ -18,14 +18,27 @@ fn cli(moto: &str, state: &Path, bucket: &str, args: &[&str]) -> Output {
 
 /// [`cli`] with the access keys of another principal.
 fn cli_as(moto: &str, state: &Path, bucket: &str, keys: (&str, &str), args: &[&str]) -> Output {
+    let url = format!("sqlite:{}", state.display());
+    cli_url_as(moto, &url, state.parent().unwrap(), bucket, keys, args)
+}
+
+/// [`cli_as`] with the state at `state_url` (a DynamoDB table on moto too).
+fn cli_url_as(
+    moto: &str,
+    state_url: &str,
+    home: &Path,
+    bucket: &str,
+    keys: (&str, &str),
+    args: &[&str],
+) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
-        .arg("--state")
-        .arg(format!("sqlite:{}", state.display()))
+        .args(["--state", state_url])
         .args(["--s3-bucket", bucket])
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", state.parent().unwrap())
+        .env("HOME", home)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", moto)
         .env("AWS_ENDPOINT_URL_S3", moto)
         .env("AWS_ENDPOINT_URL_STS", moto)
         .env("AWS_ENDPOINT_URL_SNS", moto)
@@ -292,7 +305,7 @@ fn bucket_as(moto: &str, name: &str, keys: &(String, String)) -> S3Bucket {
 #[test]
 fn a_backup_only_principal_creates_backups_but_can_neither_overwrite_nor_delete_them() {
     // Auth is one switch for the whole server: a moto of its own.
-    let moto = support::start_moto_with_env(&[("MOTO_IAM_CONDITIONS", "1")]);
+    let moto = support::start_moto_with_env(&[("MOTO_IAM_LIKE_AWS", "1")]);
     let name = support::bucket_name("wo");
     S3Bucket::new(&support::context(&moto.url), &name)
         .setup(&BucketSetup::default())
@@ -421,4 +434,59 @@ fn a_backup_only_principal_creates_backups_but_can_neither_overwrite_nor_delete_
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_backup_only_principal_reads_a_dynamodb_state_and_cannot_write_it() {
+    let moto = support::start_moto_with_env(&[("MOTO_IAM_LIKE_AWS", "1")]);
+    let name = support::bucket_name("woddb");
+    S3Bucket::new(&support::context(&moto.url), &name)
+        .setup(&BucketSetup::default())
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let state = "dynamodb:repoman-wo";
+    let root = (ACCESS_KEY, SECRET_KEY);
+    let run = |keys: (&str, &str), args: &[&str]| {
+        cli_url_as(&moto.url, state, work.path(), &name, keys, args)
+    };
+    let must = |out: Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    must(run(
+        root,
+        &["setup", "-d", "stable", "-c", "main", "-a", "amd64"],
+    ));
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/original/repoman-1.0.7-backup.json");
+    must(run(root, &["restore", "-y", fixture.to_str().unwrap()]));
+    let want = must(run(root, &["backup"]));
+    let policy = must(run(root, &["iam-policy", "--backup-only"]));
+    assert!(
+        policy.contains("table/repoman-wo") && policy.contains("backups/repoman-wo/*"),
+        "{policy}"
+    );
+    let (backup, admin) = iam_users(&moto.url, &policy);
+    enforce_iam(&moto.url);
+    let as_backup = |args: &[&str]| run((&backup.0, &backup.1), args);
+
+    // The policy's reads are all a backup needs, full and incremental.
+    let key = must(as_backup(&["backup", "--to-bucket", "-q"]));
+    assert!(key.is_empty());
+    must(as_backup(&["backup", "--to-bucket", "--incremental", "-q"]));
+    assert_eq!(must(as_backup(&["backup"])), want);
+    // Nothing in the state can be changed with it. (moto answers the
+    // denied DynamoDB write in a form the SDK reads no error code from, so
+    // repoman retries it as a transient failure before giving up; AWS
+    // answers AccessDeniedException.)
+    let out = as_backup(&["repo", "add-origin", "Elsewhere", "-y"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let errors = err.lines().filter(|l| l.starts_with("repoman-cli: error:"));
+    assert_eq!(errors.count(), 1, "{err}");
+    assert_eq!(must(run((&admin.0, &admin.1), &["backup"])), want);
 }
