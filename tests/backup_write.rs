@@ -284,3 +284,41 @@ impl Plain for Repo {
         Catalog::new(repoman::embedded::open(&self.local(), None).unwrap())
     }
 }
+
+/// `repoman-cli ARGS` run on a terminal (a pty from util-linux's
+/// `script`); what the terminal showed, and whether it succeeded.
+fn on_a_terminal(r: &Repo, args: &str) -> (bool, String) {
+    let cmd = format!("{} --local-dir {} {args}", common::BIN, r.local().display());
+    let mut c = std::process::Command::new("script");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("REPOMAN_") || k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    let out = c
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("HOME", r.path())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_terminal_shows_progress_unless_quiet() {
+    let r = repo();
+    let (ok, shown) = on_a_terminal(&r, "backup --to-bucket");
+    assert!(ok, "{shown}");
+    assert!(
+        shown.contains("backup [") && shown.contains("/27"),
+        "{shown:?}"
+    );
+    assert!(shown.contains("backups/local/"), "{shown:?}");
+    let (ok, shown) = on_a_terminal(&r, "backup --to-bucket -q");
+    assert!(ok, "{shown}");
+    assert_eq!(shown, "", "-q shows nothing, even on a terminal");
+}

@@ -49,7 +49,15 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
         ctx.ui
             .progress(bk::count_items(&ctx.catalog, &f)?, "backup")
     };
-    let mut progress = |n: u64| bar.set_position(n);
+    // Once every item is read, a stored backup is compressed and uploaded
+    // (maybe slowly, with a rate limit): say so rather than seem stuck.
+    let total = bar.length().unwrap_or(0);
+    let mut progress = |n: u64| {
+        bar.set_position(n);
+        if args.to_bucket && n >= total {
+            bar.set_message("storing in the bucket");
+        }
+    };
     if let Some(path) = &args.output {
         let stats = bk::dump::dump_to_file(&ctx.catalog, &f, style, path, &mut progress)?;
         bar.finish_and_clear();
