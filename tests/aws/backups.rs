@@ -10,7 +10,11 @@ use serde_json::Value;
 use super::support::{self, ACCESS_KEY, SECRET_KEY};
 use repoman::aws::{AwsContext, AwsSettings, Overrides, S3Bucket, StaticKeys};
 use repoman::backup::stored::{self, Contents};
-use repoman::store::{BlobStore, BucketSetup, PutMode, PutOptions, StoreError};
+use repoman::store::{BlobStore, BucketSetup, Change, PutMode, PutOptions, StoreError};
+
+#[allow(dead_code)]
+#[path = "../common/faults.rs"]
+mod faults;
 
 fn cli(moto: &str, state: &Path, bucket: &str, args: &[&str]) -> Output {
     cli_as(moto, state, bucket, (ACCESS_KEY, SECRET_KEY), args)
@@ -31,6 +35,19 @@ fn cli_url_as(
     keys: (&str, &str),
     args: &[&str],
 ) -> Output {
+    cli_sdb_as(moto, "", state_url, home, bucket, keys, args)
+}
+
+/// [`cli_url_as`] with SimpleDB at `sdb` (sdb-local).
+fn cli_sdb_as(
+    moto: &str,
+    sdb: &str,
+    state_url: &str,
+    home: &Path,
+    bucket: &str,
+    keys: (&str, &str),
+    args: &[&str],
+) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
         .args(["--state", state_url])
         .args(["--s3-bucket", bucket])
@@ -39,6 +56,7 @@ fn cli_url_as(
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("AWS_ENDPOINT_URL_DYNAMODB", moto)
+        .env("AWS_ENDPOINT_URL_SIMPLEDB", sdb)
         .env("AWS_ENDPOINT_URL_S3", moto)
         .env("AWS_ENDPOINT_URL_STS", moto)
         .env("AWS_ENDPOINT_URL_SNS", moto)
@@ -489,4 +507,129 @@ fn a_backup_only_principal_reads_a_dynamodb_state_and_cannot_write_it() {
     let errors = err.lines().filter(|l| l.starts_with("repoman-cli: error:"));
     assert_eq!(errors.count(), 1, "{err}");
     assert_eq!(must(run((&admin.0, &admin.1), &["backup"])), want);
+}
+
+/// On SimpleDB (sdb-local, consistent reads), a backup that another
+/// writer changes between its queries is detected and made again; the
+/// stored backup is the whole state after the change.
+#[test]
+fn a_simpledb_backup_changed_under_it_is_made_again_never_torn() {
+    use repoman::aws::SimpleDbMeta;
+    use repoman::backup::dump::{dump_in_ranges, StateChanged};
+    use repoman::backup::Style;
+    use repoman::catalog::{Catalog, Filter};
+    use repoman::store::Backend;
+
+    let moto = support::moto();
+    let sdb = support::sdb_local(&[]);
+    let name = support::bucket_name("torn");
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = cli_sdb_as(
+            &moto.url,
+            &sdb.url,
+            "simpledb:torn",
+            work.path(),
+            &name,
+            (ACCESS_KEY, SECRET_KEY),
+            args,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["setup", "-d", "stable", "-c", "main", "-a", "amd64"]);
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/original/repoman-1.0.7-backup.json");
+    run(&["restore", "-y", fixture.to_str().unwrap()]);
+
+    let ctx = AwsContext::new(
+        &AwsSettings {
+            region: Some("us-east-1".into()),
+            ..AwsSettings::default()
+        },
+        &Overrides {
+            s3_endpoint: Some(moto.url.clone()),
+            simpledb_endpoint: Some(sdb.url.clone()),
+            credentials: Some(support::keys()),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let catalog = |writer: Box<dyn Fn(usize) -> Vec<Change> + Send + Sync>| {
+        let meta = SimpleDbMeta::new(&ctx, "torn").unwrap();
+        Catalog::new(Backend {
+            meta: Box::new(faults::ChangingMeta::new(Box::new(meta), writer)),
+            blobs: Box::new(S3Bucket::new(&ctx, &name)),
+            notifier: Box::new(repoman::aws::SnsNotifier::new(&ctx)),
+            name: "torn".into(),
+        })
+    };
+    let plain = catalog(Box::new(|_| vec![]));
+    let mut items = plain
+        .meta()
+        .select_all(&Filter::default().to_select())
+        .unwrap();
+    items.sort_by(|a, b| a.name.cmp(&b.name));
+    let target = items[items.len() / 2].name.clone();
+    let overwrite = move |value: &str| Change::Put {
+        item: target.clone(),
+        attrs: [("sha256".to_string(), vec![value.to_string()])].into(),
+        remove: vec![],
+    };
+    let before = run(&["backup"]);
+
+    // Changed between the ranges of one dump (select 0 is the survey).
+    let first = overwrite.clone();
+    let cat = catalog(Box::new(move |n| {
+        if n == 2 {
+            vec![first(&"cd".repeat(32))]
+        } else {
+            vec![]
+        }
+    }));
+    let mut torn = Vec::new();
+    let e = dump_in_ranges(
+        &cat,
+        &Filter::default(),
+        Style::Compact,
+        &mut torn,
+        &mut |_| {},
+        1,
+    )
+    .unwrap_err();
+    assert!(e.downcast_ref::<StateChanged>().is_some(), "{e:#}");
+
+    // Stored: retried, and the stored backup is the state after it.
+    let again = overwrite.clone();
+    let cat = catalog(Box::new(move |n| {
+        if n == 1 {
+            vec![again(&"ef".repeat(32))]
+        } else {
+            vec![]
+        }
+    }));
+    let (key, _) = stored::save(
+        &cat,
+        &Filter::default(),
+        Style::Compact,
+        &[],
+        &PutOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let after = run(&["backup"]);
+    assert_ne!(before, after);
+    assert!(after.contains(&"ef".repeat(32)));
+    let fresh = work.path().join("fresh.sqlite");
+    ok(
+        &moto.url,
+        &fresh,
+        &name,
+        &["restore", "--from-bucket", &key],
+    );
+    assert_eq!(ok(&moto.url, &fresh, &name, &["backup"]), after);
 }
