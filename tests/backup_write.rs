@@ -257,6 +257,11 @@ fn server_side_options_are_refused_on_a_directory_bucket_and_garbage_anywhere() 
             &["backup", "--to-bucket", "--sse-kms-key-id", "k"][..],
             "needs backup-sse aws:kms",
         ),
+        // Checked on every backup, stored or not.
+        (
+            &["backup", "--rate-limit", "2x"][..],
+            "backup-rate-limit \"2x\"",
+        ),
     ] {
         let e = r.fail(args);
         assert!(e.contains(why) && e.lines().count() == 1, "{args:?}: {e}");
@@ -321,4 +326,37 @@ fn a_terminal_shows_progress_unless_quiet() {
     let (ok, shown) = on_a_terminal(&r, "backup --to-bucket -q");
     assert!(ok, "{shown}");
     assert_eq!(shown, "", "-q shows nothing, even on a terminal");
+}
+
+#[test]
+fn a_configuration_changed_during_a_backup_is_detected_too() {
+    let r = repo();
+    let cat = changing(&r, |n| {
+        if n == 1 {
+            let mut attrs = Attrs::new();
+            attrs.insert("origin".into(), vec!["Elsewhere".into()]);
+            vec![Change::Put {
+                item: repoman::model::META_ITEM.into(),
+                attrs,
+                remove: vec![],
+            }]
+        } else {
+            vec![]
+        }
+    });
+    let mut out = Vec::new();
+    let e = dump_in_ranges(
+        &cat,
+        &Filter::default(),
+        Style::Compact,
+        &mut out,
+        &mut |_| {},
+        1,
+    )
+    .unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(
+        e.downcast_ref::<StateChanged>().is_some() && msg.contains("configuration"),
+        "{msg}"
+    );
 }

@@ -29,13 +29,12 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
         BackupFormat::Json => Style::Indented,
         BackupFormat::Jsonc => Style::Compact,
     };
-    let opts = if args.to_bucket {
-        let opts = put_options(&ctx.settings)?;
+    // Checked on every backup (a typo in a config file shows at once), used
+    // by the stored ones.
+    let opts = put_options(&ctx.settings)?;
+    if args.to_bucket {
         ctx.catalog.blobs().check_put_options(&opts)?;
-        opts
-    } else {
-        PutOptions::default()
-    };
+    }
     // -q: errors only (the exit status tells cron whether the backup was
     // completely written); else a progress bar on a terminal.
     let say = |line: String| {
