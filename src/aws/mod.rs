@@ -11,6 +11,7 @@
 //! inside another tokio runtime (block_on would panic there).
 
 pub mod dynamodb;
+mod put_options;
 pub mod s3;
 pub mod simpledb;
 pub mod sns;

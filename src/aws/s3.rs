@@ -25,11 +25,11 @@ use aws_sdk_s3::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 
+use super::put_options::{paced, with_put_options};
 use super::{backoff, error_chain, AwsContext};
 use crate::layout::{cache_control, content_type, content_type_of, is_by_hash, CACHE_INDICES};
-use crate::rate::{chunk_size, TokenBucket};
 use crate::store::{
-    BlobStore, BucketSetup, ObjectInfo, PutMode, PutOptions, Sse, StoreError, StoreResult,
+    BlobStore, BucketSetup, ObjectInfo, PutMode, PutOptions, StoreError, StoreResult,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -211,7 +211,7 @@ impl S3Bucket {
     }
 
     /// [`S3Bucket::put_stream`] with server-side encryption and a storage
-    /// class (a rate limit is the body's business: see [`paced`]).
+    /// class (a rate limit is the body's business: see `put_options::paced`).
     async fn put_stream_with(
         &self,
         key: &str,
@@ -831,95 +831,6 @@ impl BlobStore for S3Bucket {
 }
 
 type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
-
-/// A PutObject request with the server-side encryption and storage class
-/// `opts` name.
-fn with_put_options(
-    req: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
-    opts: &PutOptions,
-) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
-    use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
-    let mut req = req;
-    match &opts.sse {
-        Some(Sse::Aes256) => req = req.server_side_encryption(ServerSideEncryption::Aes256),
-        Some(Sse::Kms { key_id }) => {
-            req = req.server_side_encryption(ServerSideEncryption::AwsKms);
-            if let Some(k) = key_id {
-                req = req.ssekms_key_id(k);
-            }
-        }
-        None => {}
-    }
-    if let Some(class) = &opts.storage_class {
-        req = req.storage_class(StorageClass::from(class.as_str()));
-    }
-    req
-}
-
-/// A body that sends `data` no faster than `rate` bytes per second: in
-/// chunks, each after the wait a [`TokenBucket`] computes. Built afresh for
-/// every try of the request.
-fn paced(data: bytes::Bytes, rate: u64) -> ByteStream {
-    use aws_sdk_s3::primitives::SdkBody;
-    ByteStream::new(SdkBody::retryable(move || {
-        SdkBody::from_body_1_x(Paced {
-            data: data.clone(),
-            sent: 0,
-            bucket: TokenBucket::new(rate),
-            chunk: chunk_size(rate),
-            wait: None,
-        })
-    }))
-}
-
-struct Paced {
-    data: bytes::Bytes,
-    sent: usize,
-    bucket: TokenBucket,
-    chunk: usize,
-    /// The wait before the next chunk, once computed.
-    wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl http_body::Body for Paced {
-    type Data = bytes::Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
-        use std::future::Future;
-        use std::task::Poll;
-        let this = &mut *self;
-        if this.sent >= this.data.len() {
-            return Poll::Ready(None);
-        }
-        let n = this.chunk.min(this.data.len() - this.sent);
-        if this.wait.is_none() {
-            let now = tokio::time::Instant::now();
-            let delay = this.bucket.take(n as u64, now.into_std());
-            this.wait = Some(Box::pin(tokio::time::sleep_until(now + delay)));
-        }
-        if let Some(w) = this.wait.as_mut() {
-            if w.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-        this.wait = None;
-        let frame = this.data.slice(this.sent..this.sent + n);
-        this.sent += n;
-        Poll::Ready(Some(Ok(http_body::Frame::data(frame))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.sent >= self.data.len()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact((self.data.len() - self.sent) as u64)
-    }
-}
 
 fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
