@@ -360,3 +360,40 @@ fn a_configuration_changed_during_a_backup_is_detected_too() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_backup_of_many_overlapping_name_prefixes_is_not_mistaken_for_a_changed_state() {
+    // More names than one query compares (read name by name, collected),
+    // prefixes that match the same items more than once.
+    let r = repo();
+    let mut args = vec!["backup", "-w"];
+    for p in [
+        "t",
+        "te",
+        "tes",
+        "test",
+        "testd",
+        "testde",
+        "testdeb",
+        "h",
+        "ha",
+        "has",
+        "hash",
+        "hashi",
+        "hashicorp",
+        "a",
+        "ap",
+        "apt",
+        "apt-",
+        "apt-t",
+        "apt-tr",
+        "x",
+        "y",
+        "z",
+    ] {
+        args.extend(["-p", p]);
+    }
+    let out = r.run(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), r.ok(&["backup"]));
+}

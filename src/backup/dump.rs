@@ -91,8 +91,11 @@ pub fn dump_in_ranges(
             w.package(group)?;
             progress(w.stats.items);
         }
+        let mut again = cat.find_items(filter)?;
+        again.sort_by(|a, b| a.name.cmp(&b.name));
+        again.dedup_by(|a, b| a.name == b.name);
         let mut after = Fingerprint::default();
-        cat.find_items(filter)?.iter().for_each(|i| after.add(i));
+        again.iter().for_each(|i| after.add(i));
         if read != after {
             return Err(StateChanged(format!(
                 "{} item(s) read, {} there after reading",
