@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for tool in dpkg-deb:dpkg dpkg-source:dpkg-dev apt-get:apt gpg:gnupg python3:python3 curl:curl age:age; do
+for tool in dpkg-deb:dpkg dpkg-source:dpkg-dev apt-get:apt gpg:gnupg python3:python3 curl:curl age:age script:bsdutils; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool#*:}")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)

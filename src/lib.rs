@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod model;
 pub(crate) mod parallel;
 pub mod publish;
+pub mod rate;
 pub mod rules;
 pub mod select;
 pub mod serve;

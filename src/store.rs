@@ -139,6 +139,115 @@ pub enum PutMode {
     Overwrite,
 }
 
+/// Server-side encryption of an object S3 stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sse {
+    /// `AES256`: keys S3 manages (SSE-S3).
+    Aes256,
+    /// `aws:kms`: a KMS key, the account's `aws/s3` key when none is named.
+    Kms { key_id: Option<String> },
+}
+
+impl Sse {
+    /// The `x-amz-server-side-encryption` value.
+    pub fn header(&self) -> &'static str {
+        match self {
+            Sse::Aes256 => "AES256",
+            Sse::Kms { .. } => "aws:kms",
+        }
+    }
+}
+
+/// The storage classes a stored object may be put in (S3's names).
+pub const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "REDUCED_REDUNDANCY",
+];
+
+/// How a put stores an object beyond its bytes: S3's server-side
+/// encryption and storage class, and a cap on the upload's bandwidth.
+/// Only S3 has the first two; a bucket without them refuses a put that
+/// asks for them (see [`BlobStore::check_put_options`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutOptions {
+    pub sse: Option<Sse>,
+    /// One of [`STORAGE_CLASSES`].
+    pub storage_class: Option<String>,
+    /// Bytes per second an upload may use; `None`: no cap.
+    pub rate_limit: Option<u64>,
+}
+
+impl PutOptions {
+    /// The options of the settings `sse` (`aws:kms` or `AES256`),
+    /// `kms_key_id` (only with `aws:kms`), `storage_class` and
+    /// `rate_limit` (see [`crate::rate::parse_rate`]); a one-line error
+    /// naming the setting otherwise.
+    pub fn parse(
+        sse: Option<&str>,
+        kms_key_id: Option<&str>,
+        storage_class: Option<&str>,
+        rate_limit: Option<&str>,
+    ) -> Result<PutOptions, String> {
+        let key_id = match kms_key_id.map(str::trim) {
+            None => None,
+            Some(k) if k.is_empty() || k.len() > 2048 || !k.bytes().all(|b| b.is_ascii_graphic()) => {
+                return Err(format!(
+                    "backup-sse-kms-key-id {k:?}: not a KMS key id, ARN or alias (printable ASCII without spaces)"
+                ))
+            }
+            Some(k) => Some(k.to_string()),
+        };
+        let sse = match sse.map(str::trim) {
+            None => None,
+            Some(s) if s.eq_ignore_ascii_case("aws:kms") => Some(Sse::Kms {
+                key_id: key_id.clone(),
+            }),
+            Some(s) if s.eq_ignore_ascii_case("AES256") => Some(Sse::Aes256),
+            Some(s) => {
+                return Err(format!(
+                    "backup-sse {s:?}: not a server-side encryption S3 knows (aws:kms or AES256)"
+                ))
+            }
+        };
+        if key_id.is_some() && !matches!(sse, Some(Sse::Kms { .. })) {
+            return Err("backup-sse-kms-key-id needs backup-sse aws:kms".into());
+        }
+        let storage_class = match storage_class.map(str::trim) {
+            None => None,
+            Some(c) => {
+                let upper = c.to_ascii_uppercase();
+                if !STORAGE_CLASSES.contains(&upper.as_str()) {
+                    return Err(format!(
+                        "backup-storage-class {c:?}: not a storage class (one of {})",
+                        STORAGE_CLASSES.join(", ")
+                    ));
+                }
+                Some(upper)
+            }
+        };
+        let rate_limit = rate_limit
+            .map(|r| crate::rate::parse_rate(r).map_err(|e| format!("backup-rate-limit {e}")))
+            .transpose()?;
+        Ok(PutOptions {
+            sse,
+            storage_class,
+            rate_limit,
+        })
+    }
+
+    /// Whether the options ask for something only S3 does (encryption or
+    /// a storage class).
+    pub fn server_side(&self) -> bool {
+        self.sse.is_some() || self.storage_class.is_some()
+    }
+}
+
 /// An object in the bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -176,6 +285,32 @@ pub trait BlobStore: Send + Sync {
     fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StoreResult<()>;
     /// Stores bytes (index files, backups).
     fn put_bytes(&self, key: &str, bytes: &[u8], mode: PutMode) -> StoreResult<()>;
+
+    /// Whether this bucket can store objects as `opts` asks: a bucket
+    /// without server-side encryption and storage classes (a directory)
+    /// refuses them rather than silently storing the object without; a
+    /// rate limit it has nothing to apply to is no problem.
+    fn check_put_options(&self, opts: &PutOptions) -> StoreResult<()> {
+        if opts.server_side() {
+            return Err(StoreError::Backend(format!(
+                "{} has no server-side encryption or storage classes: backup-sse, backup-sse-kms-key-id and backup-storage-class apply to an S3 bucket only",
+                self.describe()
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`BlobStore::put_bytes`] with server-side options (S3 overrides it).
+    fn put_bytes_with(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        mode: PutMode,
+        opts: &PutOptions,
+    ) -> StoreResult<()> {
+        self.check_put_options(opts)?;
+        self.put_bytes(key, bytes, mode)
+    }
     /// Streams an object into `out`; [`StoreError::NotFound`] if absent.
     fn read(&self, key: &str, out: &mut dyn Write) -> StoreResult<()>;
     /// Size of an object, or `None` if absent.

@@ -11,6 +11,7 @@
 //! inside another tokio runtime (block_on would panic there).
 
 pub mod dynamodb;
+mod put_options;
 pub mod s3;
 pub mod simpledb;
 pub mod sns;
@@ -355,6 +356,90 @@ pub fn iam_policy_for(
     serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
 }
 
+/// The policy template of an unattended backup job.
+pub const IAM_POLICY_BACKUP_ONLY_TEMPLATE: &str =
+    include_str!("../../templates/iam-policy-backup-only.json");
+
+/// `iam-policy --backup-only`: what an unattended backup job needs and
+/// nothing more. It reads the state (the `ReadState` statement names the
+/// SimpleDB domain or the DynamoDB table, and is left out for a SQLite
+/// state), lists and reads the backups under `backups/<name>/` (the base of
+/// an increment), and creates objects there only with `If-None-Match: *`
+/// (the `s3:if-none-match` condition key), so it can neither overwrite nor
+/// delete a backup. With `kms_key` (the `backup-sse-kms-key-id`), it may
+/// use that key for SSE-KMS.
+pub fn iam_policy_backup_only(
+    bucket: &str,
+    state: &crate::store_url::StateUrl,
+    kms_key: Option<&str>,
+    region: &str,
+    account: &str,
+) -> String {
+    use crate::store_url::StateUrl;
+    let mut doc: serde_json::Value = serde_json::from_str(IAM_POLICY_BACKUP_ONLY_TEMPLATE)
+        .expect("the IAM policy template is valid JSON");
+    let statements = doc["Statement"]
+        .as_array_mut()
+        .expect("the template has statements");
+    let sid = |s: &serde_json::Value, id: &str| s.get("Sid").and_then(|v| v.as_str()) == Some(id);
+    match state {
+        StateUrl::SimpleDb(_) => {}
+        StateUrl::Sqlite { .. } => statements.retain(|s| !sid(s, "ReadState")),
+        StateUrl::DynamoDb(table) => {
+            let arn = format!("arn:aws:dynamodb:{region}:{account}:table/{table}");
+            for s in statements.iter_mut().filter(|s| sid(s, "ReadState")) {
+                *s = serde_json::json!({
+                    "Sid": "ReadState",
+                    "Effect": "Allow",
+                    "Action": [
+                        "dynamodb:DescribeTable",
+                        "dynamodb:GetItem",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:Query",
+                        "dynamodb:Scan"
+                    ],
+                    "Resource": [arn.clone(), format!("{arn}/index/*")]
+                });
+            }
+        }
+    }
+    if let Some(key) = kms_key {
+        let use_key = serde_json::json!(["kms:GenerateDataKey", "kms:Decrypt"]);
+        statements.push(if let Some(alias) = key.strip_prefix("alias/") {
+            serde_json::json!({
+                "Sid": "BackupKey",
+                "Effect": "Allow",
+                "Action": use_key,
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": format!("alias/{alias}")}}
+            })
+        } else {
+            let arn = if key.starts_with("arn:") {
+                key.to_string()
+            } else {
+                format!("arn:aws:kms:{region}:{account}:key/{key}")
+            };
+            serde_json::json!({"Sid": "BackupKey", "Effect": "Allow", "Action": use_key, "Resource": arn})
+        });
+    }
+    let backups = crate::backup::stored::prefix(&state.backup_name());
+    let domain = match state {
+        StateUrl::SimpleDb(d) => d.as_str(),
+        _ => "DOMAIN",
+    };
+    fill(
+        &mut doc,
+        &[
+            ("${BUCKET}", bucket),
+            ("${BACKUPS}", &backups),
+            ("${DOMAIN}", domain),
+            ("${REGION}", region),
+            ("${ACCOUNT}", account),
+        ],
+    );
+    serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+}
+
 fn fill(v: &mut serde_json::Value, vars: &[(&str, &str)]) {
     match v {
         serde_json::Value::String(s) => {
@@ -461,6 +546,69 @@ mod tests {
             "*",
         );
         assert!(!p.contains("sdb:") && !p.contains("dynamodb:") && p.contains("s3:GetObject"));
+    }
+
+    #[test]
+    fn the_backup_only_policy_creates_backups_and_reads_the_state_only() {
+        use crate::store_url::StateUrl;
+        let p = iam_policy_backup_only(
+            "b",
+            &StateUrl::SimpleDb("dom".into()),
+            None,
+            "eu-west-1",
+            "12",
+        );
+        let v: serde_json::Value = serde_json::from_str(&p).unwrap();
+        assert!(!p.contains("${"), "{p}");
+        let actions: Vec<&str> = v["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap().iter())
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "s3:ListBucket",
+                "s3:GetObject",
+                "s3:PutObject",
+                "sdb:DomainMetadata",
+                "sdb:GetAttributes",
+                "sdb:Select",
+                "sts:GetCallerIdentity"
+            ]
+        );
+        let put = v["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"][0] == "s3:PutObject")
+            .unwrap();
+        assert_eq!(put["Resource"], "arn:aws:s3:::b/backups/dom/*");
+        assert_eq!(put["Condition"]["Null"]["s3:if-none-match"], "false");
+        assert!(p.contains("\"arn:aws:sdb:eu-west-1:12:domain/dom\""));
+
+        let d = iam_policy_backup_only("b", &StateUrl::DynamoDb("t".into()), Some("k-1"), "r", "1");
+        assert!(
+            d.contains("dynamodb:Scan") && !d.contains("dynamodb:PutItem") && !d.contains("sdb:")
+        );
+        assert!(d.contains("backups/t/*") && d.contains("\"arn:aws:kms:r:1:key/k-1\""));
+        let s = iam_policy_backup_only(
+            "b",
+            &StateUrl::Sqlite {
+                path: "/x".into(),
+                domain: "d".into(),
+            },
+            Some("alias/backups"),
+            "*",
+            "*",
+        );
+        assert!(!s.contains("sdb:") && !s.contains("dynamodb:") && s.contains("backups/local/*"));
+        assert!(s.contains("kms:ResourceAliases") && s.contains("\"alias/backups\""));
+        for p in [&p, &d, &s] {
+            assert!(!p.contains("Delete"), "{p}");
+        }
     }
 
     #[test]

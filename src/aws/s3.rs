@@ -25,9 +25,12 @@ use aws_sdk_s3::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 
+use super::put_options::{paced, with_put_options};
 use super::{backoff, error_chain, AwsContext};
 use crate::layout::{cache_control, content_type, content_type_of, is_by_hash, CACHE_INDICES};
-use crate::store::{BlobStore, BucketSetup, ObjectInfo, PutMode, StoreError, StoreResult};
+use crate::store::{
+    BlobStore, BucketSetup, ObjectInfo, PutMode, PutOptions, StoreError, StoreResult,
+};
 
 const MIB: u64 = 1024 * 1024;
 /// Tries of a conditional write S3 answers 409 ConditionalRequestConflict.
@@ -202,6 +205,22 @@ impl S3Bucket {
         mode: PutMode,
         content_type: &str,
     ) -> StoreResult<Option<String>> {
+        let plain = PutOptions::default();
+        self.put_stream_with(key, body, len, mode, content_type, &plain)
+            .await
+    }
+
+    /// [`S3Bucket::put_stream`] with server-side encryption and a storage
+    /// class (a rate limit is the body's business: see `put_options::paced`).
+    async fn put_stream_with(
+        &self,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+        mode: PutMode,
+        content_type: &str,
+        opts: &PutOptions,
+    ) -> StoreResult<Option<String>> {
         let body = body.into_inner();
         let mut attempt = 0;
         loop {
@@ -224,6 +243,7 @@ impl S3Bucket {
             if mode == PutMode::Create {
                 req = req.if_none_match("*");
             }
+            req = with_put_options(req, opts);
             match req.send().await {
                 Ok(out) => return Ok(out.version_id().map(str::to_string)),
                 Err(e) if mode == PutMode::Create && exists(&e) => {
@@ -756,6 +776,27 @@ impl BlobStore for S3Bucket {
                 mode,
                 content_type_of(key, bytes),
             ))
+            .map(drop)
+    }
+
+    fn check_put_options(&self, _opts: &PutOptions) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn put_bytes_with(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        mode: PutMode,
+        opts: &PutOptions,
+    ) -> StoreResult<()> {
+        let body = match opts.rate_limit {
+            Some(rate) => paced(bytes::Bytes::copy_from_slice(bytes), rate),
+            None => ByteStream::from(bytes.to_vec()),
+        };
+        let ctype = content_type_of(key, bytes);
+        self.ctx
+            .block_on(self.put_stream_with(key, body, bytes.len() as u64, mode, ctype, opts))
             .map(drop)
     }
 

@@ -52,6 +52,15 @@ pub fn dump(
 
 /// [`dump`] reading about `range_items` items per query (the output does
 /// not depend on it).
+///
+/// The state is read in several queries, so a writer working meanwhile
+/// could leave a backup that is half before and half after its change.
+/// That is detected, never written as if whole: a light query (item names
+/// and the attributes of [`FINGERPRINT_ATTRS`]) is made before and after
+/// the items are read, and the two, the items read and the configuration
+/// read before and after must all agree; otherwise the dump fails with
+/// [`StateChanged`] before writing its closing brackets (so even a dump to
+/// standard output is no valid document). [`retrying`] runs it again.
 pub fn dump_in_ranges(
     cat: &Catalog,
     filter: &Filter,
@@ -76,32 +85,148 @@ pub fn dump_in_ranges(
         items.sort_by(|a, b| a.name.cmp(&b.name));
         items.dedup_by(|a, b| a.name == b.name);
         items.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+        let mut read = Fingerprint::default();
         for group in items.chunk_by(|a, b| name_of(a) == name_of(b)) {
+            group.iter().for_each(|i| read.add(i));
             w.package(group)?;
             progress(w.stats.items);
         }
+        let mut again = cat.find_items(filter)?;
+        again.sort_by(|a, b| a.name.cmp(&b.name));
+        again.dedup_by(|a, b| a.name == b.name);
+        let mut after = Fingerprint::default();
+        again.iter().for_each(|i| after.add(i));
+        if read != after {
+            return Err(StateChanged(format!(
+                "{} item(s) read, {} there after reading",
+                read.items, after.items
+            ))
+            .into());
+        }
+    }
+    if cat.config_attrs()?.unwrap_or_default() != meta {
+        return Err(StateChanged("the configuration changed".into()).into());
     }
     w.finish()?;
     Ok(w.stats)
+}
+
+/// The attributes besides the item name that the check for changes made
+/// during a backup compares: everything an `add`, `add --overwrite`, `cp`,
+/// `rm` or restore of a package changes except the control text (the
+/// bulk of an item, left out so the check stays a light query).
+pub const FINGERPRINT_ATTRS: &[&str] = &["name", "filename", "sha256", "size", "files"];
+
+/// The state changed while a backup was being read: the backup would
+/// have been torn, so it was stopped (and [`retrying`] runs it again).
+#[derive(Debug, thiserror::Error)]
+#[error("the state changed while the backup was being read ({0})")]
+pub struct StateChanged(pub String);
+
+/// How often a backup is tried when the state keeps changing under it.
+pub const ATTEMPTS: u32 = 3;
+
+/// Runs `attempt` (a whole backup, from the start) until it is not stopped
+/// by a [`StateChanged`], at most `attempts` times, pausing `pause` times
+/// the attempt number in between (to let a writer finish); any other error
+/// ends it at once.
+pub fn retrying<T>(
+    attempts: u32,
+    pause: std::time::Duration,
+    attempt: &mut dyn FnMut() -> Result<T>,
+) -> Result<T> {
+    let mut n = 1;
+    loop {
+        match attempt() {
+            Err(e) if e.downcast_ref::<StateChanged>().is_some() => {
+                if n >= attempts {
+                    bail!(
+                        "{e}, {n} times in a row: no backup was written; run it again when the writes are done"
+                    );
+                }
+                tracing::warn!("{e}; reading it again");
+                std::thread::sleep(pause * n);
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// An order-independent digest of items (name and
+/// [`FINGERPRINT_ATTRS`], values as sets): their count and the wrapping
+/// sum of each one's SHA-256 (the first 16 bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Fingerprint {
+    items: u64,
+    sum: u128,
+}
+
+impl Fingerprint {
+    fn add(&mut self, item: &Item) {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(item.name.as_bytes());
+        for attr in FINGERPRINT_ATTRS {
+            let mut values: Vec<&String> = item.attrs.get(*attr).into_iter().flatten().collect();
+            values.sort();
+            h.update([0]);
+            h.update(attr.as_bytes());
+            for v in values {
+                h.update([1]);
+                h.update(v.as_bytes());
+            }
+        }
+        let d = h.finalize();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&d[..16]);
+        self.items += 1;
+        self.sum = self.sum.wrapping_add(u128::from_le_bytes(first));
+    }
+}
+
+/// The fingerprint of the items `filter` selects and how many items each
+/// package name has, from one light query.
+fn survey(cat: &Catalog, filter: &Filter) -> Result<(Fingerprint, BTreeMap<String, u64>)> {
+    let store = cat.meta();
+    let mut q = filter.to_select();
+    q.output = Output::Attrs(FINGERPRINT_ATTRS.iter().map(|a| a.to_string()).collect());
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut print = Fingerprint::default();
+    store
+        .select(&q, &mut |item| {
+            print.add(&item);
+            *counts.entry(name_of(&item).to_string()).or_default() += 1;
+            Ok(())
+        })
+        .with_context(|| format!("reading package names from {}", store.describe()))?;
+    Ok((print, counts))
 }
 
 fn name_of(item: &Item) -> &str {
     super::validate::first(&item.attrs, "name")
 }
 
+/// The pause before the second try of a backup the state changed under
+/// (twice that before the third).
+pub const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Items per range query: the most a backup holds in memory at once
 /// (besides the list of names).
 pub const RANGE_ITEMS: u64 = 5000;
 
 /// Writes the items in name order without holding them all: first the
-/// package names and how many items each has (a light query), then the
-/// items of consecutive name ranges of about [`RANGE_ITEMS`] items each,
-/// one query per range (`name >= first and name <= last`), grouped by name
-/// in memory. Every name's item count is checked against the first pass, so
+/// package names and how many items each has (a light query, which also
+/// fingerprints the items), then the items of consecutive name ranges of
+/// about [`RANGE_ITEMS`] items each, one query per range (`name >= first
+/// and name <= last`), grouped by name in memory, then the light query
+/// again. Every name's item count is checked against the first pass and
+/// the items read and the second pass against the first's fingerprint, so
 /// a store that compares names differently, or a change made meanwhile,
-/// stops the backup instead of silently dropping or repeating items.
-/// (Ordering the query by name would do the same in one pass, but both
-/// SimpleDB and the SQLite engine re-sort the whole result for every page.)
+/// stops the backup instead of silently dropping, repeating or mixing
+/// items. (Ordering the query by name would do the same in one pass, but
+/// both SimpleDB and the SQLite engine re-sort the whole result for every
+/// page.)
 fn stream_sorted(
     cat: &Catalog,
     filter: &Filter,
@@ -110,15 +235,8 @@ fn stream_sorted(
     range_items: u64,
 ) -> Result<()> {
     let store = cat.meta();
-    let mut names_query = filter.to_select();
-    names_query.output = Output::Attrs(vec!["name".into()]);
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    store
-        .select(&names_query, &mut |item| {
-            *counts.entry(name_of(&item).to_string()).or_default() += 1;
-            Ok(())
-        })
-        .with_context(|| format!("reading package names from {}", store.describe()))?;
+    let (before, counts) = survey(cat, filter)?;
+    let mut read = Fingerprint::default();
     for range in ranges(&counts, range_items) {
         let (lo, hi) = (range[0].0, range[range.len() - 1].0);
         let mut q = filter.to_select();
@@ -146,14 +264,27 @@ fn stream_sorted(
         for (name, count) in range {
             let items = groups.remove(name.as_str()).unwrap_or_default();
             if items.len() as u64 != *count {
-                bail!(
-                    "package {name:?} had {count} item(s) when the backup started and {} now: the state changed while the backup was being made; run it again",
+                return Err(StateChanged(format!(
+                    "package {name:?} had {count} item(s) when the backup started and {} later",
                     items.len()
-                );
+                ))
+                .into());
             }
+            items.iter().for_each(|i| read.add(i));
             w.package(&items)?;
             progress(w.stats.items);
         }
+    }
+    if read != before {
+        return Err(StateChanged("items changed while they were read".into()).into());
+    }
+    let (after, _) = survey(cat, filter)?;
+    if after != before {
+        return Err(StateChanged(format!(
+            "{} item(s) when the backup started, {} different ones at its end",
+            before.items, after.items
+        ))
+        .into());
     }
     Ok(())
 }
@@ -253,13 +384,17 @@ pub fn dump_to_file(
         .prefix(".tmp-backup-")
         .tempfile_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let stats = {
-        let mut w = BufWriter::new(tmp.as_file_mut());
-        let stats = dump(cat, filter, style, &mut w, progress)?;
+    let stats = retrying(ATTEMPTS, RETRY_PAUSE, &mut || {
+        let file = tmp.as_file_mut();
+        file.set_len(0)
+            .and_then(|()| std::io::Seek::rewind(file))
+            .with_context(|| format!("writing {}", path.display()))?;
+        let mut w = BufWriter::new(file);
+        let stats = dump(cat, filter, style, &mut w, &mut *progress)?;
         w.flush()
             .with_context(|| format!("writing {}", path.display()))?;
-        stats
-    };
+        Ok(stats)
+    })?;
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("syncing {}", path.display()))?;

@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use super::chain::{Increment, State};
 use super::crypt::{decrypt, encrypt, Identities};
-use super::dump::{dump, DumpStats};
+use super::dump::{dump, retrying, DumpStats, ATTEMPTS, RETRY_PAUSE};
 use super::pyjson::Style;
 use super::validate::decompress;
 use crate::catalog::{Catalog, Filter};
 use crate::digest::sha256_hex;
-use crate::store::{BlobStore, PutMode, StoreError};
+use crate::store::{BlobStore, PutMode, PutOptions, StoreError};
 use age::x25519::Recipient;
 
 /// Where a backend's backups live.
@@ -135,6 +135,13 @@ fn stem(key: &str) -> &str {
 /// `.age` suffix) backup made at `now`, create-only (a backup is never
 /// overwritten; a second one in the same second gets `-1`, `-2`...), then
 /// its sidecar, create-only too. Returns the key.
+///
+/// Both are conditional creates (`If-None-Match: *` on S3), the only kind
+/// of write a principal with `iam-policy --backup-only` may make: a second
+/// backup never replaces the first. Both get `opts`' server-side
+/// encryption; the storage class is the data object's only (the sidecar,
+/// which `backup list` reads, stays readable at once and costs no minimum
+/// size).
 pub fn store(
     blobs: &dyn BlobStore,
     backend_name: &str,
@@ -142,7 +149,12 @@ pub fn store(
     encrypted: bool,
     contents: Contents,
     now: chrono::DateTime<chrono::Utc>,
+    opts: &PutOptions,
 ) -> Result<String> {
+    let sidecar_opts = PutOptions {
+        storage_class: None,
+        ..opts.clone()
+    };
     let ts = now.format("%Y%m%dT%H%M%SZ").to_string();
     let info = BackupInfo {
         items: contents.items,
@@ -161,11 +173,11 @@ pub fn store(
         };
         let suffix = if encrypted { AGE } else { "" };
         let key = format!("{}{stem}{GZ}{suffix}", prefix(backend_name));
-        match blobs.put_bytes(&key, gz, PutMode::Create) {
+        match blobs.put_bytes_with(&key, gz, PutMode::Create, opts) {
             Ok(()) => {
                 let sidecar = serde_json::to_vec(&info)?;
                 blobs
-                    .put_bytes(&info_key(&key), &sidecar, PutMode::Create)
+                    .put_bytes_with(&info_key(&key), &sidecar, PutMode::Create, &sidecar_opts)
                     .with_context(|| format!("storing {}", info_key(&key)))?;
                 return Ok(key);
             }
@@ -395,17 +407,23 @@ pub fn location(cat: &Catalog) -> String {
 }
 
 /// `backup --to-bucket`: dumps the items `filter` selects, gzips the JSON
-/// and stores it (create-only) with its sidecar. Returns the key.
+/// and stores it (create-only) with its sidecar. Returns the key. A dump
+/// the state changed under is made again (see [`retrying`]).
 pub fn save(
     cat: &Catalog,
     filter: &Filter,
     style: Style,
     to: &[Recipient],
+    opts: &PutOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(String, DumpStats)> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let stats = dump(cat, filter, style, &mut gz, progress)?;
-    let bytes = seal(to, gz.finish()?)?;
+    cat.blobs().check_put_options(opts)?;
+    let (gz, stats) = retrying(ATTEMPTS, RETRY_PAUSE, &mut || {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let stats = dump(cat, filter, style, &mut gz, &mut *progress)?;
+        Ok((gz.finish()?, stats))
+    })?;
+    let bytes = seal(to, gz)?;
     let contents = Contents {
         items: stats.items,
         names: stats.names,
@@ -418,6 +436,7 @@ pub fn save(
         !to.is_empty(),
         contents,
         chrono::Utc::now(),
+        opts,
     )?;
     Ok((key, stats))
 }
@@ -437,9 +456,11 @@ pub fn save_incremental(
     cat: &Catalog,
     to: &[Recipient],
     ids: Option<&Identities>,
+    opts: &PutOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Saved> {
     let blobs = cat.blobs();
+    blobs.check_put_options(opts)?;
     let all = stored(cat)?;
     let base = all.iter().rev().find(|b| b.complete()).with_context(|| {
         format!(
@@ -453,8 +474,17 @@ pub fn save_incremental(
         .as_ref()
         .map(|i| i.sha256.clone())
         .unwrap_or_default();
-    let mut now = Vec::new();
-    dump(cat, &Filter::default(), Style::Compact, &mut now, progress)?;
+    let now = retrying(ATTEMPTS, RETRY_PAUSE, &mut || {
+        let mut now = Vec::new();
+        dump(
+            cat,
+            &Filter::default(),
+            Style::Compact,
+            &mut now,
+            &mut *progress,
+        )?;
+        Ok(now)
+    })?;
     let now = State::from_full(&now)?;
     let inc = Increment::between(&base_state, &now, &base.key, &base_sha);
     let contents = Contents {
@@ -471,6 +501,7 @@ pub fn save_incremental(
         !to.is_empty(),
         contents.clone(),
         chrono::Utc::now(),
+        opts,
     )?;
     Ok(Saved {
         key,
@@ -564,8 +595,26 @@ mod tests {
         b.put_bytes("pool/x/y", b"package", PutMode::Create)
             .unwrap();
         let gz = gzip(b"{\"metadata\": {}, \"packages\": {}}\n").unwrap();
-        let k1 = store(&b, "local", &gz, false, Contents::default(), at(5)).unwrap();
-        let k2 = store(&b, "local", &gz, false, Contents::default(), at(5)).unwrap();
+        let k1 = store(
+            &b,
+            "local",
+            &gz,
+            false,
+            Contents::default(),
+            at(5),
+            &PutOptions::default(),
+        )
+        .unwrap();
+        let k2 = store(
+            &b,
+            "local",
+            &gz,
+            false,
+            Contents::default(),
+            at(5),
+            &PutOptions::default(),
+        )
+        .unwrap();
         let k3 = store(
             &b,
             "local",
@@ -577,6 +626,7 @@ mod tests {
                 ..Contents::default()
             },
             at(9),
+            &PutOptions::default(),
         )
         .unwrap();
         assert_eq!(k1, "backups/local/20260102T030405Z.json.gz");
@@ -603,11 +653,95 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_bucket_refuses_server_side_options_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = DirBucket::new(dir.path());
+        let gz = gzip(b"{}").unwrap();
+        for opts in [
+            PutOptions::parse(Some("aws:kms"), None, None, None).unwrap(),
+            PutOptions::parse(None, None, Some("standard_ia"), None).unwrap(),
+        ] {
+            let e = store(&b, "local", &gz, false, Contents::default(), at(1), &opts).unwrap_err();
+            let e = format!("{e:#}");
+            assert!(e.contains("apply to an S3 bucket only"), "{e}");
+        }
+        assert!(b.list("").unwrap().is_empty());
+        // A rate limit has nothing to cap on a directory: the backup is stored.
+        let paced = PutOptions::parse(None, None, None, Some("300k")).unwrap();
+        store(&b, "local", &gz, false, Contents::default(), at(1), &paced).unwrap();
+    }
+
+    #[test]
+    fn put_options_are_validated_with_one_line_errors() {
+        let ok = PutOptions::parse(
+            Some("AWS:KMS"),
+            Some("alias/backups"),
+            Some("standard_ia"),
+            Some("2M"),
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            PutOptions {
+                sse: Some(crate::store::Sse::Kms {
+                    key_id: Some("alias/backups".into())
+                }),
+                storage_class: Some("STANDARD_IA".into()),
+                rate_limit: Some(2 << 20),
+            }
+        );
+        assert_eq!(
+            PutOptions::parse(Some("aes256"), None, None, None)
+                .unwrap()
+                .sse,
+            Some(crate::store::Sse::Aes256)
+        );
+        for (sse, key, class, rate, why) in [
+            (Some("kms"), None, None, None, "backup-sse \"kms\""),
+            (
+                Some("AES256"),
+                Some("k"),
+                None,
+                None,
+                "needs backup-sse aws:kms",
+            ),
+            (None, Some("k"), None, None, "needs backup-sse aws:kms"),
+            (
+                Some("aws:kms"),
+                Some("a key"),
+                None,
+                None,
+                "backup-sse-kms-key-id",
+            ),
+            (
+                None,
+                None,
+                Some("COLD"),
+                None,
+                "backup-storage-class \"COLD\"",
+            ),
+            (None, None, None, Some("fast"), "backup-rate-limit \"fast\""),
+        ] {
+            let e = PutOptions::parse(sse, key, class, rate).unwrap_err();
+            assert!(e.contains(why) && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
     fn a_tampered_backup_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let b = DirBucket::new(dir.path());
         let gz = gzip(b"{}").unwrap();
-        let k = store(&b, "local", &gz, false, Contents::default(), at(1)).unwrap();
+        let k = store(
+            &b,
+            "local",
+            &gz,
+            false,
+            Contents::default(),
+            at(1),
+            &PutOptions::default(),
+        )
+        .unwrap();
         b.put_bytes(&k, &gzip(b"[]").unwrap(), PutMode::Overwrite)
             .unwrap();
         let e = fetch(&b, &k).unwrap_err().to_string();

@@ -83,6 +83,18 @@ super::config::settings! {
     /// age identity file that decrypts stored backups (restore, incremental backups)
     #[arg(long = "backup-identity", visible_alias = "identity", global = true, value_name = "FILE")]
     backup_identity: Option<PathBuf> = "backup-identity",
+    /// Server-side encryption of backups stored on S3: aws:kms or AES256
+    #[arg(long = "backup-sse", visible_alias = "sse", global = true, value_name = "SSE")]
+    backup_sse: Option<String> = "backup-sse",
+    /// KMS key (id, ARN or alias/NAME) for --backup-sse aws:kms (default: the account's aws/s3 key)
+    #[arg(long = "backup-sse-kms-key-id", visible_alias = "sse-kms-key-id", global = true, value_name = "ID")]
+    backup_sse_kms_key_id: Option<String> = "backup-sse-kms-key-id",
+    /// S3 storage class of stored backups (e.g. STANDARD_IA)
+    #[arg(long = "backup-storage-class", visible_alias = "storage-class", global = true, value_name = "CLASS")]
+    backup_storage_class: Option<String> = "backup-storage-class",
+    /// Cap the upload bandwidth of stored backups, bytes per second (e.g. 300k, 2M; k = 1024)
+    #[arg(long = "backup-rate-limit", visible_alias = "rate-limit", global = true, value_name = "RATE")]
+    backup_rate_limit: Option<String> = "backup-rate-limit",
     /// After add or cp, delete all but the N newest versions in each touched dist/comp/arch
     #[arg(long, global = true, value_name = "N")]
     auto_purge: Option<usize> = "auto-purge",
@@ -137,7 +149,7 @@ pub enum Command {
     /// Print deb822 .sources stanzas for apt clients
     Sources(SourcesArgs),
     /// Print the least-privilege IAM policy this tool needs
-    IamPolicy,
+    IamPolicy(IamPolicyArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -194,6 +206,14 @@ impl S3Acl {
             S3Acl::AuthenticatedRead => "authenticated-read",
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The policy of an unattended backup job: read the state, create
+    /// backups under backups/ (never overwrite or delete), nothing else
+    #[arg(long)]
+    pub backup_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -483,6 +503,10 @@ pub struct BackupArgs {
     /// backup (an increment on it); takes no filters
     #[arg(long, requires = "to_bucket")]
     pub incremental: bool,
+    /// Print nothing but errors (for cron: the exit status says whether
+    /// the backup was completely written)
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -222,7 +222,7 @@ mod aws {
 }
 
 #[cfg(feature = "aws")]
-pub fn print_iam_policy(s: &GlobalArgs) -> Result<()> {
+pub fn print_iam_policy(s: &GlobalArgs, backup_only: bool) -> Result<()> {
     let bucket = match (&s.bucket, &s.s3_bucket) {
         (Some(url), _) => match BucketUrl::parse(url).map_err(anyhow::Error::msg)? {
             BucketUrl::S3(b) => b,
@@ -236,6 +236,18 @@ pub fn print_iam_policy(s: &GlobalArgs) -> Result<()> {
         None => StateUrl::SimpleDb(s.simpledb_domain.clone().unwrap_or_else(|| "DOMAIN".into())),
     };
     let region = s.region.as_deref().unwrap_or("*");
+    if backup_only {
+        let opts = super::backup::put_options(s)?;
+        let key = match &opts.sse {
+            Some(crate::store::Sse::Kms { key_id }) => key_id.as_deref(),
+            _ => None,
+        };
+        println!(
+            "{}",
+            crate::aws::iam_policy_backup_only(&bucket, &state, key, region, "*")
+        );
+        return Ok(());
+    }
     println!(
         "{}",
         crate::aws::iam_policy_for(&bucket, &state, None, region, "*")
@@ -244,6 +256,6 @@ pub fn print_iam_policy(s: &GlobalArgs) -> Result<()> {
 }
 
 #[cfg(not(feature = "aws"))]
-pub fn print_iam_policy(_s: &GlobalArgs) -> Result<()> {
+pub fn print_iam_policy(_s: &GlobalArgs, _backup_only: bool) -> Result<()> {
     anyhow::bail!("this build has no AWS support (built without the `aws` feature)")
 }

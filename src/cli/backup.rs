@@ -12,6 +12,7 @@ use crate::backup::published::Recovered;
 use crate::backup::restore::{self, RestorePlan};
 use crate::backup::verify::{self, VerifyRequest};
 use crate::backup::{self as bk, crypt, parse_backup, stored, Backup, RestoreRequest, Style};
+use crate::store::PutOptions;
 use anyhow::{bail, Context as _, Result};
 
 pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
@@ -28,32 +29,56 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
         BackupFormat::Json => Style::Indented,
         BackupFormat::Jsonc => Style::Compact,
     };
-    let bar = if ctx.ui.stderr_tty {
+    // Checked on every backup (a typo in a config file shows at once), used
+    // by the stored ones.
+    let opts = put_options(&ctx.settings)?;
+    if args.to_bucket {
+        ctx.catalog.blobs().check_put_options(&opts)?;
+    }
+    // -q: errors only (the exit status tells cron whether the backup was
+    // completely written); else a progress bar on a terminal.
+    let say = |line: String| {
+        if !args.quiet {
+            eprintln!("{line}");
+        }
+    };
+    let bar = if args.quiet || !ctx.ui.stderr_tty {
+        indicatif::ProgressBar::hidden()
+    } else {
         ctx.ui
             .progress(bk::count_items(&ctx.catalog, &f)?, "backup")
-    } else {
-        ctx.ui.progress(0, "backup")
     };
-    let mut progress = |n: u64| bar.set_position(n);
+    // Once every item is read, a stored backup is compressed and uploaded
+    // (maybe slowly, with a rate limit): say so rather than seem stuck.
+    let total = bar.length().unwrap_or(0);
+    let mut progress = |n: u64| {
+        bar.set_position(n);
+        if args.to_bucket && n >= total {
+            bar.set_message("storing in the bucket");
+        }
+    };
     if let Some(path) = &args.output {
         let stats = bk::dump::dump_to_file(&ctx.catalog, &f, style, path, &mut progress)?;
         bar.finish_and_clear();
-        eprintln!(
+        say(format!(
             "backed up {} items of {} packages to {}",
             stats.items,
             stats.names,
             path.display()
-        );
+        ));
     } else if args.incremental {
         let saved = stored::save_incremental(
             &ctx.catalog,
             &recipients(ctx)?,
             identities(ctx)?.as_ref(),
+            &opts,
             &mut progress,
         )?;
         bar.finish_and_clear();
-        println!("{}", saved.key);
-        eprintln!(
+        if !args.quiet {
+            println!("{}", saved.key);
+        }
+        say(format!(
             "stored an increment on {}: {} items of {} changed packages, {} removed, to {} in {}",
             saved.base,
             saved.contents.items,
@@ -61,17 +86,26 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
             saved.contents.removed.unwrap_or(0),
             saved.key,
             ctx.catalog.blobs().describe()
-        );
+        ));
     } else if args.to_bucket {
-        let (key, stats) = stored::save(&ctx.catalog, &f, style, &recipients(ctx)?, &mut progress)?;
+        let (key, stats) = stored::save(
+            &ctx.catalog,
+            &f,
+            style,
+            &recipients(ctx)?,
+            &opts,
+            &mut progress,
+        )?;
         bar.finish_and_clear();
-        println!("{key}");
-        eprintln!(
+        if !args.quiet {
+            println!("{key}");
+        }
+        say(format!(
             "backed up {} items of {} packages to {key} in {}",
             stats.items,
             stats.names,
             ctx.catalog.blobs().describe()
-        );
+        ));
     } else {
         let stdout = std::io::stdout();
         let mut out = BufWriter::new(stdout.lock());
@@ -80,6 +114,18 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
         bar.finish_and_clear();
     }
     Ok(())
+}
+
+/// How stored backups are put: server-side encryption, storage class and
+/// upload rate from the settings, validated.
+pub(super) fn put_options(settings: &super::args::GlobalArgs) -> Result<PutOptions> {
+    PutOptions::parse(
+        settings.backup_sse.as_deref(),
+        settings.backup_sse_kms_key_id.as_deref(),
+        settings.backup_storage_class.as_deref(),
+        settings.backup_rate_limit.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 /// The age recipients stored backups are encrypted to.

@@ -75,9 +75,11 @@ fn run(cli: Cli) -> Result<()> {
         &|k| std::env::var(k).ok(),
         &config::DEFAULT_FILES,
     )?;
-    init_logging(settings.debug);
-    if let Command::IamPolicy = &cli.command {
-        return backend::print_iam_policy(&settings);
+    // `backup -q`: errors only, so not even a warning that was recovered from.
+    let quiet = matches!(&cli.command, Command::Backup(a) if a.quiet);
+    init_logging(settings.debug, quiet);
+    if let Command::IamPolicy(a) = &cli.command {
+        return backend::print_iam_policy(&settings, a.backup_only);
     }
     let backend = backend::open(&settings)?;
     let ctx = Context {
@@ -105,13 +107,13 @@ fn dispatch(ctx: &Context, command: Command) -> Result<()> {
         Command::Serve(a) => client::run_serve(ctx, &a),
         Command::Key { command } => client::run_key(ctx, &command),
         Command::Sources(a) => client::run_sources(ctx, &a),
-        Command::IamPolicy | Command::Completions { .. } | Command::Man => Ok(()),
+        Command::IamPolicy(_) | Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 
 /// `--debug` or `RUST_LOG`; warnings and above otherwise. Logs go to stderr
 /// so stdout stays clean for JSON and tables.
-fn init_logging(debug: bool) {
+fn init_logging(debug: bool, quiet: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     // Colour only for a person at a terminal, and never against NO_COLOR
@@ -120,6 +122,8 @@ fn init_logging(debug: bool) {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let filter = if debug {
         EnvFilter::new("repoman=debug,info")
+    } else if quiet {
+        EnvFilter::new("error")
     } else {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,repoman=info"))
     };

@@ -124,5 +124,64 @@ if _hold:
 
     DynamoHandler.call_action = _held
 
+# With MOTO_IAM_LIKE_AWS set, two parts of IAM that moto 5 leaves out are
+# evaluated as AWS does (auth itself is switched on by the test, POST
+# /moto-api/reset-auth, as moto offers):
+# * S3's `s3:if-none-match` and `s3:if-match` condition keys with the
+#   `Null` operator: moto evaluates only `StringEquals` (and no S3 keys)
+#   and ignores every other condition, so a policy that allows PutObject
+#   only with If-None-Match would let an unconditional overwrite through;
+# * the resource of a DynamoDB request (the table's ARN, `/index/NAME` for
+#   an index): moto checks DynamoDB actions against `*` only, so a policy
+#   naming its table would allow nothing.
+if os.environ.get("MOTO_IAM_LIKE_AWS"):
+    from moto.iam import access_control as _ac
+
+    _request_keys = threading.local()
+    _permitted = _ac.S3IAMRequest.check_action_permitted
+
+    def _check_with_keys(self, resource):
+        keys = {}
+        for header in ("If-None-Match", "If-Match"):
+            value = self._headers.get(header)
+            if value is not None:
+                keys["s3:" + header.lower()] = value
+        _request_keys.keys = keys
+        try:
+            return _permitted(self, resource)
+        finally:
+            _request_keys.keys = None
+
+    _ac.S3IAMRequest.check_action_permitted = _check_with_keys
+    _conditions = _ac.IAMPolicyStatement._check_conditions
+
+    def _check_null(self, incoming):
+        present = getattr(_request_keys, "keys", None)
+        null = (self._statement.get("Condition") or {}).get("Null") or {}
+        for key, want in null.items():
+            if present is not None and key.startswith("s3:"):
+                if (key not in present) != (str(want).lower() == "true"):
+                    return False
+        return _conditions(self, incoming)
+
+    _ac.IAMPolicyStatement._check_conditions = _check_null
+
+    from moto.dynamodb.responses import DynamoHandler as _Dynamo
+
+    def _table_arn(self):
+        body = self.body if isinstance(self.body, dict) else {}
+        names = [body.get("TableName")] + list((body.get("RequestItems") or {}).keys())
+        for item in body.get("TransactItems") or []:
+            names += [op.get("TableName") for op in item.values() if isinstance(op, dict)]
+        table = next((n for n in names if n), None)
+        if not table:
+            return "*"
+        arn = f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}"
+        if body.get("IndexName"):
+            arn += "/index/" + body["IndexName"]
+        return arn
+
+    _Dynamo._determine_resource = _table_arn
+
 if __name__ == "__main__":
     sys.exit(main())

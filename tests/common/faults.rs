@@ -257,3 +257,55 @@ macro_rules! guarded_blobs {
 
 guarded_blobs!(FailingBlobs);
 guarded_blobs!(PausingBlobs);
+
+/// A [`MetaStore`] that another process seems to write to while it is
+/// read: before each `select` (numbered from 0), the changes `writer`
+/// returns for that number are applied to the store underneath.
+pub struct ChangingMeta {
+    inner: Box<dyn MetaStore>,
+    writer: Box<dyn Fn(usize) -> Vec<Change> + Send + Sync>,
+    selects: AtomicUsize,
+}
+
+impl ChangingMeta {
+    pub fn new(
+        inner: Box<dyn MetaStore>,
+        writer: impl Fn(usize) -> Vec<Change> + Send + Sync + 'static,
+    ) -> ChangingMeta {
+        ChangingMeta {
+            inner,
+            writer: Box::new(writer),
+            selects: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl MetaStore for ChangingMeta {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn domain_exists(&self) -> StoreResult<bool> {
+        self.inner.domain_exists()
+    }
+    fn create_domain(&self) -> StoreResult<()> {
+        self.inner.create_domain()
+    }
+    fn get(&self, item: &str) -> StoreResult<Option<Attrs>> {
+        self.inner.get(item)
+    }
+    fn select(
+        &self,
+        query: &Select,
+        each: &mut dyn FnMut(Item) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let n = self.selects.fetch_add(1, Ordering::SeqCst);
+        let changes = (self.writer)(n);
+        if !changes.is_empty() {
+            self.inner.apply(&changes)?;
+        }
+        self.inner.select(query, each)
+    }
+    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        self.inner.apply(changes)
+    }
+}
