@@ -3,7 +3,7 @@
 //! taken at that point.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -48,26 +48,17 @@ fn cli_sdb_as(
     keys: (&str, &str),
     args: &[&str],
 ) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
+    let sdb = (!sdb.is_empty()).then_some(sdb);
+    let out = support::repoman_cli(moto, sdb, home)
         .args(["--state", state_url])
         .args(["--s3-bucket", bucket])
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", moto)
-        .env("AWS_ENDPOINT_URL_SIMPLEDB", sdb)
-        .env("AWS_ENDPOINT_URL_S3", moto)
-        .env("AWS_ENDPOINT_URL_STS", moto)
-        .env("AWS_ENDPOINT_URL_SNS", moto)
         .env("AWS_ACCESS_KEY_ID", keys.0)
         .env("AWS_SECRET_ACCESS_KEY", keys.1)
-        .env("AWS_REGION", "us-east-1")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(
-        !String::from_utf8_lossy(&out.stderr).contains(keys.1),
+        !support::text(&out).contains(keys.1),
         "the secret reached the output of {args:?}"
     );
     out
