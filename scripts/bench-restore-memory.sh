@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Peak memory of `restore FILE` into an empty embedded repository, for
-# synthetic backups of growing size (scripts/bench/gen-backup.py), release
-# build. Prints one table row per size: items, file size, peak RSS
-# (/usr/bin/time -v "Maximum resident set size"), wall time.
+# Peak memory of `restore FILE` for synthetic backups of growing size
+# (scripts/bench/gen-backup.py), release build: into an empty embedded
+# repository (every item written), then the same file again into the
+# same repository (every item compared with the stored one, nothing
+# written). Prints one table row per size: items, file size, peak RSS
+# (/usr/bin/time -v "Maximum resident set size") and wall time of each.
 # Usage: scripts/bench-restore-memory.sh [N...]   (default: 45000 170000,
 # about 60 MB and 230 MB)  BIN=path overrides the binary.
 set -euo pipefail
@@ -14,14 +16,22 @@ if [ -z "${BIN:-}" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-printf '| items | backup file | peak RSS of restore | wall |\n|---:|---:|---:|---:|\n'
-for n in "${sizes[@]}"; do
-    python3 scripts/bench/gen-backup.py "$n" > "$work/in.json"
-    size=$(stat -c %s "$work/in.json")
-    /usr/bin/time -v "$BIN" --local-dir "$work/repo-$n" restore -y "$work/in.json" \
+# Runs a restore under time -v; prints "RSS_MB WALL".
+measure() {
+    /usr/bin/time -v "$BIN" --local-dir "$1" restore -y "$2" \
         2> "$work/time.txt" > /dev/null || { cat "$work/time.txt" >&2; exit 1; }
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt")
-    printf '| %d | %d MB | %d MB | %s |\n' "$n" $((size / 1000000)) $((rss / 1024)) "$wall"
+    echo "$((rss / 1024)) $wall"
+}
+printf '| items | backup file | peak RSS, empty store | wall | peak RSS, again (all unchanged) | wall |\n'
+printf '|---:|---:|---:|---:|---:|---:|\n'
+for n in "${sizes[@]}"; do
+    python3 scripts/bench/gen-backup.py "$n" > "$work/in.json"
+    size=$(stat -c %s "$work/in.json")
+    read -r rss1 wall1 < <(measure "$work/repo-$n" "$work/in.json")
+    read -r rss2 wall2 < <(measure "$work/repo-$n" "$work/in.json")
+    printf '| %d | %d MB | %d MB | %s | %d MB | %s |\n' "$n" $((size / 1000000)) \
+        "$rss1" "$wall1" "$rss2" "$wall2"
     rm -rf "$work/repo-$n"
 done

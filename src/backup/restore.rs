@@ -12,7 +12,8 @@
 //!    digest is not the first pass's stops the restore before it is
 //!    written, so what is written is what was validated. Each chunk's
 //!    current items are read from the store (a name range when the backup
-//!    is in name order, as `backup` writes it, else by item name) and
+//!    is in name order, as `backup` writes it, else, and on DynamoDB, by
+//!    item name) and
 //!    compared ([`diff`](super::diff)): [`apply`] writes the new and changed
 //!    ones with replace semantics (one `apply` per chunk: one transaction
 //!    on the embedded store), a dry run lists them. Then pruned items are
@@ -511,6 +512,7 @@ pub fn replay(
     let mut digest = ChunkDigest::default();
     let mut chunk: Vec<BackupItem> = Vec::with_capacity(CHUNK);
     let mut n = 0;
+    let by_range = backup.sorted && !keyed_only(cat);
     let mut step = |chunk: &mut Vec<BackupItem>, d: [u8; 32], n: &mut usize| -> Result<()> {
         if backup.chunks.get(*n) != Some(&d) {
             bail!(
@@ -523,7 +525,7 @@ pub fn replay(
         let current = if plan.create_domain {
             HashMap::new()
         } else {
-            current_items(cat, &items, backup.sorted)?
+            current_items(cat, &items, by_range)?
         };
         each(compare_chunk(items, current))
     };
@@ -556,6 +558,13 @@ pub fn replay(
         );
     }
     Ok(())
+}
+
+/// Whether the store reads items by key but has no index on package names
+/// (DynamoDB: `itemName() in (…)` is a BatchGetItem, a range of names a
+/// scan of the whole table).
+fn keyed_only(cat: &Catalog) -> bool {
+    cat.meta().describe().starts_with("dynamodb:")
 }
 
 /// The store's current items of a chunk's keys: those of the chunk's name
