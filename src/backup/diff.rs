@@ -137,16 +137,22 @@ impl ItemDiff {
         )
     }
 
-    /// Listing order: name, distribution, component, architecture,
-    /// version.
-    fn order_key(&self) -> (&str, &str, &str, &str, &str) {
+    /// Listing order: name, distribution, component, architecture, then
+    /// Debian version (oldest first), as every listing is ordered.
+    fn order(&self, other: &ItemDiff) -> std::cmp::Ordering {
         (
             &self.name,
             &self.distribution,
             &self.component,
             &self.architecture,
-            &self.version,
         )
+            .cmp(&(
+                &other.name,
+                &other.distribution,
+                &other.component,
+                &other.architecture,
+            ))
+            .then_with(|| crate::debian::version::compare(&self.version, &other.version))
     }
 }
 
@@ -331,8 +337,7 @@ pub fn merge(
             y = b.next().transpose()?;
         }
     }
-    out.packages
-        .sort_by(|p, q| p.order_key().cmp(&q.order_key()));
+    out.packages.sort_by(|p, q| p.order(q));
     Ok(())
 }
 
