@@ -14,7 +14,7 @@
 //!    current items are read from the store (a name range when the backup
 //!    is in name order, as `backup` writes it, else, and on DynamoDB, by
 //!    item name) and
-//!    compared ([`diff`](super::diff)): [`apply`] writes the new and changed
+//!    compared ([`super::diff`]): [`apply`] writes the new and changed
 //!    ones with replace semantics (one `apply` per chunk: one transaction
 //!    on the embedded store), a dry run lists them. Then pruned items are
 //!    deleted and the `meta` item is written last.
