@@ -285,6 +285,9 @@ mod objects;
 #[path = "aws/backups.rs"]
 mod backups;
 
+#[path = "aws/verify.rs"]
+mod verify;
+
 fn sha256_of(store: &dyn BlobStore, key: &str) -> String {
     struct H(Sha256);
     impl Write for H {

@@ -13,7 +13,7 @@ use sha2::Digest as _;
 
 use repoman::backup::dump::dump_in_ranges;
 use repoman::backup::restore::{self, RestoreRequest};
-use repoman::backup::{parse_backup, Style};
+use repoman::backup::{parse_backup, Input, Style};
 use repoman::catalog::{Catalog, Filter};
 use repoman::model::{Attrs, Package, Payload, META_ITEM};
 use repoman::store::Change;
@@ -209,15 +209,19 @@ mod generated {
             prop_assert_eq!(backup.items.len(), keys.len());
             let b = Catalog::new(repoman::embedded::open(&tmp.path().join("b"), None).unwrap());
             let req = RestoreRequest { source: "test".into(), ..RestoreRequest::default() };
-            let plan = restore::plan(&b, &backup, &req).unwrap();
-            prop_assert_eq!(plan.added.len(), keys.len());
-            restore::apply(&b, &plan, &req, &mut |_, _| {}).unwrap();
+            let mut input = Input::spool(&first[..]).unwrap();
+            let checked = restore::check(&mut input, &req).unwrap();
+            let plan = restore::plan(&b, &checked, &req).unwrap();
+            let writes = restore::item_writes(&b, &mut input, &checked, &plan, &req).unwrap();
+            prop_assert_eq!(writes.added.len(), keys.len());
+            restore::apply(&b, &mut input, &checked, &plan, &req, &mut |_, _| {}).unwrap();
             let second = dump_bytes(&b, style, range_items);
             prop_assert_eq!(String::from_utf8(first).unwrap(), String::from_utf8(second).unwrap());
 
             // A second restore of the same backup changes nothing.
-            let again = restore::plan(&b, &backup, &req).unwrap();
-            prop_assert!(again.is_noop());
+            let plan = restore::plan(&b, &checked, &req).unwrap();
+            let again = restore::item_writes(&b, &mut input, &checked, &plan, &req).unwrap();
+            prop_assert!(again.is_noop() && plan.meta.is_none() && plan.pruned.is_empty());
             prop_assert_eq!(again.unchanged, keys.len());
         }
     }
@@ -268,11 +272,16 @@ mod generated {
             source: "t".into(),
             ..RestoreRequest::default()
         };
-        let plan = restore::plan(&cat, &backup, &req).unwrap();
-        assert_eq!(plan.changed.len(), 1);
-        assert!(plan.changed[0].remove.contains(&"stray".to_string()));
-        assert!(plan.changed[0].remove.contains(&"controltxt1".to_string()));
-        restore::apply(&cat, &plan, &req, &mut |_, _| {}).unwrap();
+        let mut input = Input::Items(backup);
+        let checked = restore::check(&mut input, &req).unwrap();
+        let plan = restore::plan(&cat, &checked, &req).unwrap();
+        let writes = restore::item_writes(&cat, &mut input, &checked, &plan, &req).unwrap();
+        assert_eq!(writes.changed.len(), 1);
+        assert!(writes.changed[0].remove.contains(&"stray".to_string()));
+        assert!(writes.changed[0]
+            .remove
+            .contains(&"controltxt1".to_string()));
+        restore::apply(&cat, &mut input, &checked, &plan, &req, &mut |_, _| {}).unwrap();
         let now = cat.meta().get(&p.key()).unwrap().unwrap();
         assert_eq!(now, short.to_attrs().unwrap());
     }
@@ -528,13 +537,14 @@ fn a_restore_stopped_part_way_converges_when_run_again() {
     let mut backend = repoman::embedded::open(&r.local(), None).unwrap();
     backend.meta = Box::new(FailingMeta::after(backend.meta, 10));
     let failing = Catalog::new(backend);
-    let backup = parse_backup(&std::fs::read(&fixture).unwrap()).unwrap();
     let req = RestoreRequest {
         source: fixture.display().to_string(),
         ..RestoreRequest::default()
     };
-    let plan = restore::plan(&failing, &backup, &req).unwrap();
-    assert!(restore::apply(&failing, &plan, &req, &mut |_, _| {}).is_err());
+    let mut input = Input::File(std::fs::File::open(&fixture).unwrap());
+    let checked = restore::check(&mut input, &req).unwrap();
+    let plan = restore::plan(&failing, &checked, &req).unwrap();
+    assert!(restore::apply(&failing, &mut input, &checked, &plan, &req, &mut |_, _| {}).is_err());
     drop(failing);
     let cat = r.catalog();
     assert_eq!(cat.find_items(&Filter::default()).unwrap().len(), 10);
@@ -554,6 +564,88 @@ fn a_restore_stopped_part_way_converges_when_run_again() {
         (ann[0]["added"].as_u64(), ann[0]["unchanged"].as_u64()),
         (Some(17), Some(10))
     );
+}
+
+/// `hello_item` as package `name` of `version`.
+fn item_named(name: &str, version: &str) -> Value {
+    let mut i = hello_item();
+    i["name"] = name.into();
+    i["version"] = version.into();
+    i["filename"] = format!("{name}_{version}_amd64.deb").into();
+    i["controltxt0"] =
+        format!("Package: {name}\nVersion: {version}\nArchitecture: amd64\nDescription: hi\n")
+            .into();
+    i
+}
+
+#[test]
+fn a_large_restore_goes_in_chunks_whether_or_not_the_backup_is_in_name_order() {
+    let n = restore::CHUNK * 2 + 500;
+    let items: Vec<Value> = (0..n)
+        .map(|i| item_named(&format!("p{i:05}"), "1.0"))
+        .collect();
+    for reversed in [false, true] {
+        let r = Repo::new();
+        // Before: the first 1000 items, 10 of them with another size, and
+        // 5 the backup lacks.
+        let mut before: Vec<Value> = items[..1000].to_vec();
+        for i in before.iter_mut().take(10) {
+            i["size"] = "4".into();
+        }
+        before.extend((0..5).map(|i| item_named(&format!("zz{i}"), "1.0")));
+        let path = r.write("before.json", backup_of(&before).to_string().as_bytes());
+        r.ok(&["restore", &path]);
+        let mut order = items.clone();
+        if reversed {
+            order.reverse();
+        }
+        let path = r.write("all.json", backup_of(&order).to_string().as_bytes());
+        let dry = r.ok(&["restore", "--dry-run", "--prune", &path]);
+        assert!(
+            dry.contains(&format!(
+                "{} new, 10 changed, 990 unchanged, 5 to prune",
+                n - 1000
+            )),
+            "{dry}"
+        );
+        assert!(
+            dry.contains("changed: p00003 1.0 stable/main/amd64: size (digest)"),
+            "{dry}"
+        );
+        r.ok(&["restore", "--prune", "-y", &path]);
+        let fresh = Repo::new();
+        fresh.ok(&["restore", &path]);
+        assert_eq!(r.backup(), fresh.backup(), "reversed: {reversed}");
+    }
+}
+
+#[test]
+fn a_backup_changed_between_its_two_readings_is_not_written() {
+    let r = Repo::new();
+    let items: Vec<Value> = (0..10)
+        .map(|i| item_named(&format!("p{i}"), "1.0"))
+        .collect();
+    let path = r.write("b.json", backup_of(&items).to_string().as_bytes());
+    let req = RestoreRequest {
+        source: path.clone(),
+        ..RestoreRequest::default()
+    };
+    let cat = r.catalog();
+    let mut input = Input::File(std::fs::File::open(&path).unwrap());
+    let checked = restore::check(&mut input, &req).unwrap();
+    let plan = restore::plan(&cat, &checked, &req).unwrap();
+    // Another valid backup takes its place, in the same file.
+    let mut other = items.clone();
+    other[3]["size"] = "9".into();
+    std::fs::write(&path, backup_of(&other).to_string()).unwrap();
+    let e = restore::apply(&cat, &mut input, &checked, &plan, &req, &mut |_, _| {}).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("changed while it was being restored"),
+        "{e:#}"
+    );
+    assert!(cat.find_items(&Filter::default()).unwrap().is_empty());
+    assert!(cat.meta().get(META_ITEM).unwrap().is_none());
+    assert!(r.announcements().is_empty());
 }
 
 #[test]
@@ -1612,6 +1704,202 @@ fn an_increment_on_a_replaced_base_is_refused_and_nothing_is_written() {
     assert!(err.contains("its base is not the stored"), "{err}");
     assert!(!other.catalog().meta().domain_exists().unwrap());
     assert!(other.announcements().is_empty());
+}
+
+/// How many items a backup document holds.
+fn item_count(doc: &Value) -> u64 {
+    match doc {
+        Value::Object(m) => m.values().map(item_count).sum(),
+        Value::Array(a) => a.len() as u64,
+        _ => 0,
+    }
+}
+
+/// Flips one byte in the middle of a stored object.
+fn flip_byte(r: &Repo, key: &str) {
+    let path = r.bucket().join(key);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len() / 2;
+    bytes[n] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+}
+
+#[test]
+fn backup_verify_checks_digests_chains_and_items_and_restore_refuses_what_it_refuses() {
+    let r = Repo::new();
+    let mut keys = Vec::new();
+    for (i, doc) in chain_steps().iter().take(4).enumerate() {
+        set_state(&r, doc);
+        let args: &[&str] = if i == 0 {
+            &["backup", "--to-bucket"]
+        } else {
+            &["backup", "--to-bucket", "--incremental"]
+        };
+        keys.push(r.ok(args).trim().to_string());
+    }
+    // A good chain of several increments verifies at every point.
+    for key in &keys {
+        assert_eq!(r.ok(&["backup", "verify", key]).trim(), key);
+    }
+    assert_eq!(r.ok(&["backup", "verify"]).trim(), keys[3]);
+
+    // One flipped byte in a stored increment: verify names the object and
+    // the problem on one line; restore refuses and writes nothing.
+    let broken = Repo::new();
+    copy_dir(&r.bucket(), &broken.bucket());
+    flip_byte(&broken, &keys[2]);
+    let err = broken.fail(&["backup", "verify", "latest"]);
+    assert!(
+        err.contains(&keys[2]) && err.contains("does not match its sidecar"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    broken.ok(&["backup", "verify", &keys[1]]);
+    let err = broken.fail(&["restore", "-y", "--from-bucket", "latest"]);
+    assert!(err.contains("does not match its sidecar"), "{err}");
+    assert!(!broken.catalog().meta().domain_exists().unwrap());
+    assert!(broken.announcements().is_empty());
+
+    // The same in a full backup, which a restore downloads as a stream.
+    let broken = Repo::new();
+    copy_dir(&r.bucket(), &broken.bucket());
+    flip_byte(&broken, &keys[0]);
+    let err = broken.fail(&["backup", "verify", &keys[0]]);
+    assert!(
+        err.contains(&keys[0]) && err.contains("does not match its sidecar"),
+        "{err}"
+    );
+    broken.fail(&["backup", "verify", &keys[3]]);
+    let err = broken.fail(&["restore", "-y", "--from-bucket", &keys[0]]);
+    assert!(err.contains("does not match its sidecar"), "{err}");
+    assert!(!broken.catalog().meta().domain_exists().unwrap());
+
+    // A missing link of the chain.
+    let gap = Repo::new();
+    copy_dir(&r.bucket(), &gap.bucket());
+    let stem = keys[1].strip_suffix(".json.gz").unwrap();
+    std::fs::remove_file(gap.bucket().join(&keys[1])).unwrap();
+    std::fs::remove_file(gap.bucket().join(format!("{stem}.info"))).unwrap();
+    let err = gap.fail(&["backup", "verify", &keys[3]]);
+    assert!(err.contains(&keys[1]) && err.contains("missing"), "{err}");
+    gap.ok(&["backup", "verify", &keys[0]]);
+
+    // Digests that match, but an item restore would refuse.
+    let bad = Repo::new();
+    let mut item = hello_item();
+    item["filename"] = "../../etc/passwd".into();
+    let gz = repoman::backup::stored::gzip(backup_of(&[item]).to_string().as_bytes()).unwrap();
+    let cat = bad.catalog();
+    let key = repoman::backup::stored::store(
+        cat.blobs(),
+        cat.backend_name(),
+        &gz,
+        false,
+        repoman::backup::stored::Contents {
+            items: 1,
+            names: 1,
+            ..Default::default()
+        },
+        chrono::Utc::now(),
+        &repoman::store::PutOptions::default(),
+    )
+    .unwrap();
+    let err = bad.fail(&["backup", "verify"]);
+    assert!(
+        err.contains(&key) && err.contains("not a valid backup: packages.hello"),
+        "{err}"
+    );
+    bad.fail(&["restore", "-y", "--from-bucket", "latest"]);
+    assert!(!bad.catalog().meta().domain_exists().unwrap());
+}
+
+#[test]
+fn backup_diff_compares_stored_backups_files_and_live() {
+    let r = Repo::new();
+    let steps = chain_steps();
+    set_state(&r, &steps[0]);
+    let full = r.ok(&["backup", "--to-bucket"]).trim().to_string();
+    let second = r.write("second.json", set_state(&r, &steps[2]).as_bytes());
+    let third = r.write("third.json", set_state(&r, &steps[3]).as_bytes());
+
+    // A stored backup against a file: two packages' items removed.
+    let d: Value =
+        serde_json::from_str(&r.ok(&["backup", "diff", &full, &second, "-f", "json"])).unwrap();
+    let removed = item_count(&steps[0]["packages"]) - item_count(&steps[2]["packages"]);
+    assert_eq!(
+        d["counts"],
+        serde_json::json!({"added": 0, "removed": removed, "changed": 0,
+                           "unchanged": item_count(&steps[2]["packages"])})
+    );
+    let rows = d["packages"].as_array().unwrap();
+    assert_eq!(rows.len() as u64, removed);
+    assert!(rows.iter().all(|p| p["change"] == "removed"), "{d}");
+    let names: BTreeSet<&str> = rows.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["hashicorp-consul-template", "testdeb"])
+    );
+    assert_eq!(d["configuration"], serde_json::json!([]));
+
+    // Two files: a package back, a distribution added, as a table.
+    let out = r.ok(&["backup", "diff", &second, &third]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("added") && l.contains("hashicorp-consul-template")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("configuration") && l.contains("+\"stretch\"")),
+        "{out}"
+    );
+
+    // A file against the live state, one item's size changed.
+    let cat = r.catalog();
+    let victim = cat
+        .find(&Filter {
+            names: vec!["testdeb".into()],
+            dists: vec!["jessie".into()],
+            archs: vec!["amd64".into()],
+            ..Filter::default()
+        })
+        .unwrap()
+        .remove(0);
+    let mut attrs = cat.meta().get(&victim.key()).unwrap().unwrap();
+    attrs.insert("size".into(), vec!["1".into()]);
+    cat.meta()
+        .apply(&[Change::Put {
+            item: victim.key(),
+            attrs,
+            remove: vec![],
+        }])
+        .unwrap();
+    let d: Value =
+        serde_json::from_str(&r.ok(&["backup", "diff", &third, "live", "-f", "jsonc"])).unwrap();
+    assert_eq!(d["counts"]["changed"], 1);
+    assert_eq!(d["counts"]["added"].as_u64(), Some(0));
+    let row = &d["packages"][0];
+    assert_eq!(
+        (
+            &row["change"],
+            &row["name"],
+            &row["aspects"],
+            &row["attributes"]
+        ),
+        (
+            &serde_json::json!("changed"),
+            &serde_json::json!("testdeb"),
+            &serde_json::json!(["digest"]),
+            &serde_json::json!(["size"])
+        )
+    );
+    assert_eq!(d["b"], "live");
+    // Nothing differs from itself; an invalid side is named.
+    let out = r.run(&["backup", "diff", "live", "live"]);
+    assert!(out.status.success() && out.stdout.is_empty());
+    let bad = r.write("bad.json", b"{\"metadata\": {}}");
+    let err = r.fail(&["backup", "diff", &bad, "live"]);
+    assert!(err.contains("bad.json: not a valid backup"), "{err}");
 }
 
 #[test]

@@ -79,6 +79,27 @@ pub fn decrypt(ids: Option<&Identities>, data: &[u8], what: &str) -> Result<Vec<
     Ok(out)
 }
 
+/// Decrypts the age file `from` into `to`, streaming; `what` names it in
+/// errors.
+pub fn decrypt_stream(
+    ids: Option<&Identities>,
+    from: impl Read,
+    to: &mut dyn Write,
+    what: &str,
+) -> Result<()> {
+    let Some(ids) = ids else {
+        bail!("{what} is encrypted: give the identity file to read it (--identity FILE)");
+    };
+    let dec = age::Decryptor::new_buffered(std::io::BufReader::new(from))
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    let mut r = dec
+        .decrypt(ids.ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .map_err(|e| anyhow::anyhow!("{what}: cannot be decrypted with {}: {e}", ids.file))?;
+    std::io::copy(&mut r, to)
+        .map_err(|e| anyhow::anyhow!("{what}: damaged encrypted data: {e}"))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,16 +6,24 @@
 //!   written; every problem reported with its JSON path.
 //! * [`stream`]: the reading itself, one item at a time, never the whole
 //!   document in memory.
-//! * [`restore`]: a plan against the current state (new, changed,
-//!   unchanged, pruned, configuration), then the writes: items in chunks,
-//!   deletions, the `meta` item last, one announcement.
+//! * [`restore`]: two passes over the input: validate and keep what the plan
+//!   needs (keys, configuration, chunk digests), then replay chunk by chunk
+//!   against the store's current items; deletions, the `meta` item last, one
+//!   announcement.
+//! * [`diff`](mod@diff): what differs between two states (items and
+//!   configuration), for `backup diff` and restore's plan.
 //! * [`published`]: a backup rebuilt from the published dists/ indices and
 //!   the pool, for when the state is lost and no backup exists.
 //! * [`verify`]: the bucket checked against the state.
 //! * [`stored`]: backups kept in the bucket under `backups/`.
+//! * [`check`]: stored backups read as a restore reads them (downloaded
+//!   and checked against their sidecars, decrypted, chains replayed), and
+//!   `backup verify`.
 
 pub mod chain;
+pub mod check;
 pub mod crypt;
+pub mod diff;
 pub mod dump;
 pub mod jvalue;
 pub mod published;
@@ -28,7 +36,7 @@ pub mod verify;
 
 pub use dump::{count_items, dump, DumpStats};
 pub use pyjson::Style;
-pub use restore::{RestorePlan, RestoreReport, RestoreRequest};
+pub use restore::{Input, RestorePlan, RestoreReport, RestoreRequest};
 pub use validate::{parse_backup, Backup, BackupItem, Problem, Problems};
 
 /// `restore --from-published`: a backup rebuilt from the catalog's published

@@ -526,6 +526,28 @@ pub enum BackupCommand {
         #[command(flatten)]
         confirm: ConfirmArgs,
     },
+    /// What changed from A to B: packages added, removed and changed, and
+    /// the configuration (each a stored backup's name, a file, or live)
+    Diff(BackupDiffArgs),
+    /// Download, decrypt and check a stored backup and its chain as a
+    /// restore would read it (digests, every item); non-zero on any problem
+    Verify {
+        /// A stored backup (key, file name or timestamp from `backup list`), or latest
+        #[arg(default_value = "latest")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupDiffArgs {
+    /// The state before: a stored backup (key, file name, timestamp or
+    /// latest), a backup file (gzip is recognised), or live (the current state)
+    pub a: String,
+    /// The state after, as A
+    pub b: String,
+    /// Output format (json and jsonc: the documented JSON shape)
+    #[arg(short = 'f', long, value_enum, default_value = "simple")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

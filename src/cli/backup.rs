@@ -4,14 +4,16 @@
 use std::io::{BufWriter, Write};
 
 use super::args::{
-    BackupArgs, BackupCommand, BackupFormat, ConfirmArgs, Format, RestoreArgs, VerifyArgs,
+    BackupArgs, BackupCommand, BackupDiffArgs, BackupFormat, ConfirmArgs, Format, RestoreArgs,
+    VerifyArgs,
 };
 use super::output::render_table;
 use super::Context;
 use crate::backup::published::Recovered;
 use crate::backup::restore::{self, RestorePlan};
+use crate::backup::stream::ScanError;
 use crate::backup::verify::{self, VerifyRequest};
-use crate::backup::{self as bk, crypt, parse_backup, stored, Backup, RestoreRequest, Style};
+use crate::backup::{self as bk, check, crypt, diff, stored, Input, RestoreRequest, Style};
 use crate::store::PutOptions;
 use anyhow::{bail, Context as _, Result};
 
@@ -19,6 +21,8 @@ pub fn run_backup(ctx: &Context, args: &BackupArgs) -> Result<()> {
     match &args.command {
         Some(BackupCommand::List) => return list_backups(ctx),
         Some(BackupCommand::Clean { keep, confirm }) => return clean_backups(ctx, *keep, confirm),
+        Some(BackupCommand::Diff(d)) => return diff_backups(ctx, d),
+        Some(BackupCommand::Verify { name }) => return verify_backup(ctx, name),
         None => {}
     }
     let f = args.filter.to_filter(&args.dists, &args.comps);
@@ -204,33 +208,123 @@ fn clean_backups(ctx: &Context, keep: usize, confirm: &ConfirmArgs) -> Result<()
     Ok(())
 }
 
-/// The backup to restore and the name it is announced under.
-fn read_source(ctx: &Context, args: &RestoreArgs) -> Result<(Backup, String, Option<Recovered>)> {
-    if args.from_published {
-        let (rec, name) = bk::recover_published(&ctx.catalog, &args.dists)?;
-        return Ok((rec.backup.clone(), name, Some(rec)));
-    }
-    // Files and standard input are validated as they are read, never held
-    // whole in memory.
-    let (parsed, name) = if let Some(given) = &args.from_bucket {
-        let (raw, name) = stored::load(&ctx.catalog, given, identities(ctx)?.as_ref())?;
-        (parse_backup(&raw), name)
-    } else {
-        let file = args.file.as_ref().expect("clap requires a source");
-        if file.as_os_str() == "-" {
-            (
-                bk::stream::parse_backup_from(std::io::stdin().lock()),
-                "-".to_string(),
-            )
-        } else {
-            let f =
-                std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
-            (bk::stream::parse_backup_from(f), file.display().to_string())
+/// `backup diff A B`: a table (or the JSON shape of `diff::Diff`) on
+/// standard output, the counts on standard error.
+fn diff_backups(ctx: &Context, args: &BackupDiffArgs) -> Result<()> {
+    let d = diff::between(&ctx.catalog, &args.a, &args.b, identities(ctx)?.as_ref())?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+        Format::Jsonc => println!("{}", serde_json::to_string(&d)?),
+        Format::Packages => bail!(
+            "backup diff: -f packages is not a diff format (use a table format, json or jsonc)"
+        ),
+        table => {
+            let mut rows: Vec<Vec<String>> = d
+                .packages
+                .iter()
+                .map(|p| {
+                    let what = if p.attributes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{} ({})", p.aspects.join(", "), p.attributes.join(", "))
+                    };
+                    vec![
+                        p.change.as_str().to_string(),
+                        p.name.clone(),
+                        p.version.clone(),
+                        format!("{}/{}/{}", p.distribution, p.component, p.architecture),
+                        what,
+                    ]
+                })
+                .collect();
+            rows.extend(d.configuration.iter().map(|c| {
+                let line = c.line();
+                let values = line.split_once(": ").map_or("", |x| x.1).to_string();
+                vec![
+                    "configuration".into(),
+                    c.attribute.clone(),
+                    String::new(),
+                    String::new(),
+                    values,
+                ]
+            }));
+            if !rows.is_empty() {
+                print!(
+                    "{}",
+                    render_table(
+                        table,
+                        &["change", "package", "version", "where", "what"],
+                        &rows
+                    )
+                );
+            }
         }
-    };
-    match parsed {
-        Ok(backup) => Ok((backup, name, None)),
-        Err(problems) => {
+    }
+    eprintln!(
+        "{} -> {}: {} added, {} removed, {} changed, {} unchanged; {} configuration attribute(s) changed",
+        d.a,
+        d.b,
+        d.counts.added,
+        d.counts.removed,
+        d.counts.changed,
+        d.counts.unchanged,
+        d.configuration.len()
+    );
+    Ok(())
+}
+
+/// `backup verify [NAME|latest]`: the key on standard output when the
+/// backup would restore; an error naming it and the problem otherwise.
+fn verify_backup(ctx: &Context, name: &str) -> Result<()> {
+    let v = check::verify(&ctx.catalog, name, identities(ctx)?.as_ref())?;
+    println!("{}", v.key);
+    eprintln!(
+        "{}: verified: {} stored object(s) (full backup{}) match their recorded size and sha256, {} items valid",
+        v.key,
+        v.chain.len(),
+        match v.chain.len() {
+            1 => String::new(),
+            n => format!(" and {} increment(s)", n - 1),
+        },
+        v.items
+    );
+    Ok(())
+}
+
+/// The backup to restore, the name it is announced under, and what a
+/// recovery from the published indices found.
+fn read_source(ctx: &Context, args: &RestoreArgs) -> Result<(Input, String, Option<Recovered>)> {
+    if args.from_published {
+        let (mut rec, name) = bk::recover_published(&ctx.catalog, &args.dists)?;
+        report_recovery(&rec);
+        let backup = std::mem::take(&mut rec.backup);
+        return Ok((Input::Items(backup), name, Some(rec)));
+    }
+    // A file is read twice (validated, then replayed); what cannot be read
+    // twice is spooled to a temporary file. Neither is ever held whole in
+    // memory.
+    if let Some(given) = &args.from_bucket {
+        let (input, name) = check::open(&ctx.catalog, given, identities(ctx)?.as_ref())?;
+        return Ok((input, name, None));
+    }
+    let file = args.file.as_ref().expect("clap requires a source");
+    if file.as_os_str() == "-" {
+        return Ok((
+            Input::spool(std::io::stdin().lock())?,
+            "-".to_string(),
+            None,
+        ));
+    }
+    let f = std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok((Input::File(f), file.display().to_string(), None))
+}
+
+/// The first pass over a backup, its problems listed on standard error.
+fn check_backup(input: &mut Input, req: &RestoreRequest) -> Result<restore::Checked> {
+    match restore::check(input, req) {
+        Ok(c) => Ok(c),
+        Err(ScanError::Invalid(problems)) => {
+            let name = &req.source;
             for line in problems.lines() {
                 eprintln!("{name}: {line}");
             }
@@ -239,17 +333,12 @@ fn read_source(ctx: &Context, args: &RestoreArgs) -> Result<(Backup, String, Opt
                 problems.0.len()
             )
         }
+        Err(ScanError::Stopped(e)) => Err(e),
     }
 }
 
 pub fn run_restore(ctx: &Context, args: &RestoreArgs) -> Result<()> {
-    let (backup, source, recovered) = read_source(ctx, args)?;
-    if let Some(rec) = &recovered {
-        report_recovery(rec);
-    }
-    for path in &backup.repacked {
-        eprintln!("{path}: control text re-split into larger fragments to fit SimpleDB's limits");
-    }
+    let (mut input, source, recovered) = read_source(ctx, args)?;
     let req = RestoreRequest {
         filter: args.filter.to_filter(&args.dists, &args.comps),
         prune: args.prune,
@@ -258,13 +347,17 @@ pub fn run_restore(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         // store has none.
         allow_missing_config: args.allow_missing_config || args.from_published,
     };
+    let backup = check_backup(&mut input, &req)?;
+    for path in &backup.repacked {
+        eprintln!("{path}: control text re-split into larger fragments to fit SimpleDB's limits");
+    }
     let plan = restore::plan(&ctx.catalog, &backup, &req)?;
     for note in &plan.notes {
         eprintln!("note: {note}");
     }
     let unrecovered = recovered.as_ref().map_or(0, |r| r.problems.len());
     if args.dry_run {
-        print_plan(&plan);
+        dry_run(ctx, &mut input, &backup, &plan, &req)?;
         return finish_recovery(unrecovered);
     }
     if !plan.pruned.is_empty() {
@@ -278,10 +371,17 @@ pub fn run_restore(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         ctx.ui.confirm(&args.confirm, &plan.evil)?;
     }
     let bar = ctx.ui.progress(0, "restore");
-    let report = restore::apply(&ctx.catalog, &plan, &req, &mut |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })?;
+    let report = restore::apply(
+        &ctx.catalog,
+        &mut input,
+        &backup,
+        &plan,
+        &req,
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
     bar.finish_and_clear();
     eprintln!(
         "restored from {}: {} added, {} changed, {} unchanged, {} pruned; configuration {}",
@@ -327,36 +427,54 @@ fn finish_recovery(unrecovered: usize) -> Result<()> {
     Ok(())
 }
 
-fn print_plan(plan: &RestorePlan) {
+/// `restore --dry-run`: what the restore would change, one line each as
+/// the replay finds it (new and changed items with the attributes and
+/// aspects that differ, then pruned items and configuration changes),
+/// then the counts. Nothing is written.
+fn dry_run(
+    ctx: &Context,
+    input: &mut Input,
+    backup: &restore::Checked,
+    plan: &RestorePlan,
+    req: &RestoreRequest,
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let mut lines = Vec::new();
-    for w in &plan.added {
-        lines.push(format!("new: {}", w.describe));
-    }
-    for w in &plan.changed {
-        lines.push(format!("changed: {}: {}", w.describe, w.changed.join(", ")));
-    }
+    let (mut added, mut changed, mut unchanged) = (0, 0, 0);
+    restore::replay(&ctx.catalog, input, backup, plan, req, &mut |c| {
+        for w in &c.added {
+            writeln!(out, "new: {}", w.describe)?;
+        }
+        for w in &c.changed {
+            writeln!(
+                out,
+                "changed: {}: {} ({})",
+                w.describe,
+                w.changed.join(", "),
+                diff::aspects(&w.changed).join(", ")
+            )?;
+        }
+        added += c.added.len();
+        changed += c.changed.len();
+        unchanged += c.unchanged;
+        Ok(())
+    })?;
     for i in &plan.pruned {
-        lines.push(format!("prune: {}", bk::validate::describe(&i.attrs)));
+        writeln!(out, "prune: {}", bk::validate::describe(&i.attrs))?;
     }
     for d in &plan.config_diff {
-        lines.push(format!("configuration: {d}"));
+        writeln!(out, "configuration: {}", d.line())?;
     }
-    lines.push(format!(
-        "{} new, {} changed, {} unchanged, {} to prune, configuration {} (dry run: nothing was written)",
-        plan.added.len(),
-        plan.changed.len(),
-        plan.unchanged,
+    writeln!(
+        out,
+        "{added} new, {changed} changed, {unchanged} unchanged, {} to prune, configuration {} (dry run: nothing was written)",
         plan.pruned.len(),
         if plan.meta.is_some() {
             "changed"
         } else {
             "unchanged"
         }
-    ));
-    for l in lines {
-        let _ = writeln!(out, "{l}");
-    }
+    )?;
+    Ok(())
 }
 
 pub fn run_verify(ctx: &Context, args: &VerifyArgs) -> Result<()> {
