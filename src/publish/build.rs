@@ -1,8 +1,9 @@
-//! Building one index as a stream: packages come from the store in index
-//! order, their stanzas go to a spool file and the four digests as they
-//! are made, and the gzipped form is made from the spool file; so memory
-//! holds a few MB of text and one package name's packages, whatever the
-//! size of the index or the repository.
+//! Building a distribution's indices as a stream: its packages come from
+//! the store once, in index order, each stanza goes to the spool file and
+//! the four digests of every index that lists it as it is made, and the
+//! gzipped form is made from the spool file; so memory holds a few MB of
+//! text per index and one package name's packages, whatever the size of
+//! the indices or the repository.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -32,17 +33,30 @@ pub struct Plain {
     pub has_packages: bool,
 }
 
-/// Builds the index of the packages `filter` selects, as published in
-/// `dist`, into the file `spool`.
-pub fn plain(catalog: &Catalog, filter: &Filter, dist: &str, spool: &Path) -> Result<Plain> {
-    let built = stream(spool, dist, &mut |each| {
-        catalog.each_package_in_order(filter, each)
+/// Builds every index of distribution `dist` in one pass over its
+/// packages: `routes(p)` names the indices (positions in the result) that
+/// list package `p`; index `i` is spooled to `spool/i`. One read of the
+/// distribution instead of one query per index: the store matches and
+/// reads each item once.
+pub fn plains(
+    catalog: &Catalog,
+    dist: &str,
+    count: usize,
+    routes: &dyn Fn(&Package) -> Vec<usize>,
+    spool: &Path,
+) -> Result<Vec<Plain>> {
+    let filter = Filter {
+        dists: vec![dist.to_string()],
+        ..Filter::default()
+    };
+    let built = stream(spool, dist, count, routes, &mut |each| {
+        catalog.each_package_in_order(&filter, each)
     })?;
     match built {
         Some(p) => Ok(p),
         // The store did not keep the order: sort in memory instead.
-        None => stream(spool, dist, &mut |each| {
-            for p in catalog.find(filter)? {
+        None => stream(spool, dist, count, routes, &mut |each| {
+            for p in catalog.find(&filter)? {
                 each(p)?;
             }
             Ok(true)
@@ -53,67 +67,117 @@ pub fn plain(catalog: &Catalog, filter: &Filter, dist: &str, spool: &Path) -> Re
 
 type Source<'a> = dyn FnMut(&mut dyn FnMut(Package) -> Result<()>) -> Result<bool> + 'a;
 
-/// Writes the stanzas of the packages `source` hands out to `spool`,
-/// hashed on a second thread as they are written. `None` when the source
-/// says it was incomplete.
-fn stream(spool: &Path, dist: &str, source: &mut Source<'_>) -> Result<Option<Plain>> {
-    let file = File::create(spool).with_context(|| format!("creating {}", spool.display()))?;
+/// One index being written: its text not yet handed to the writer thread,
+/// and what was learnt of its packages.
+#[derive(Default)]
+struct Open {
+    text: String,
+    invalid: usize,
+    first_invalid: Option<String>,
+    has_packages: bool,
+}
+
+/// Writes the stanzas of the packages `source` hands out to the spool
+/// files of the indices `routes` names, hashed on a second thread as they
+/// are written. `None` when the source says it was incomplete.
+fn stream(
+    spool: &Path,
+    dist: &str,
+    count: usize,
+    routes: &dyn Fn(&Package) -> Vec<usize>,
+    source: &mut Source<'_>,
+) -> Result<Option<Vec<Plain>>> {
+    let paths: Vec<PathBuf> = (0..count).map(|i| spool.join(i.to_string())).collect();
+    let mut files = Vec::new();
+    for p in &paths {
+        files.push(File::create(p).with_context(|| format!("creating {}", p.display()))?);
+    }
     std::thread::scope(|s| {
-        let (tx, rx) = sync_channel::<Vec<u8>>(2);
-        let writer = s.spawn(move || -> io::Result<Digests> {
-            let mut out = BufWriter::with_capacity(CHUNK, file);
-            let mut digests = DigestsWriter::default();
-            for chunk in rx {
+        let (tx, rx) = sync_channel::<(usize, Vec<u8>)>(4);
+        let writer = s.spawn(move || -> io::Result<Vec<Digests>> {
+            let mut outs: Vec<(BufWriter<File>, DigestsWriter)> = files
+                .into_iter()
+                .map(|f| {
+                    (
+                        BufWriter::with_capacity(64 << 10, f),
+                        DigestsWriter::default(),
+                    )
+                })
+                .collect();
+            for (i, chunk) in rx {
+                let (file, digests) = &mut outs[i];
                 digests.write_all(&chunk)?;
-                out.write_all(&chunk)?;
+                file.write_all(&chunk)?;
             }
-            out.flush()?;
-            Ok(digests.finish())
+            outs.into_iter()
+                .map(|(mut f, d)| f.flush().map(|()| d.finish()))
+                .collect()
         });
-        let mut text = String::with_capacity(CHUNK + (64 << 10));
-        let (mut invalid, mut first_invalid, mut has_packages) = (0, None, false);
+        let mut open: Vec<Open> = (0..count).map(|_| Open::default()).collect();
+        // A closed channel means the writer failed: its error is the one
+        // to report, after the join below.
         let mut gone = false;
         let complete = source(&mut |p: Package| {
-            has_packages = true;
-            let problems = check_package(&p);
-            if !problems.is_empty() {
-                invalid += 1;
-                first_invalid.get_or_insert_with(|| {
-                    format!(
-                        "{} {:?} {}/{}/{}: {}",
-                        p.name,
-                        p.version,
-                        p.distribution,
-                        p.component,
-                        p.architecture,
-                        problems.join("; ")
-                    )
-                });
+            let to = routes(&p);
+            if to.is_empty() {
+                return Ok(());
             }
-            write_stanza(&p, dist, &mut text);
-            if text.len() >= CHUNK {
-                let full = std::mem::replace(&mut text, String::with_capacity(CHUNK + (64 << 10)));
-                // A closed channel means the writer failed: its error is
-                // the one to report, after the join below.
-                gone |= tx.send(full.into_bytes()).is_err();
+            let problems = check_package(&p);
+            let mut stanza = String::new();
+            write_stanza(&p, dist, &mut stanza);
+            for i in to {
+                let o = &mut open[i];
+                o.has_packages = true;
+                if !problems.is_empty() {
+                    o.invalid += 1;
+                    o.first_invalid.get_or_insert_with(|| {
+                        format!(
+                            "{} {:?} {}/{}/{}: {}",
+                            p.name,
+                            p.version,
+                            p.distribution,
+                            p.component,
+                            p.architecture,
+                            problems.join("; ")
+                        )
+                    });
+                }
+                o.text.push_str(&stanza);
+                if o.text.len() >= CHUNK && !gone {
+                    let full = std::mem::take(&mut o.text);
+                    gone = tx.send((i, full.into_bytes())).is_err();
+                }
             }
             Ok(())
         });
-        if !text.is_empty() && !gone {
-            let _ = tx.send(std::mem::take(&mut text).into_bytes());
+        for (i, o) in open.iter_mut().enumerate() {
+            if !o.text.is_empty() && !gone {
+                gone = tx
+                    .send((i, std::mem::take(&mut o.text).into_bytes()))
+                    .is_err();
+            }
         }
         drop(tx);
         let digests = writer
             .join()
             .expect("the writer thread does not panic")
-            .with_context(|| format!("spooling an index to {}", spool.display()))?;
-        Ok(complete?.then(|| Plain {
-            spool: spool.to_path_buf(),
-            digests,
-            invalid,
-            first_invalid,
-            has_packages,
-        }))
+            .with_context(|| format!("spooling index files to {}", spool.display()))?;
+        if !complete? {
+            return Ok(None);
+        }
+        Ok(Some(
+            open.into_iter()
+                .zip(digests)
+                .zip(paths)
+                .map(|((o, digests), spool)| Plain {
+                    spool,
+                    digests,
+                    invalid: o.invalid,
+                    first_invalid: o.first_invalid,
+                    has_packages: o.has_packages,
+                })
+                .collect(),
+        ))
     })
 }
 

@@ -3,12 +3,14 @@
 //! A publish happens in two halves so that nothing is written unless
 //! everything can be:
 //!
-//! 1. **Prepare** (no writes to the bucket): for every distribution, build
-//!    each index once (one Select per index, so memory stays bounded by the
-//!    largest index), hash it with every algorithm and gzip it from the same
-//!    bytes, and spool plain and gzipped bytes to a local temporary
-//!    directory. Then compose the Release texts and sign them all. A missing
-//!    key or a wrong passphrase stops here.
+//! 1. **Prepare** (no writes to the bucket): for every distribution, read
+//!    its packages once (one Select, in name order) and stream each stanza
+//!    into the spool file and digests of every index listing it
+//!    (`build`), so memory does not grow with the repository; gzip each
+//!    index that differs from the published one from its spool file
+//!    (`changes`: an unchanged index is neither gzipped nor written). Then
+//!    compose the Release texts and sign them all. A missing key or a
+//!    wrong passphrase stops here.
 //! 2. **Write**, data before pointers, per distribution: every index under
 //!    its `by-hash/<Algo>/<digest>` names, then (one parallel burst) its
 //!    usual name and the leaf Release files, then `Release`, `Release.gpg`
@@ -46,7 +48,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::catalog::{Catalog, Filter};
+use crate::catalog::Catalog;
 use crate::model::RepoConfig;
 use crate::parallel::parallel;
 use crate::rules::check_config;
@@ -435,62 +437,54 @@ fn prepare(
     let previous = previous.as_ref();
     let mut listed = Vec::new();
     let specs = IndexSpec::all(config);
-    // Reading the next index from the store overlaps gzipping the
-    // previous one.
-    std::thread::scope(|s| -> Result<()> {
-        type Gzipping<'s> = std::thread::ScopedJoinHandle<'s, Result<(Option<PathBuf>, Digests)>>;
-        let mut pending: Option<(&IndexSpec, build::Plain, Gzipping<'_>)> = None;
-        for (i, spec) in specs.iter().enumerate() {
-            let path = format!("{}/{}", spec.rel_dir(), spec.name);
-            progress(Step::Build {
-                dist: dist.to_string(),
-                path: path.clone(),
-            });
-            let filter = Filter {
-                dists: vec![dist.to_string()],
-                comps: vec![spec.comp.clone()],
-                archs: spec.archs.clone(),
-                ..Filter::default()
-            };
-            // Re-checked as it is read: what the store holds may have been
-            // written by an older version or another tool.
-            let plain = build::plain(catalog, &filter, dist, &spool.join(i.to_string()))
-                .with_context(|| format!("reading the packages of {dist}/{}", spec.rel_dir()))?;
-            if let Some(first) = &plain.first_invalid {
-                bail!(
-                    "{} stored package(s) of dists/{dist}/{} cannot be published (first: \
-                     {first}); nothing was published (`repoman-cli verify` lists them all)",
-                    plain.invalid,
-                    spec.rel_dir()
-                );
-            }
-            let unchanged = previous.and_then(|p| p.unchanged_index(&path, &plain.digests));
-            let (from, to) = (plain.spool.clone(), spool.join(format!("{i}.gz")));
-            let job = s.spawn(move || match unchanged {
-                Some(published) => Ok((None, published)),
-                None => build::gzipped(&from, &to).map(|d| (Some(to), d)),
-            });
-            if let Some((spec, plain, job)) = pending.replace((spec, plain, job)) {
-                let (gz, gz_digests) = job.join().expect("gzip does not panic")?;
-                let built = Built {
-                    plain,
-                    gz,
-                    gz_digests,
-                };
-                add_index(&mut plan, &mut listed, config, previous, spec, built);
-            }
+    progress(Step::Build {
+        dist: dist.to_string(),
+        path: format!("{} indices", specs.len()),
+    });
+    // Which indices list a package of a component and architecture.
+    let mut routes: std::collections::HashMap<(&str, &str), Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, spec) in specs.iter().enumerate() {
+        for arch in &spec.archs {
+            routes.entry((&spec.comp, arch)).or_default().push(i);
         }
-        if let Some((spec, plain, job)) = pending.take() {
-            let (gz, gz_digests) = job.join().expect("gzip does not panic")?;
-            let built = Built {
-                plain,
-                gz,
-                gz_digests,
-            };
-            add_index(&mut plan, &mut listed, config, previous, spec, built);
+    }
+    let route = |p: &crate::model::Package| {
+        routes
+            .get(&(p.component.as_str(), p.architecture.as_str()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    // Re-checked as they are read: what the store holds may have been
+    // written by an older version or another tool.
+    let plains = build::plains(catalog, dist, specs.len(), &route, spool)
+        .with_context(|| format!("reading the packages of {dist}"))?;
+    for (i, (spec, plain)) in specs.iter().zip(plains).enumerate() {
+        if let Some(first) = &plain.first_invalid {
+            bail!(
+                "{} stored package(s) of dists/{dist}/{} cannot be published (first: {first}); \
+                 nothing was published (`repoman-cli verify` lists them all)",
+                plain.invalid,
+                spec.rel_dir()
+            );
         }
-        Ok(())
-    })?;
+        let path = format!("{}/{}", spec.rel_dir(), spec.name);
+        let (gz, gz_digests) = match previous.and_then(|p| p.unchanged_index(&path, &plain.digests))
+        {
+            Some(published) => (None, published),
+            None => {
+                let to = spool.join(format!("{i}.gz"));
+                let digests = build::gzipped(&plain.spool, &to)?;
+                (Some(to), digests)
+            }
+        };
+        let built = Built {
+            plain,
+            gz,
+            gz_digests,
+        };
+        add_index(&mut plan, &mut listed, config, previous, spec, built);
+    }
     plan.release = top_release(&info, &listed);
     plan.current = by_hash_paths(&listed);
     if let Some(p) = previous {
