@@ -255,8 +255,11 @@ impl Catalog {
         filter: &Filter,
         each: &mut dyn FnMut(Vec<Item>) -> Result<()>,
     ) -> Result<bool> {
-        if filter.names.len() > NAMES_PER_QUERY {
-            // Queried in chunks, each in order but not all together.
+        let unordered = filter.to_select();
+        let split = sdb::fit::split(&unordered).is_ok_and(|parts| parts.len() > 1);
+        if filter.names.len() > NAMES_PER_QUERY || split {
+            // Queried in chunks (SimpleDB's limit of 20 values per
+            // predicate), each in order but not all together: sorted here.
             let mut items = self.find_items(filter)?;
             items.sort_by(|a, b| name_of(a).cmp(name_of(b)));
             let mut group: Vec<Item> = Vec::new();
@@ -271,7 +274,7 @@ impl Catalog {
             }
             return Ok(true);
         }
-        let mut query = filter.to_select();
+        let mut query = unordered;
         query.order_by = Some((Operand::Attr("name".into()), crate::select::Order::Asc));
         let mut group: Vec<Item> = Vec::new();
         let mut failure: Option<anyhow::Error> = None;
