@@ -100,6 +100,32 @@ pub fn split_recent(packages: Vec<Package>, n: usize) -> (Vec<Package>, Vec<Pack
     (newest, older)
 }
 
+/// A placeholder store while [`Catalog::replace_meta`] swaps the real one.
+#[cfg(test)]
+struct Unset;
+
+#[cfg(test)]
+impl MetaStore for Unset {
+    fn describe(&self) -> String {
+        "unset".into()
+    }
+    fn domain_exists(&self) -> StoreResult<bool> {
+        unreachable!()
+    }
+    fn create_domain(&self) -> StoreResult<()> {
+        unreachable!()
+    }
+    fn get(&self, _: &str) -> StoreResult<Option<crate::model::Attrs>> {
+        unreachable!()
+    }
+    fn select(&self, _: &Select, _: &mut dyn FnMut(Item) -> StoreResult<()>) -> StoreResult<()> {
+        unreachable!()
+    }
+    fn apply(&self, _: &[crate::store::Change]) -> StoreResult<()> {
+        unreachable!()
+    }
+}
+
 /// An item's (first) package name, `""` without one.
 fn name_of(item: &Item) -> &str {
     item.attrs
@@ -164,6 +190,17 @@ impl Catalog {
     #[cfg(test)]
     pub(crate) fn replace_blobs(&mut self, blobs: Box<dyn BlobStore>) {
         self.backend.blobs = blobs;
+    }
+
+    /// Swaps the state store for a wrapper around it (tests change what
+    /// it answers this way).
+    #[cfg(test)]
+    pub(crate) fn replace_meta(
+        &mut self,
+        f: impl FnOnce(Box<dyn MetaStore>) -> Box<dyn MetaStore>,
+    ) {
+        let meta = std::mem::replace(&mut self.backend.meta, Box::new(Unset));
+        self.backend.meta = f(meta);
     }
 
     /// The configuration in the `meta` item (empty if there is none yet).

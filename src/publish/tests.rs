@@ -1031,3 +1031,68 @@ fn a_valid_until_release_is_re_dated_once_half_its_validity_is_gone() {
     let (fields, _) = parse_release(&r.text("dists/xenial/Release"));
     assert_eq!(fields["Valid-Until"], "Wed, 25 Nov 2026 02:00:00 UTC");
 }
+
+/// The state store, answering every Select in reverse item-name order
+/// whatever it asks for (a backend that ignores `order by`).
+struct Unordered(Box<dyn MetaStore>);
+
+impl MetaStore for Unordered {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn domain_exists(&self) -> StoreResult<bool> {
+        self.0.domain_exists()
+    }
+    fn create_domain(&self) -> StoreResult<()> {
+        self.0.create_domain()
+    }
+    fn get(&self, item: &str) -> StoreResult<Option<crate::model::Attrs>> {
+        self.0.get(item)
+    }
+    fn select(
+        &self,
+        query: &crate::select::Select,
+        each: &mut dyn FnMut(crate::model::Item) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut items = self.0.select_all(query)?;
+        items.sort_by(|a, b| b.name.cmp(&a.name));
+        items.into_iter().try_for_each(each)
+    }
+    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        self.0.apply(changes)
+    }
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        self.0.put_if(item, attr, expected, value)
+    }
+}
+
+#[test]
+fn a_store_that_ignores_the_order_still_gives_sorted_indices() {
+    let mut r = repo();
+    let mut pkgs = Vec::new();
+    for (i, name) in ["zeta", "alpha", "mid", "beta", "omega"].iter().enumerate() {
+        pkgs.push(bin(name, "1.0", "main", "amd64"));
+        pkgs.push(bin(name, &format!("1.{i}0"), "main", "all"));
+    }
+    r.put(&pkgs);
+    r.publish(&[]).unwrap();
+    let sorted = r.text("dists/xenial/main/binary-amd64/Packages");
+    r.cat.replace_meta(|m| Box::new(Unordered(m)));
+    let forced = Request {
+        force: true,
+        ..at(0)
+    };
+    r.publish_with(&forced).unwrap();
+    assert_eq!(r.text("dists/xenial/main/binary-amd64/Packages"), sorted);
+    let names: Vec<String> = stanzas(&sorted).into_iter().map(|s| s.0).collect();
+    let mut want = names.clone();
+    want.sort();
+    assert_eq!(names, want);
+    assert_eq!(names.len(), 10);
+}
