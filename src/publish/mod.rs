@@ -408,9 +408,10 @@ struct Built {
     gz_digests: Digests,
 }
 
-/// Builds, hashes and spools every index of `dist`, and composes its
-/// Release text. Reading the next index from the store overlaps hashing
-/// and gzipping the previous one, so at most two indices are in memory.
+/// Builds, hashes and spools every index of `dist` in one read of its
+/// packages (`build`), gzips those that differ from the `previous`
+/// published ones, and composes its Release text; `unchanged` when
+/// nothing differs at all.
 fn prepare(
     catalog: &Catalog,
     config: &RepoConfig,
