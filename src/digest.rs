@@ -134,6 +134,33 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// A writer that computes [`Digests`] of everything written to it (an
+/// index streamed to its spool file).
+pub struct DigestsWriter(Hashers);
+
+impl Default for DigestsWriter {
+    fn default() -> Self {
+        DigestsWriter(Hashers::new())
+    }
+}
+
+impl DigestsWriter {
+    /// The digests and size of everything written.
+    pub fn finish(self) -> Digests {
+        self.0.finish()
+    }
+}
+
+impl Write for DigestsWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Hashes a byte slice (a file already read into memory).
 pub fn digest_bytes(data: &[u8]) -> Digests {
     Digests::of(data)

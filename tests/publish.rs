@@ -1536,3 +1536,109 @@ fn refresh_refuses_a_release_that_does_not_match_the_bucket() {
     let err = r.fail(&["publish", "--refresh"]);
     assert!(err.contains("configuration changed"), "{err}");
 }
+
+/// Every file under dists/ with its inode and modification time: a file a
+/// publish wrote (a new file renamed into place) has a new inode, and one
+/// it kept the same (the staged tree starts as hard links of the old one).
+fn dists_identity(r: &Repo) -> BTreeMap<String, (u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let dists = r.bucket().join("dists");
+    every_name(&dists)
+        .into_iter()
+        .filter_map(|n| {
+            let m = std::fs::metadata(dists.join(&n)).unwrap();
+            m.is_file().then(|| (n, (m.ino(), m.modified().unwrap())))
+        })
+        .collect()
+}
+
+/// The files whose identity differs between `a` and `b`, and those only
+/// in one of them.
+fn rewritten(
+    a: &BTreeMap<String, (u64, std::time::SystemTime)>,
+    b: &BTreeMap<String, (u64, std::time::SystemTime)>,
+) -> Vec<String> {
+    let mut out: Vec<String> = b
+        .iter()
+        .filter(|(k, v)| a.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    out.extend(a.keys().filter(|k| !b.contains_key(*k)).cloned());
+    out.sort();
+    out
+}
+
+#[test]
+fn publish_writes_only_what_changed_and_apt_follows() {
+    let r = Repo::new();
+    r.setup(&["main", "extra"]);
+    let files = debs(r.path());
+    // hello and libzstd1 (amd64) now, rmtest-epoch (amd64) later.
+    r.add(&[files[0].clone(), files[2].clone()]);
+    r.ok(&["publish"]);
+    let first = dists_identity(&r);
+    let out = r.run(&["publish"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("stable: nothing changed since its last publish, nothing written"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(rewritten(&first, &dists_identity(&r)), Vec::<String>::new());
+    let json: serde_json::Value = serde_json::from_str(&r.ok(&["publish", "-f", "json"])).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{"distribution": "stable", "changed": false, "signed": false,
+            "files_written": 0, "indices_rewritten": [], "by_hash_deleted": 0}])
+    );
+    assert_eq!(rewritten(&first, &dists_identity(&r)), Vec::<String>::new());
+
+    // One package more in main/binary-amd64: only that index (both forms,
+    // every by-hash name), the retention record and Release change.
+    r.add(&[files[3].clone()]);
+    let json: serde_json::Value = serde_json::from_str(&r.ok(&["publish", "-f", "json"])).unwrap();
+    assert_eq!(
+        json[0]["indices_rewritten"],
+        serde_json::json!(["main/binary-amd64/Packages"])
+    );
+    assert_eq!(json[0]["changed"], true);
+    let second = dists_identity(&r);
+    let changed = rewritten(&first, &second);
+    let outside: Vec<&String> = changed
+        .iter()
+        .filter(|k| !k.starts_with("stable/main/binary-amd64/"))
+        .collect();
+    assert_eq!(
+        outside,
+        ["stable/Release", "stable/by-hash-superseded"],
+        "{changed:#?}"
+    );
+    let inside = changed.len() - outside.len();
+    assert_eq!(inside, 10, "{changed:#?}");
+    if apt_available() {
+        let apt = Apt::new(&format!(
+            "deb [trusted=yes] file:{} stable main extra\n",
+            r.bucket().display()
+        ));
+        apt.update();
+        apt.download(&["hello", "libzstd1", "rmtest-epoch"]);
+    }
+
+    // --force writes every file the Release names again, by-hash names
+    // included (those of the first Release, kept for the retention
+    // window, are no longer named).
+    r.ok(&["publish", "--force"]);
+    let forced = rewritten(&second, &dists_identity(&r));
+    let named: Vec<String> = named_by_hash(&r)
+        .into_iter()
+        .map(|k| format!("stable/{k}"))
+        .collect();
+    for k in second.keys() {
+        if !k.contains("/by-hash/") || named.contains(k) {
+            assert!(forced.contains(k), "{k} not rewritten by --force");
+        }
+    }
+    assert!(r
+        .fail(&["publish", "--force", "--refresh"])
+        .contains("cannot be used with"));
+}

@@ -151,6 +151,14 @@ machine_line() {
         "$(awk '/MemTotal/ { printf "%.0f GB RAM", $2 / 1048576 }' /proc/meminfo)"
 }
 
+# full_publish DIR: a publish of every index of the repository in DIR, as a
+# first publish does: the published Releases are removed first, so nothing
+# of them is reused (by-hash files already there are not written again).
+full_publish() {
+    rm -f "$1"/bucket/dists/*/Release
+    repoman "$1" publish
+}
+
 # --- Inputs -----------------------------------------------------------------
 
 # debian_index: prints the path of the uncompressed Debian bookworm main amd64

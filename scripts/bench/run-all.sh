@@ -2,7 +2,8 @@
 # Runs every benchmark and prints one table (Markdown) on standard output;
 # progress and each script's own table go to standard error.
 #
-#   scripts/bench/run-all.sh [SCRIPT...]   default: publish-debian peers add query,
+#   scripts/bench/run-all.sh [SCRIPT...]   default: publish-debian publish-changes
+#                                          publish-memory peers add query,
 #                                          and backup-sdb when sdb-local and
 #                                          moto_server are there
 #
@@ -16,7 +17,7 @@ need_repoman
 
 scripts=("$@")
 if [ ${#scripts[@]} -eq 0 ]; then
-    scripts=(publish-debian peers add query)
+    scripts=(publish-debian publish-changes publish-memory peers add query)
     if [ -x "$(dirname "$REPOMAN_BIN")/sdb-local" ] \
         && { [ -x "$BENCH_ROOT/.venv/bin/moto_server" ] || command -v moto_server >/dev/null; }; then
         scripts+=(backup-sdb)

@@ -100,6 +100,40 @@ pub fn split_recent(packages: Vec<Package>, n: usize) -> (Vec<Package>, Vec<Pack
     (newest, older)
 }
 
+/// A placeholder store while [`Catalog::replace_meta`] swaps the real one.
+#[cfg(test)]
+struct Unset;
+
+#[cfg(test)]
+impl MetaStore for Unset {
+    fn describe(&self) -> String {
+        "unset".into()
+    }
+    fn domain_exists(&self) -> StoreResult<bool> {
+        unreachable!()
+    }
+    fn create_domain(&self) -> StoreResult<()> {
+        unreachable!()
+    }
+    fn get(&self, _: &str) -> StoreResult<Option<crate::model::Attrs>> {
+        unreachable!()
+    }
+    fn select(&self, _: &Select, _: &mut dyn FnMut(Item) -> StoreResult<()>) -> StoreResult<()> {
+        unreachable!()
+    }
+    fn apply(&self, _: &[crate::store::Change]) -> StoreResult<()> {
+        unreachable!()
+    }
+}
+
+/// An item's (first) package name, `""` without one.
+fn name_of(item: &Item) -> &str {
+    item.attrs
+        .get("name")
+        .and_then(|v| v.first())
+        .map_or("", String::as_str)
+}
+
 /// The sha256 (lowercase hex) of an object in the bucket, streamed.
 pub fn object_sha256(blobs: &dyn BlobStore, key: &str) -> Result<String> {
     let mut h = crate::digest::Sha256Writer::default();
@@ -158,6 +192,17 @@ impl Catalog {
         self.backend.blobs = blobs;
     }
 
+    /// Swaps the state store for a wrapper around it (tests change what
+    /// it answers this way).
+    #[cfg(test)]
+    pub(crate) fn replace_meta(
+        &mut self,
+        f: impl FnOnce(Box<dyn MetaStore>) -> Box<dyn MetaStore>,
+    ) {
+        let meta = std::mem::replace(&mut self.backend.meta, Box::new(Unset));
+        self.backend.meta = f(meta);
+    }
+
     /// The configuration in the `meta` item (empty if there is none yet).
     pub fn config(&self) -> Result<RepoConfig> {
         Ok(self
@@ -213,29 +258,143 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Packages matching `filter` handed to `each` in [`package_order`],
+    /// holding at most one name's packages at a time (see
+    /// [`Catalog::each_name`]). Items that are not readable packages are
+    /// skipped with a warning. Returns `false`, having handed out some, if
+    /// the store did not return them in name order: the caller starts
+    /// again from [`Catalog::find`].
+    pub fn each_package_in_order(
+        &self,
+        filter: &Filter,
+        each: &mut dyn FnMut(Package) -> Result<()>,
+    ) -> Result<bool> {
+        self.each_name(filter, &mut |items| {
+            let mut group = Vec::with_capacity(items.len());
+            for item in items {
+                match Package::from_owned_attrs(item.attrs) {
+                    Ok(p) => group.push(p),
+                    Err(e) => tracing::warn!("skipping item {}: {e}", item.name),
+                }
+            }
+            group.sort_by(package_order);
+            group.into_iter().try_for_each(&mut *each)
+        })
+    }
+
+    /// The items matching `filter`, handed to `each` one package name at a
+    /// time, names in ascending order: the store returns them by name
+    /// (`order by name`), so memory holds one name's items, not the result.
+    /// Returns `false`, having handed out some groups, if the store did not
+    /// return them in name order (a backend that ignores the order).
+    pub fn each_name(
+        &self,
+        filter: &Filter,
+        each: &mut dyn FnMut(Vec<Item>) -> Result<()>,
+    ) -> Result<bool> {
+        let unordered = filter.to_select();
+        let split = sdb::fit::split(&unordered).is_ok_and(|parts| parts.len() > 1);
+        if filter.names.len() > NAMES_PER_QUERY || split {
+            // Queried in chunks (SimpleDB's limit of 20 values per
+            // predicate), each in order but not all together: sorted here.
+            let mut items = self.find_items(filter)?;
+            items.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+            let mut group: Vec<Item> = Vec::new();
+            for item in items {
+                if group.last().is_some_and(|g| name_of(g) != name_of(&item)) {
+                    each(std::mem::take(&mut group))?;
+                }
+                group.push(item);
+            }
+            if !group.is_empty() {
+                each(group)?;
+            }
+            return Ok(true);
+        }
+        let mut query = unordered;
+        query.order_by = Some((Operand::Attr("name".into()), crate::select::Order::Asc));
+        let mut group: Vec<Item> = Vec::new();
+        let mut failure: Option<anyhow::Error> = None;
+        let mut in_order = true;
+        let stop = |why: &str| crate::store::StoreError::Backend(why.to_string());
+        let read = self.backend.meta.select(&query, &mut |item| {
+            let order = group.last().map(|last| name_of(&item).cmp(name_of(last)));
+            if order == Some(Ordering::Less) {
+                in_order = false;
+                return Err(stop("out of name order"));
+            }
+            if order == Some(Ordering::Greater) {
+                if let Err(e) = each(std::mem::take(&mut group)) {
+                    failure = Some(e);
+                    return Err(stop("stopped by the caller"));
+                }
+            }
+            group.push(item);
+            Ok(())
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if !in_order {
+            return Ok(false);
+        }
+        read?;
+        if !group.is_empty() {
+            each(group)?;
+        }
+        Ok(true)
+    }
+
     /// `query`: the packages `filter` selects among the served
     /// distributions, components and architectures (all of them with
-    /// `hidden`), only the `recent` newest of each when given, in
-    /// [`package_order`]; with their raw items (same set, for JSON).
+    /// `hidden`), only the `recent` newest of each when given, handed to
+    /// `each` one package name at a time, names in order: the packages in
+    /// [`package_order`] and their raw items (same set, for JSON). Memory
+    /// holds one name's items, not the result.
+    pub fn query_each(
+        &self,
+        filter: &Filter,
+        hidden: bool,
+        recent: Option<usize>,
+        each: &mut dyn FnMut(Vec<Package>, Vec<Item>) -> Result<()>,
+    ) -> Result<()> {
+        let f = remove::scope(&self.config()?, filter, hidden)?;
+        let complete = self.each_name(&f, &mut |mut items| {
+            let mut packages: Vec<Package> = items
+                .iter()
+                .filter_map(|i| Package::from_attrs(&i.attrs).ok())
+                .collect();
+            packages.sort_by(package_order);
+            if let Some(n) = recent.filter(|n| *n > 0) {
+                packages = split_recent(packages, n).0;
+                let keep: std::collections::HashSet<String> =
+                    packages.iter().map(|p| p.key()).collect();
+                items.retain(|i| keep.contains(&i.name));
+            }
+            each(packages, items)
+        })?;
+        if !complete {
+            anyhow::bail!(
+                "{} returned the packages out of name order; the listing is incomplete",
+                self.meta().describe()
+            );
+        }
+        Ok(())
+    }
+
+    /// [`Catalog::query_each`], collected.
     pub fn query(
         &self,
         filter: &Filter,
         hidden: bool,
         recent: Option<usize>,
     ) -> Result<(Vec<Package>, Vec<Item>)> {
-        let f = remove::scope(&self.config()?, filter, hidden)?;
-        let mut items = self.find_items(&f)?;
-        let mut packages: Vec<Package> = items
-            .iter()
-            .filter_map(|i| Package::from_attrs(&i.attrs).ok())
-            .collect();
-        packages.sort_by(package_order);
-        if let Some(n) = recent.filter(|n| *n > 0) {
-            packages = split_recent(packages, n).0;
-            let keep: std::collections::HashSet<String> =
-                packages.iter().map(|p| p.key()).collect();
-            items.retain(|i| keep.contains(&i.name));
-        }
+        let (mut packages, mut items) = (Vec::new(), Vec::new());
+        self.query_each(filter, hidden, recent, &mut |p, i| {
+            packages.extend(p);
+            items.extend(i);
+            Ok(())
+        })?;
         Ok((packages, items))
     }
 

@@ -471,6 +471,20 @@ pub struct PublishArgs {
     /// Only re-date and re-sign the published Release files (no index is rebuilt)
     #[arg(long)]
     pub refresh: bool,
+    /// Write every file again, even what the published tree already holds
+    /// (by default only what changed is written)
+    #[arg(long, conflicts_with = "refresh")]
+    pub force: bool,
+    /// What to print: text (the apt client lines) or json (what was written)
+    #[arg(short = 'f', long, value_enum, default_value = "text")]
+    pub format: PublishFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum PublishFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -53,7 +53,7 @@ pub fn render(format: Format, packages: &[Package], items: &[Item]) -> String {
 /// One item as the original's `query -f packages` prints it: the pool
 /// location (and digests of a binary), then the control text exactly as
 /// stored, then two newlines.
-fn package_message(p: &Package) -> String {
+pub fn package_message(p: &Package) -> String {
     let dir = p.pool_dir(&p.distribution);
     let head = match &p.payload {
         Payload::Binary {

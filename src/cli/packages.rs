@@ -5,8 +5,9 @@ use std::io::Write;
 use anyhow::{bail, Result};
 
 use super::args::{AddArgs, CpArgs, Format, QueryArgs, RmArgs};
-use super::output::{confirmation_table, package_rows, render, HEADERS};
+use super::output::{confirmation_table, package_message, package_rows, render, HEADERS};
 use super::Context;
+use crate::backup::pyjson::{self, Style};
 use crate::catalog::add::AddOptions;
 use crate::catalog::copy::CopyRequest;
 use crate::catalog::remove::RemoveRequest;
@@ -57,11 +58,12 @@ pub fn add(ctx: &Context, a: &AddArgs) -> Result<()> {
 
 pub fn query(ctx: &Context, a: &QueryArgs) -> Result<()> {
     let recent = if a.latest { Some(1) } else { a.recent };
-    let (packages, items) = ctx.catalog.query(
-        &a.filter.to_filter(&a.dists, &a.comps),
-        a.query_hidden,
-        recent,
-    )?;
+    let filter = a.filter.to_filter(&a.dists, &a.comps);
+    if matches!(a.format, Format::Json | Format::Jsonc | Format::Packages) {
+        return query_streamed(ctx, a, &filter, recent);
+    }
+    // A table's columns are as wide as their widest cell: all rows first.
+    let (packages, items) = ctx.catalog.query(&filter, a.query_hidden, recent)?;
     if packages.is_empty() {
         // The original's behaviour, relied on by scripts: a log line, exit 0.
         tracing::warn!("no packages found");
@@ -69,6 +71,79 @@ pub fn query(ctx: &Context, a: &QueryArgs) -> Result<()> {
     }
     let text = render(a.format, &packages, &items);
     std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `query -f json|jsonc|packages`, printed one package name at a time as
+/// the store yields them: memory does not grow with the result. The bytes
+/// are those [`render`] makes of the whole result.
+fn query_streamed(
+    ctx: &Context,
+    a: &QueryArgs,
+    filter: &crate::catalog::Filter,
+    recent: Option<usize>,
+) -> Result<()> {
+    let style = if a.format == Format::Json {
+        Style::Indented
+    } else {
+        Style::Compact
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Items of names without a readable package are held until one with a
+    // package comes: a listing of no package prints nothing at all.
+    let mut held: Vec<crate::model::Item> = Vec::new();
+    let mut started = false;
+    ctx.catalog
+        .query_each(filter, a.query_hidden, recent, &mut |packages, items| {
+            if a.format == Format::Packages {
+                started |= !packages.is_empty();
+                for p in &packages {
+                    out.write_all(package_message(p).as_bytes())?;
+                }
+                return Ok(());
+            }
+            held.extend(items);
+            if !packages.is_empty() || started {
+                json_names(&mut out, style, &mut held, &mut started)?;
+            }
+            Ok(())
+        })?;
+    if !started {
+        tracing::warn!("no packages found");
+        return Ok(());
+    }
+    if a.format != Format::Packages {
+        json_names(&mut out, style, &mut held, &mut started)?;
+        pyjson::close(&mut out, style, 0, b"}")?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes the entries of `items` (and empties it) into the top-level JSON
+/// object, opening it first if `started` is not yet set.
+fn json_names(
+    out: &mut dyn Write,
+    style: Style,
+    items: &mut Vec<crate::model::Item>,
+    started: &mut bool,
+) -> std::io::Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let tree = crate::catalog::tree::package_tree(items.iter());
+    for (name, value) in tree.as_object().into_iter().flatten() {
+        if !*started {
+            out.write_all(b"{")?;
+        }
+        pyjson::separator(out, style, !*started, 1)?;
+        pyjson::write_str(out, name)?;
+        out.write_all(b": ")?;
+        pyjson::write_value(out, value, style, 1)?;
+        *started = true;
+    }
+    items.clear();
     Ok(())
 }
 

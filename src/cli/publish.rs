@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::args::PublishArgs;
+use super::args::{PublishArgs, PublishFormat};
 use super::config::expand_home;
 use super::Context;
 use crate::publish::clients::Trust;
 use crate::publish::sign::{ask_pinentry, GpgSigner, KeyFileSigner, Passphrase, Secret, Signer};
-use crate::publish::{publish, sources_list_lines, Request, Step};
+use crate::publish::{publish, sources_list_lines, Published, Request, Step};
 
 pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
     let signer = signer(ctx)?;
@@ -25,6 +25,7 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
     };
     let mut req = Request::new(args.dists.clone(), signer.as_deref());
     req.refresh = args.refresh;
+    req.force = args.force;
     if let Some(r) = &ctx.settings.by_hash_retention {
         req.retention = crate::publish::release::parse_duration(r)
             .map_err(|e| anyhow::anyhow!("by-hash-retention: {e}"))?;
@@ -33,17 +34,13 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<()> {
     bar.finish_and_clear();
     let published = result?;
     let url = ctx.catalog.blobs().apt_url();
+    if args.format == PublishFormat::Json {
+        let out: Vec<serde_json::Value> = published.iter().map(as_json).collect();
+        println!("{}", serde_json::Value::Array(out));
+        return Ok(());
+    }
     for p in &published {
-        eprintln!(
-            "published {} ({} files written{}{})",
-            p.dist,
-            p.files,
-            if p.signed { ", signed" } else { "" },
-            match p.pruned {
-                0 => String::new(),
-                n => format!(", {n} old by-hash files deleted"),
-            }
-        );
+        eprintln!("{}", summary(p));
     }
     if published.is_empty() {
         return Ok(());
@@ -84,8 +81,50 @@ pub fn publish_after(ctx: &Context, dists: &[String]) -> Result<()> {
         &PublishArgs {
             dists: dists.to_vec(),
             refresh: false,
+            force: false,
+            format: PublishFormat::Text,
         },
     )
+}
+
+/// One line on what the publish of a distribution wrote.
+fn summary(p: &Published) -> String {
+    if !p.changed {
+        return format!(
+            "{}: nothing changed since its last publish, nothing written",
+            p.dist
+        );
+    }
+    let indices = match p.rewritten.len() {
+        0 => "no index rewritten".to_string(),
+        n => format!(
+            "{n} {} rewritten: {}",
+            if n == 1 { "index" } else { "indices" },
+            p.rewritten.join(", ")
+        ),
+    };
+    format!(
+        "published {} ({} files written{}; {indices}{})",
+        p.dist,
+        p.files,
+        if p.signed { ", signed" } else { "" },
+        match p.pruned {
+            0 => String::new(),
+            n => format!("; {n} old by-hash files deleted"),
+        }
+    )
+}
+
+/// What `--format json` prints for a distribution.
+fn as_json(p: &Published) -> serde_json::Value {
+    serde_json::json!({
+        "distribution": p.dist,
+        "changed": p.changed,
+        "signed": p.signed,
+        "files_written": p.files,
+        "indices_rewritten": p.rewritten,
+        "by_hash_deleted": p.pruned,
+    })
 }
 
 /// The signer the settings ask for: a key file (rPGP), gpg keys, or none.

@@ -26,7 +26,8 @@
 //! * `publish-generations` (publish's per-distribution counters) is
 //!   checked (distribution names, one decimal number each) but not
 //!   imported: the counters order the publishes made against one store,
-//!   and the target keeps its own.
+//!   and the target keeps its own; `published-releases` (what publish last
+//!   wrote to the bucket) is not imported either.
 //!
 //! Data files are downloaded once into a private temporary directory
 //! (memory holds one file at a time), checked file by file, then read
@@ -283,8 +284,12 @@ pub fn check(blobs: &dyn BlobStore, prefix: &str) -> Result<Checked> {
         return Err(p.refusal(&source).into());
     }
     for name in skipped {
+        let what = match name == GENERATIONS_ITEM {
+            true => "publish's counters",
+            false => "publish's record of what it wrote",
+        };
         notes.push(format!(
-            "item {name:?} (publish's counters) is not imported: the store keeps its own"
+            "item {name:?} ({what}) is not imported: the store keeps its own"
         ));
     }
     if repacked > 0 {
@@ -682,6 +687,11 @@ fn check_item(p: &mut Problems, key: &str, index: usize, v: &JValue) -> Option<(
         check_meta(p, &at, attrs)
     } else if name == GENERATIONS_ITEM {
         check_generations(p, &at, &attrs)
+    } else if name == crate::publish::changes::RECORD_ITEM {
+        // What the last publish wrote to the bucket: only ever compared
+        // with the bucket, so not imported either (the next publish then
+        // writes every index).
+        Some(Entry::Generations)
     } else {
         check_package(p, &at, name, attrs)
     }?;

@@ -5,6 +5,8 @@
 //! every core (see [`gzip`]) while the four digests of the plain bytes are
 //! computed beside it.
 
+use std::io::{self, Read, Write};
+
 use flate2::{Compress, Compression, FlushCompress, Status};
 
 use super::stanza::write_stanza;
@@ -41,32 +43,71 @@ pub struct Compressed {
 /// depends only on the input, not on the number of threads, and the header
 /// carries no name and no time, so equal input gives equal bytes.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut slices: Vec<(usize, &[u8])> = bytes.chunks(GZIP_SLICE).enumerate().collect();
-    if slices.is_empty() {
-        slices.push((0, bytes)); // an empty input is one empty final block
-    }
-    let last = slices.len() - 1;
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let deflated = parallel::map(&slices, workers, |&(i, slice)| {
-        let start = i * GZIP_SLICE;
-        deflate(
-            &bytes[start.saturating_sub(WINDOW)..start],
-            slice,
-            i == last,
-        )
-    });
-    let mut crc = flate2::Crc::new();
-    crc.update(bytes);
-    let body: usize = deflated.iter().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(body + 18);
-    // ID1 ID2, deflate, no flags, no mtime, no extra flags, unknown OS.
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-    for d in deflated {
-        out.extend_from_slice(&d);
-    }
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&crc.amount().to_le_bytes());
+    let mut out = Vec::with_capacity(bytes.len() / 3 + 64);
+    gzip_to(&mut &bytes[..], &mut out).expect("reading and writing memory cannot fail");
     out
+}
+
+/// [`gzip`] of everything `input` yields, streamed to `out`: a batch of
+/// slices (a few per core) is read and compressed at a time, so memory
+/// stays a few MB whatever the input's size. The bytes are those of
+/// [`gzip`] of the whole input.
+pub fn gzip_to(input: &mut dyn Read, out: &mut dyn Write) -> io::Result<()> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let batch = GZIP_SLICE * 4 * workers;
+    // ID1 ID2, deflate, no flags, no mtime, no extra flags, unknown OS.
+    out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])?;
+    let mut crc = flate2::Crc::new();
+    // The 32 KiB before the batch, then the batch.
+    let mut data: Vec<u8> = Vec::with_capacity(WINDOW + batch);
+    let mut window = 0;
+    let mut next = fill(input, batch)?;
+    loop {
+        data.extend_from_slice(&next);
+        let full = next.len() == batch;
+        next = if full {
+            fill(input, batch)?
+        } else {
+            Vec::new()
+        };
+        let last_batch = next.is_empty();
+        crc.update(&data[window..]);
+        let mut slices: Vec<(usize, usize)> = (window..data.len())
+            .step_by(GZIP_SLICE)
+            .map(|start| (start, (start + GZIP_SLICE).min(data.len())))
+            .collect();
+        if slices.is_empty() {
+            slices.push((window, window)); // an empty input is one empty final block
+        }
+        let last = slices.len() - 1;
+        let numbered: Vec<(usize, (usize, usize))> = slices.into_iter().enumerate().collect();
+        let deflated = parallel::map(&numbered, workers, |&(i, (start, end))| {
+            deflate(
+                &data[start.saturating_sub(WINDOW)..start],
+                &data[start..end],
+                last_batch && i == last,
+            )
+        });
+        for d in deflated {
+            out.write_all(&d)?;
+        }
+        if last_batch {
+            break;
+        }
+        let keep = data.len().min(WINDOW);
+        data.drain(..data.len() - keep);
+        window = keep;
+    }
+    out.write_all(&crc.sum().to_le_bytes())?;
+    out.write_all(&crc.amount().to_le_bytes())?;
+    Ok(())
+}
+
+/// Up to `n` bytes of `input`: fewer only at its end.
+fn fill(input: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(n);
+    input.take(n as u64).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// The size of the slices [`gzip`] compresses independently: small enough
@@ -131,7 +172,6 @@ mod tests {
 
     use super::*;
     use crate::model::Payload;
-    use std::io::Read;
 
     #[test]
     fn known_digests_of_empty_input() {

@@ -3,12 +3,14 @@
 //! A publish happens in two halves so that nothing is written unless
 //! everything can be:
 //!
-//! 1. **Prepare** (no writes to the bucket): for every distribution, build
-//!    each index once (one Select per index, so memory stays bounded by the
-//!    largest index), hash it with every algorithm and gzip it from the same
-//!    bytes, and spool plain and gzipped bytes to a local temporary
-//!    directory. Then compose the Release texts and sign them all. A missing
-//!    key or a wrong passphrase stops here.
+//! 1. **Prepare** (no writes to the bucket): for every distribution, read
+//!    its packages once (one Select, in name order) and stream each stanza
+//!    into the spool file and digests of every index listing it
+//!    (`build`), so memory does not grow with the repository; gzip each
+//!    index that differs from the published one from its spool file
+//!    (`changes`: an unchanged index is neither gzipped nor written). Then
+//!    compose the Release texts and sign them all. A missing key or a
+//!    wrong passphrase stops here.
 //! 2. **Write**, data before pointers, per distribution: every index under
 //!    its `by-hash/<Algo>/<digest>` names, then (one parallel burst) its
 //!    usual name and the leaf Release files, then `Release`, `Release.gpg`
@@ -25,6 +27,8 @@
 //! docs/publishing.md). by-hash files a replaced Release named are kept for
 //! a retention window, then deleted by a later publish (`retention`).
 
+pub mod build;
+pub mod changes;
 pub mod clients;
 pub mod freshness;
 pub mod index;
@@ -44,12 +48,12 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::catalog::{Catalog, Filter};
+use crate::catalog::Catalog;
 use crate::model::RepoConfig;
 use crate::parallel::parallel;
-use crate::rules::{check_config, check_package};
+use crate::rules::check_config;
 use crate::store::{BlobStore, MetaStore, PutMode, StoreError};
-use index::{compress_and_hash, index_text, Algo, Digests};
+use index::{Algo, Digests};
 use release::{leaf_release, top_release, Listed, ReleaseInfo};
 use sign::{Signatures, Signer};
 
@@ -67,6 +71,9 @@ pub struct Request<'a> {
     pub retention: chrono::Duration,
     /// Only re-date and re-sign the published Release files.
     pub refresh: bool,
+    /// Write every file again, even those the published tree already has
+    /// (see [`changes`]).
+    pub force: bool,
 }
 
 impl Request<'_> {
@@ -78,6 +85,7 @@ impl Request<'_> {
             workers: 8,
             retention: retention::default_window(),
             refresh: false,
+            force: false,
         }
     }
 }
@@ -113,6 +121,12 @@ pub struct Published {
     pub files: usize,
     /// Old by-hash files deleted (past the retention window).
     pub pruned: usize,
+    /// Whether anything was written: `false` when the published tree
+    /// already said everything this publish would.
+    pub changed: bool,
+    /// The indices written (paths below `dists/DIST/`, e.g.
+    /// `main/binary-amd64/Packages`; each with its `.gz`).
+    pub rewritten: Vec<String>,
 }
 
 /// One index file (plain or gzipped), spooled locally until written.
@@ -147,9 +161,17 @@ struct DistPlan {
     has_sources: bool,
     /// The by-hash paths (below `dists/DIST/`) the new Release names.
     current: BTreeSet<String>,
-    /// For a refresh: the Release it re-dates, which must still be the
-    /// published one when it is replaced.
-    refreshes: Option<Vec<u8>>,
+    /// The published Release this plan re-dates (a refresh) or keeps files
+    /// of (a publish of what changed), which must still be the published
+    /// one when it is replaced.
+    based_on: Option<Vec<u8>>,
+    /// The indices this plan writes (paths below `dists/DIST/`).
+    rewritten: Vec<String>,
+    /// Nothing differs from the published tree: nothing is written.
+    unchanged: bool,
+    /// The fingerprint to record once the Release is in place
+    /// ([`changes::record`]); `None` records nothing.
+    record: Option<String>,
 }
 
 impl DistPlan {
@@ -190,6 +212,7 @@ pub fn publish(
         .tempdir()
         .context("creating a temporary directory for index files")?;
     let meta = catalog.meta();
+    let signer_id = req.signer.map(|s| s.describe());
     // Claimed before anything is read: a publish that claims later reads a
     // state at least as new, and wins.
     // A refresh claims nothing: it re-dates what the current generation
@@ -202,15 +225,33 @@ pub fn publish(
         });
     }
     let mut plans = Vec::new();
-    for info in infos {
+    for (n, info) in infos.into_iter().enumerate() {
+        let signer_id = signer_id.as_deref();
         plans.push(if req.refresh {
-            refreshed(catalog.blobs(), &config, info)?
+            refreshed(meta, catalog.blobs(), &config, info, signer_id)?
         } else {
-            prepare(catalog, &config, info, spool.path(), progress)?
+            let previous = match req.force {
+                true => None,
+                false => changes::previous(meta, catalog.blobs(), &info.dist, signer_id)?,
+            };
+            let dir = spool.path().join(n.to_string());
+            std::fs::create_dir(&dir)
+                .with_context(|| format!("creating {} for index files", dir.display()))?;
+            let mut plan = prepare(
+                catalog,
+                &config,
+                info,
+                previous,
+                req.signer.is_some(),
+                &dir,
+                progress,
+            )?;
+            plan.record = Some(changes::fingerprint(plan.release.as_bytes(), signer_id));
+            plan
         });
     }
     if let Some(signer) = req.signer {
-        for plan in &mut plans {
+        for plan in plans.iter_mut().filter(|p| !p.unchanged) {
             progress(Step::Sign {
                 dist: plan.dist.clone(),
             });
@@ -224,23 +265,51 @@ pub fn publish(
     let blobs = catalog.blobs();
     let mut out = Vec::new();
     for (plan, generation) in plans.iter().zip(generations) {
-        let latest = || {
-            still_latest(meta, &plan.dist, generation)?;
-            match &plan.refreshes {
+        let based_on_current = || -> Result<()> {
+            match &plan.based_on {
                 Some(old)
                     if blobs.get(&format!("dists/{}/Release", plan.dist))?.as_ref()
                         != Some(old) =>
                 {
                     bail!(
-                        "publish of {} stopped: its Release changed while it was being \
-                         refreshed; this refresh replaced nothing",
-                        plan.dist
+                        "publish of {} stopped: its Release changed while this publish {} it \
+                         (another publish finished meanwhile); this publish replaced nothing, \
+                         run it again",
+                        plan.dist,
+                        if req.refresh {
+                            "refreshed"
+                        } else {
+                            "compared against"
+                        }
                     )
                 }
                 _ => Ok(()),
             }
         };
+        if plan.unchanged {
+            // Nothing written; the Release compared must still be the
+            // published one for "nothing changed" to be true.
+            based_on_current()?;
+            out.push(Published {
+                dist: plan.dist.clone(),
+                comps: config.comps.clone(),
+                has_sources: plan.has_sources,
+                signed: req.signer.is_some(),
+                files: 0,
+                pruned: 0,
+                changed: false,
+                rewritten: Vec::new(),
+            });
+            continue;
+        }
+        let latest = || {
+            still_latest(meta, &plan.dist, generation)?;
+            based_on_current()
+        };
         let (files, pruned) = write_dist(blobs, plan, req, &latest, progress)?;
+        if let Some(fingerprint) = &plan.record {
+            changes::record(meta, &plan.dist, fingerprint)?;
+        }
         catalog.announce(
             &config,
             vec![json!({"action": "publish", "type": "dists", "name": plan.dist})],
@@ -252,6 +321,8 @@ pub fn publish(
             signed: plan.signatures.is_some(),
             files,
             pruned,
+            changed: true,
+            rewritten: plan.rewritten.clone(),
         });
     }
     Ok(out)
@@ -328,22 +399,25 @@ impl IndexSpec {
     }
 }
 
-/// An index built in memory, with its gzipped form and digests.
+/// An index built and spooled, with its gzipped form's digests.
 struct Built {
-    /// Packages that break the rules (`rules::check_package`), described.
-    invalid: Vec<String>,
-    raw: Vec<u8>,
-    compressed: index::Compressed,
-    has_packages: bool,
+    plain: build::Plain,
+    /// The gzipped form's spool file, or `None` when the index is
+    /// unchanged and its published files stay.
+    gz: Option<PathBuf>,
+    gz_digests: Digests,
 }
 
-/// Builds, hashes and spools every index of `dist`, and composes its
-/// Release text. Reading the next index from the store overlaps hashing
-/// and gzipping the previous one, so at most two indices are in memory.
+/// Builds, hashes and spools every index of `dist` in one read of its
+/// packages (`build`), gzips those that differ from the `previous`
+/// published ones, and composes its Release text; `unchanged` when
+/// nothing differs at all.
 fn prepare(
     catalog: &Catalog,
     config: &RepoConfig,
     info: ReleaseInfo,
+    previous: Option<changes::Previous>,
+    signed: bool,
     spool: &std::path::Path,
     progress: &(dyn Fn(Step) + Sync),
 ) -> Result<DistPlan> {
@@ -356,48 +430,71 @@ fn prepare(
         signatures: None,
         has_sources: false,
         current: BTreeSet::new(),
-        refreshes: None,
+        based_on: None,
+        rewritten: Vec::new(),
+        unchanged: false,
+        record: None,
     };
+    let previous = previous.as_ref();
     let mut listed = Vec::new();
     let specs = IndexSpec::all(config);
-    std::thread::scope(|s| -> Result<()> {
-        let mut pending: Option<(&IndexSpec, std::thread::ScopedJoinHandle<'_, Built>)> = None;
-        for spec in &specs {
-            progress(Step::Build {
-                dist: dist.to_string(),
-                path: format!("{}/{}", spec.rel_dir(), spec.name),
-            });
-            let packages = catalog
-                .find(&Filter {
-                    dists: vec![dist.to_string()],
-                    comps: vec![spec.comp.clone()],
-                    archs: spec.archs.clone(),
-                    ..Filter::default()
-                })
-                .with_context(|| format!("reading the packages of {dist}/{}", spec.rel_dir()))?;
-            let raw = index_text(&packages, dist);
-            let has_packages = !packages.is_empty();
-            // Re-checked beside the gzip: what the store holds may have
-            // been written by an older version or another tool.
-            let job = s.spawn(move || Built {
-                invalid: invalid_packages(&packages),
-                compressed: compress_and_hash(&raw),
-                raw,
-                has_packages,
-            });
-            if let Some((prev, handle)) = pending.replace((spec, job)) {
-                let built = handle.join().expect("hashing does not panic");
-                add_index(&mut plan, &mut listed, config, prev, built, spool)?;
+    progress(Step::Build {
+        dist: dist.to_string(),
+        path: format!("{} indices", specs.len()),
+    });
+    // Which indices list a package of a component and architecture.
+    let mut routes: std::collections::HashMap<(&str, &str), Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, spec) in specs.iter().enumerate() {
+        for arch in &spec.archs {
+            routes.entry((&spec.comp, arch)).or_default().push(i);
+        }
+    }
+    let route = |p: &crate::model::Package| {
+        routes
+            .get(&(p.component.as_str(), p.architecture.as_str()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    // Re-checked as they are read: what the store holds may have been
+    // written by an older version or another tool.
+    let plains = build::plains(catalog, dist, specs.len(), &route, spool)
+        .with_context(|| format!("reading the packages of {dist}"))?;
+    for (i, (spec, plain)) in specs.iter().zip(plains).enumerate() {
+        if let Some(first) = &plain.first_invalid {
+            bail!(
+                "{} stored package(s) of dists/{dist}/{} cannot be published (first: {first}); \
+                 nothing was published (`repoman-cli verify` lists them all)",
+                plain.invalid,
+                spec.rel_dir()
+            );
+        }
+        let path = format!("{}/{}", spec.rel_dir(), spec.name);
+        let (gz, gz_digests) = match previous.and_then(|p| p.unchanged_index(&path, &plain.digests))
+        {
+            Some(published) => (None, published),
+            None => {
+                let to = spool.join(format!("{i}.gz"));
+                let digests = build::gzipped(&plain.spool, &to)?;
+                (Some(to), digests)
             }
-        }
-        if let Some((prev, handle)) = pending.take() {
-            let built = handle.join().expect("hashing does not panic");
-            add_index(&mut plan, &mut listed, config, prev, built, spool)?;
-        }
-        Ok(())
-    })?;
+        };
+        let built = Built {
+            plain,
+            gz,
+            gz_digests,
+        };
+        add_index(&mut plan, &mut listed, config, previous, spec, built);
+    }
     plan.release = top_release(&info, &listed);
     plan.current = by_hash_paths(&listed);
+    if let Some(p) = previous {
+        plan.unchanged = plan.indices.is_empty()
+            && plan.leaves.is_empty()
+            && p.release_unchanged(&info, &listed)
+            && p.signatures_in_place(signed);
+        plan.based_on = Some(p.bytes.clone());
+    }
     Ok(plan)
 }
 
@@ -417,8 +514,19 @@ fn by_hash_paths(listed: &[Listed]) -> BTreeSet<String> {
 }
 
 /// The plan of a refresh: the published Release re-dated, nothing else.
-fn refreshed(blobs: &dyn BlobStore, config: &RepoConfig, info: ReleaseInfo) -> Result<DistPlan> {
+/// Its fingerprint is recorded only if the one it re-dates was this
+/// repository's own (recorded) Release: a refresh re-signs the listing it
+/// finds, and only a recorded listing may be reused by a later publish.
+fn refreshed(
+    meta: &dyn MetaStore,
+    blobs: &dyn BlobStore,
+    config: &RepoConfig,
+    info: ReleaseInfo,
+    signer: Option<&str>,
+) -> Result<DistPlan> {
     let (release, old, listed) = refresh::recompose(blobs, config, &info)?;
+    let trusted = changes::recorded(meta, &info.dist)? == Some(changes::fingerprint(&old, signer));
+    let record = trusted.then(|| changes::fingerprint(release.as_bytes(), signer));
     Ok(DistPlan {
         dist: info.dist.clone(),
         indices: Vec::new(),
@@ -429,72 +537,57 @@ fn refreshed(blobs: &dyn BlobStore, config: &RepoConfig, info: ReleaseInfo) -> R
             .iter()
             .any(|l| l.path.ends_with("/source/Sources") && l.digests.size > 0),
         current: by_hash_paths(&listed),
-        refreshes: Some(old),
+        based_on: Some(old),
+        rewritten: Vec::new(),
+        unchanged: false,
+        record,
     })
 }
 
-/// The packages that break the rules every stored package must follow,
-/// each as `name version dist/comp/arch: problems`.
-fn invalid_packages(packages: &[crate::model::Package]) -> Vec<String> {
-    packages
-        .iter()
-        .filter_map(|p| {
-            let problems = check_package(p);
-            (!problems.is_empty()).then(|| {
-                format!(
-                    "{} {:?} {}/{}/{}: {}",
-                    p.name,
-                    p.version,
-                    p.distribution,
-                    p.component,
-                    p.architecture,
-                    problems.join("; ")
-                )
-            })
-        })
-        .collect()
-}
-
-/// Spools a built index (plain and gzipped) and records it, with its leaf
-/// Release, in the plan and the Release listing.
+/// Records a built index (plain and gzipped), with its leaf Release, in
+/// the plan (unless unchanged) and the Release listing.
 fn add_index(
     plan: &mut DistPlan,
     listed: &mut Vec<Listed>,
     config: &RepoConfig,
+    previous: Option<&changes::Previous>,
     spec: &IndexSpec,
     built: Built,
-    spool: &std::path::Path,
-) -> Result<()> {
+) {
     let rel_dir = spec.rel_dir();
     let dir = format!("dists/{}/{rel_dir}", plan.dist);
-    if let Some(first) = built.invalid.first() {
-        bail!(
-            "{} stored package(s) of {dir} cannot be published (first: {first}); nothing was \
-             published (`repoman-cli verify` lists them all)",
-            built.invalid.len()
-        );
-    }
-    if spec.sub == "source" && built.has_packages {
+    if spec.sub == "source" && built.plain.has_packages {
         plan.has_sources = true;
     }
-    let c = built.compressed;
-    for (file, bytes, digests) in [
-        (spec.name.to_string(), &built.raw, c.plain),
-        (format!("{}.gz", spec.name), &c.gz, c.gz_digests),
-    ] {
-        let local = spool.join(format!("{}-{}", plan.indices.len(), digests.sha256));
-        std::fs::write(&local, bytes)
-            .with_context(|| format!("spooling {dir}/{file} to {}", local.display()))?;
+    let files = [
+        (
+            spec.name.to_string(),
+            built.plain.spool,
+            built.plain.digests,
+        ),
+        (
+            format!("{}.gz", spec.name),
+            built.gz.clone().unwrap_or_default(),
+            built.gz_digests,
+        ),
+    ];
+    for (file, spool, digests) in files {
         listed.push(Listed {
             path: format!("{rel_dir}/{file}"),
             digests: digests.clone(),
         });
-        plan.indices.push(IndexFile {
-            dir: dir.clone(),
-            name: file,
-            spool: local,
-            digests,
-        });
+        // An unchanged index is in the bucket already.
+        if built.gz.is_some() {
+            plan.indices.push(IndexFile {
+                dir: dir.clone(),
+                name: file,
+                spool,
+                digests,
+            });
+        }
+    }
+    if built.gz.is_some() {
+        plan.rewritten.push(format!("{rel_dir}/{}", spec.name));
     }
     let arch = spec.sub.strip_prefix("binary-").unwrap_or("source");
     let leaf = leaf_release(
@@ -505,12 +598,12 @@ fn add_index(
         config.label(),
     )
     .into_bytes();
-    listed.push(Listed {
-        path: format!("{rel_dir}/Release"),
-        digests: Digests::of(&leaf),
-    });
-    plan.leaves.push((format!("{dir}/Release"), leaf));
-    Ok(())
+    let path = format!("{rel_dir}/Release");
+    let digests = Digests::of(&leaf);
+    if !previous.is_some_and(|p| p.unchanged_file(&path, &digests)) {
+        plan.leaves.push((format!("{dir}/Release"), leaf));
+    }
+    listed.push(Listed { path, digests });
 }
 
 /// Counts files written, shared by the writer threads.
@@ -595,7 +688,7 @@ fn write_dist(
     // then its other names, copied from that one (server-side on S3).
     parallel(&plan.indices, workers, |f| {
         let key = at(&f.by_hash_key(Algo::Sha512));
-        put_unless_present(blobs, &key, f.digests.size, &skipped, || {
+        put_unless_present(blobs, &key, f.digests.size, req.force, &skipped, || {
             blobs.put_file(&key, &f.spool, PutMode::Overwrite)
         })?;
         tally.one();
@@ -613,7 +706,7 @@ fn write_dist(
         .collect();
     parallel(&copies, workers, |(f, algo)| {
         let key = at(&f.by_hash_key(*algo));
-        put_unless_present(blobs, &key, f.digests.size, &skipped, || {
+        put_unless_present(blobs, &key, f.digests.size, req.force, &skipped, || {
             blobs.copy(&at(&f.by_hash_key(Algo::Sha512)), &key, PutMode::Overwrite)
         })?;
         tally.one();
@@ -753,16 +846,18 @@ fn still_latest(meta: &dyn MetaStore, dist: &str, mine: u64) -> Result<()> {
     )
 }
 
-/// Writes a by-hash object unless it is there already: its name is its
-/// content's digest, so an object of the right size holds the right bytes.
+/// Writes a by-hash object unless it is there already (and not `force`):
+/// its name is its content's digest, so an object of the right size holds
+/// the right bytes, unless someone replaced them.
 fn put_unless_present(
     blobs: &dyn BlobStore,
     key: &str,
     size: u64,
+    force: bool,
     skipped: &AtomicUsize,
     put: impl FnOnce() -> crate::store::StoreResult<()>,
 ) -> Result<()> {
-    if blobs.head(key)? == Some(size) {
+    if !force && blobs.head(key)? == Some(size) {
         skipped.fetch_add(1, Ordering::SeqCst);
         return Ok(());
     }

@@ -8,12 +8,9 @@
 //! listed size (each index also under its SHA512 by-hash name), or nothing
 //! is written and a full publish is needed.
 
-use std::collections::BTreeMap;
-
 use anyhow::{anyhow, Result};
 
-use super::index::{Algo, Digests};
-use super::release::{top_release, Listed, ReleaseInfo};
+use super::release::{parse_listing, top_release, Listed, ReleaseInfo};
 use super::IndexSpec;
 use crate::model::RepoConfig;
 use crate::store::BlobStore;
@@ -33,35 +30,7 @@ pub fn recompose(
     let stale =
         |why: String| anyhow!("{key} cannot be refreshed: {why}; run publish without --refresh");
     let text = std::str::from_utf8(&old).map_err(|_| stale("it is not UTF-8".into()))?;
-    let mut found: BTreeMap<String, [Option<String>; 4]> = BTreeMap::new();
-    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
-    let mut algo: Option<usize> = None;
-    for line in text.lines() {
-        let Some(entry) = line.strip_prefix(' ') else {
-            algo = Algo::ALL
-                .iter()
-                .position(|a| line.trim_end() == format!("{}:", a.name()));
-            continue;
-        };
-        let Some(i) = algo else {
-            return Err(stale(format!("unexpected line {line:?}")));
-        };
-        let f: Vec<&str> = entry.split_whitespace().collect();
-        let [digest, size, path] = f[..] else {
-            return Err(stale(format!("malformed line {line:?}")));
-        };
-        let want = [32, 40, 64, 128][i];
-        if digest.len() != want || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(stale(format!("malformed digest in {line:?}")));
-        }
-        let size: u64 = size
-            .parse()
-            .map_err(|_| stale(format!("malformed size in {line:?}")))?;
-        if *sizes.entry(path.to_string()).or_insert(size) != size {
-            return Err(stale(format!("two sizes for {path}")));
-        }
-        found.entry(path.to_string()).or_default()[i] = Some(digest.to_ascii_lowercase());
-    }
+    let listing = parse_listing(text).map_err(stale)?;
     let mut expected: Vec<String> = Vec::new();
     for spec in IndexSpec::all(config) {
         let dir = spec.rel_dir();
@@ -70,7 +39,7 @@ pub fn recompose(
         expected.push(format!("{dir}/Release"));
     }
     expected.sort();
-    let listed_paths: Vec<&String> = found.keys().collect();
+    let listed_paths: Vec<&String> = listing.iter().map(|l| &l.path).collect();
     if listed_paths != expected.iter().collect::<Vec<_>>() {
         return Err(stale(
             "it does not list exactly the indices the configuration publishes (the \
@@ -78,18 +47,7 @@ pub fn recompose(
                 .into(),
         ));
     }
-    let mut listed = Vec::new();
-    for (path, d) in found {
-        let [Some(md5), Some(sha1), Some(sha256), Some(sha512)] = d else {
-            return Err(stale(format!("{path} lacks a digest")));
-        };
-        let digests = Digests {
-            md5,
-            sha1,
-            sha256,
-            sha512,
-            size: sizes[&path],
-        };
+    for Listed { path, digests } in &listing {
         let mut must_exist = vec![format!("dists/{dist}/{path}")];
         if let Some((dir, name)) = path.rsplit_once('/') {
             if name != "Release" {
@@ -106,7 +64,6 @@ pub fn recompose(
                 )));
             }
         }
-        listed.push(Listed { path, digests });
     }
-    Ok((top_release(info, &listed), old, listed))
+    Ok((top_release(info, &listing), old, listing))
 }

@@ -2,6 +2,7 @@
 //! index with its size and digests, and the small per-directory ("leaf")
 //! Release files.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -112,6 +113,75 @@ pub fn top_release(info: &ReleaseInfo, files: &[Listed]) -> String {
         }
     }
     out
+}
+
+/// The value of field `name` of a Release text (first line of it).
+pub fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+        .map(str::trim)
+}
+
+/// Reads a `Date`/`Valid-Until` value as [`release_date`] writes it.
+pub fn parse_release_date(text: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(text, "%a, %d %b %Y %H:%M:%S UTC")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// The files a Release text lists, checked for form: each under all four
+/// digest sections, with digests of the right length and one size. The
+/// text is hostile input (it comes from the bucket); the error says what
+/// is wrong with it. Sorted by path.
+pub fn parse_listing(text: &str) -> Result<Vec<Listed>, String> {
+    let mut found: BTreeMap<String, [Option<String>; 4]> = BTreeMap::new();
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut algo: Option<usize> = None;
+    for line in text.lines() {
+        let Some(entry) = line.strip_prefix(' ') else {
+            algo = Algo::ALL
+                .iter()
+                .position(|a| line.trim_end() == format!("{}:", a.name()));
+            continue;
+        };
+        let Some(i) = algo else {
+            return Err(format!("unexpected line {line:?}"));
+        };
+        let f: Vec<&str> = entry.split_whitespace().collect();
+        let [digest, size, path] = f[..] else {
+            return Err(format!("malformed line {line:?}"));
+        };
+        let want = [32, 40, 64, 128][i];
+        if digest.len() != want || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("malformed digest in {line:?}"));
+        }
+        let size: u64 = size
+            .parse()
+            .map_err(|_| format!("malformed size in {line:?}"))?;
+        if *sizes.entry(path.to_string()).or_insert(size) != size {
+            return Err(format!("two sizes for {path}"));
+        }
+        found.entry(path.to_string()).or_default()[i] = Some(digest.to_ascii_lowercase());
+    }
+    let mut out = Vec::new();
+    for (path, d) in found {
+        let [Some(md5), Some(sha1), Some(sha256), Some(sha512)] = d else {
+            return Err(format!("{path} lacks a digest"));
+        };
+        let size = sizes[&path];
+        out.push(Listed {
+            path,
+            digests: Digests {
+                md5,
+                sha1,
+                sha256,
+                sha512,
+                size,
+            },
+        });
+    }
+    Ok(out)
 }
 
 /// A leaf Release (`<comp>/binary-<arch>/Release`, `<comp>/source/Release`):

@@ -79,6 +79,7 @@ impl Repo {
             workers: 4,
             retention: retention::default_window(),
             refresh: false,
+            force: false,
         })
     }
 
@@ -444,9 +445,23 @@ fn republishing_keeps_old_by_hash_files_and_rewrites_only_what_changed() {
     r.put(&[bin("one", "1", "main", "amd64")]);
     let first = r.publish(&[]).unwrap()[0].files;
     let old_release = r.text("dists/xenial/Release");
-    let again = r.publish(&[]).unwrap()[0].files;
-    // Same indices: only their own names, the leaves and Release again.
-    assert_eq!(first - again, 4 * 4);
+    // Forced, with the same indices: every name but the by-hash ones,
+    // which are there already, is written again.
+    let again = r
+        .publish_with(&Request {
+            force: true,
+            ..at(0)
+        })
+        .unwrap()[0]
+        .files;
+    assert_eq!(again, first);
+    let same = Request {
+        now: at(0).now + chrono::Duration::seconds(1),
+        ..at(0)
+    };
+    let kept = r.publish_with(&same).unwrap();
+    assert!(!kept[0].changed);
+    assert_eq!(kept[0].files, 0);
     r.put(&[bin("two", "1", "main", "amd64")]);
     r.publish(&[]).unwrap();
     // Both the old and the new Packages are reachable by hash.
@@ -472,6 +487,7 @@ fn at(hours: i64) -> Request<'static> {
         workers: 4,
         retention: retention::default_window(),
         refresh: false,
+        force: false,
     }
 }
 
@@ -508,9 +524,15 @@ fn by_hash_files_of_a_replaced_release_stay_for_the_window() {
     assert!(r.by_hash().is_superset(&second));
     let record = r.text(&format!("dists/xenial/{}", retention::RECORD));
     assert_eq!(record.lines().count(), 8, "{record}");
-    // Within 36 hours of being replaced they stay; after, they go.
-    assert_eq!(r.publish_with(&at(36)).unwrap()[0].pruned, 0);
-    assert_eq!(r.publish_with(&at(37)).unwrap()[0].pruned, 8);
+    // Within 36 hours of being replaced they stay; after, they go (at the
+    // next publish that writes: one with nothing to write prunes nothing).
+    assert_eq!(r.publish_with(&at(37)).unwrap()[0].pruned, 0);
+    let forced = |h| Request {
+        force: true,
+        ..at(h)
+    };
+    assert_eq!(r.publish_with(&forced(36)).unwrap()[0].pruned, 0);
+    assert_eq!(r.publish_with(&forced(37)).unwrap()[0].pruned, 8);
     assert_eq!(r.by_hash(), second);
     // A publish that sees by-hash files nobody recorded (written by an
     // older version, or by a publish in progress) keeps them a window.
@@ -521,7 +543,7 @@ fn by_hash_files_of_a_replaced_release_stay_for_the_window() {
         .unwrap();
     let zero = |h| Request {
         retention: chrono::Duration::zero(),
-        ..at(h)
+        ..forced(h)
     };
     assert_eq!(r.publish_with(&zero(38)).unwrap()[0].pruned, 0);
     assert!(r.get(stray).is_some());
@@ -542,7 +564,11 @@ fn a_broken_retention_record_stops_the_publish_before_release() {
             PutMode::Overwrite,
         )
         .unwrap();
-    let e = r.publish_with(&at(1)).unwrap_err().to_string();
+    let forced = Request {
+        force: true,
+        ..at(1)
+    };
+    let e = r.publish_with(&forced).unwrap_err().to_string();
     assert!(e.contains("by-hash-superseded line 1"), "{e}");
     assert_eq!(r.text("dists/xenial/Release"), release);
 }
@@ -761,6 +787,8 @@ fn sources_list_lines_follow_signing_and_sources() {
         signed: true,
         files: 1,
         pruned: 0,
+        changed: true,
+        rewritten: vec![],
     };
     assert_eq!(
         sources_list_lines("file:/b", &p, Some("/k.gpg")),
@@ -816,4 +844,255 @@ proptest! {
             }
         }
     }
+}
+
+/// Every write `f` makes to `r`'s bucket.
+fn writes_of(r: &mut Repo, f: impl FnOnce(&Repo)) -> Vec<String> {
+    let log = recording(r, None);
+    f(r);
+    let out = log.lock().unwrap().clone();
+    out
+}
+
+#[test]
+fn an_unchanged_publish_writes_nothing() {
+    let mut r = repo();
+    r.put(&[
+        bin("hello", "1.0", "main", "amd64"),
+        bin("doc", "1", "extra", "all"),
+        src("hello", "1.0", "main"),
+    ]);
+    let signer = test_signer();
+    r.publish_signed(&[], Some(&signer)).unwrap();
+    let before = r.tree();
+    let mut out = Vec::new();
+    let writes = writes_of(&mut r, |r| {
+        out = r.publish_signed(&[], Some(&signer)).unwrap();
+    });
+    assert_eq!(writes, Vec::<String>::new());
+    assert!(!out[0].changed && out[0].files == 0 && out[0].rewritten.is_empty());
+    assert!(out[0].signed && out[0].has_sources);
+    assert_eq!(r.tree(), before);
+}
+
+#[test]
+fn one_change_rewrites_only_its_index_and_the_release() {
+    // 3 components x (3 architectures + source): 12 indices.
+    let mut r = repo_with(
+        &["xenial"],
+        &["main", "extra", "more"],
+        &["amd64", "arm64", "i386"],
+        None,
+    );
+    let mut pkgs = Vec::new();
+    for comp in ["main", "extra", "more"] {
+        for arch in ["amd64", "arm64", "i386", "all"] {
+            pkgs.push(bin(&format!("p-{comp}-{arch}"), "1", comp, arch));
+        }
+        pkgs.push(src(&format!("s-{comp}"), "1", comp));
+    }
+    r.put(&pkgs);
+    r.publish(&[]).unwrap();
+    let before = r.tree();
+    r.put(&[bin("p-extra-arm64", "2", "extra", "arm64")]);
+    let mut out = Vec::new();
+    let writes = writes_of(&mut r, |r| out = r.publish(&[]).unwrap());
+    assert_eq!(out[0].rewritten, ["extra/binary-arm64/Packages"]);
+    assert!(out[0].changed);
+    let dir = "dists/xenial/extra/binary-arm64/";
+    let other: Vec<&String> = writes
+        .iter()
+        .filter(|k| !k.starts_with(dir))
+        .filter(|k| *k != "dists/xenial/Release" && !k.ends_with(retention::RECORD))
+        .collect();
+    assert!(other.is_empty(), "{other:#?}");
+    // Packages and Packages.gz: four by-hash names and their own each.
+    assert_eq!(writes.iter().filter(|k| k.starts_with(dir)).count(), 10);
+    assert_eq!(out[0].files, 11);
+    let after = r.tree();
+    for (k, v) in &before {
+        if !k.starts_with(dir) && !k.ends_with("/Release") && !k.ends_with(retention::RECORD) {
+            assert_eq!(after.get(k), Some(v), "{k}");
+        }
+    }
+    assert!(r
+        .text(&format!("{dir}Packages"))
+        .contains("Package: p-extra-arm64\nVersion: 2\n"));
+    plain_and_by_hash_match_release(&r);
+    // `all` packages are in every binary index of their component.
+    r.put(&[bin("p-more-all", "2", "more", "all")]);
+    let out = r.publish(&[]).unwrap();
+    assert_eq!(
+        out[0].rewritten,
+        [
+            "more/binary-amd64/Packages",
+            "more/binary-arm64/Packages",
+            "more/binary-i386/Packages"
+        ]
+    );
+    plain_and_by_hash_match_release(&r);
+}
+
+/// Every file the Release of xenial lists is in the bucket under its name
+/// and each by-hash name with the listed digests.
+fn plain_and_by_hash_match_release(r: &Repo) {
+    let (_, files) = parse_release(&r.text("dists/xenial/Release"));
+    for (algo, digest, size, path) in &files {
+        let bytes = r.get(&format!("dists/xenial/{path}")).unwrap();
+        let d = Digests::of(&bytes);
+        let a = Algo::ALL.into_iter().find(|a| a.name() == algo).unwrap();
+        assert_eq!((d.get(a), d.size), (digest.as_str(), *size), "{path}");
+        if !path.ends_with("/Release") {
+            let dir = &path[..path.rfind('/').unwrap()];
+            let by_hash = r.get(&format!("dists/xenial/{dir}/by-hash/{algo}/{digest}"));
+            assert_eq!(by_hash.as_ref(), Some(&bytes), "{path} by {algo}");
+        }
+    }
+}
+
+#[test]
+fn force_rewrites_every_file() {
+    let mut r = repo();
+    r.put(&[bin("hello", "1.0", "main", "amd64")]);
+    let first = r.publish(&[]).unwrap()[0].files;
+    let forced = Request {
+        force: true,
+        ..at(0)
+    };
+    let mut out = Vec::new();
+    let writes = writes_of(&mut r, |r| out = r.publish_with(&forced).unwrap());
+    assert_eq!(out[0].files, first);
+    assert_eq!(out[0].rewritten.len(), 6);
+    // Every index's five names, every leaf, Release, the retention record.
+    assert_eq!(writes.len(), 6 * 2 * 5 + 6 + 1 + 1, "{writes:#?}");
+}
+
+#[test]
+fn a_release_changed_in_the_bucket_is_not_reused() {
+    let mut r = repo();
+    r.put(&[bin("hello", "1.0", "main", "amd64")]);
+    r.publish(&[]).unwrap();
+    // Whoever changed it may have changed what it lists: nothing of it is
+    // trusted, every index is built and written again.
+    let key = "dists/xenial/Release";
+    let tampered = r.text(key).replace("Label: ", "Label: x");
+    r.cat
+        .blobs()
+        .put_bytes(key, tampered.as_bytes(), PutMode::Overwrite)
+        .unwrap();
+    let out = r.publish(&[]).unwrap();
+    assert_eq!(out[0].rewritten.len(), 6);
+    assert!(!r.text(key).contains("Label: x"));
+    // Then it is this publish's own again: the next writes nothing.
+    let writes = writes_of(&mut r, |r| {
+        r.publish(&[]).unwrap();
+    });
+    assert!(writes.is_empty(), "{writes:?}");
+}
+
+#[test]
+fn a_missing_file_is_written_again() {
+    let r = repo();
+    r.put(&[bin("hello", "1.0", "main", "amd64")]);
+    r.publish(&[]).unwrap();
+    let (_, files) = parse_release(&r.text("dists/xenial/Release"));
+    let (algo, digest, _, path) = files
+        .iter()
+        .find(|f| f.0 == "SHA256" && f.3 == "extra/binary-arm64/Packages.gz")
+        .unwrap();
+    let gone = format!("dists/xenial/extra/binary-arm64/by-hash/{algo}/{digest}");
+    assert!(path.ends_with(".gz"));
+    r.cat.blobs().delete(&gone).unwrap();
+    let out = r.publish(&[]).unwrap();
+    assert_eq!(out[0].rewritten, ["extra/binary-arm64/Packages"]);
+    assert!(r.get(&gone).is_some());
+    plain_and_by_hash_match_release(&r);
+}
+
+#[test]
+fn a_valid_until_release_is_re_dated_once_half_its_validity_is_gone() {
+    let r = repo_with(&["xenial"], &["main"], &["amd64"], None);
+    r.put(&[bin("hello", "1.0", "main", "amd64")]);
+    freshness::set(&r.cat, freshness::Field::ValidFor, "xenial", Some("2d")).unwrap();
+    r.publish_with(&at(0)).unwrap();
+    let release = r.text("dists/xenial/Release");
+    let out = r.publish_with(&at(23)).unwrap();
+    assert!(!out[0].changed);
+    assert_eq!(r.text("dists/xenial/Release"), release);
+    // Past half of the 2 days: a new Date and Valid-Until, no index.
+    let out = r.publish_with(&at(25)).unwrap();
+    assert!(out[0].changed && out[0].rewritten.is_empty());
+    let (fields, _) = parse_release(&r.text("dists/xenial/Release"));
+    assert_eq!(fields["Valid-Until"], "Tue, 24 Nov 2026 01:00:00 UTC");
+    // A changed setting changes the Release at once.
+    freshness::set(&r.cat, freshness::Field::ValidFor, "xenial", Some("3d")).unwrap();
+    let out = r.publish_with(&at(26)).unwrap();
+    assert!(out[0].changed);
+    let (fields, _) = parse_release(&r.text("dists/xenial/Release"));
+    assert_eq!(fields["Valid-Until"], "Wed, 25 Nov 2026 02:00:00 UTC");
+}
+
+/// The state store, answering every Select in reverse item-name order
+/// whatever it asks for (a backend that ignores `order by`).
+struct Unordered(Box<dyn MetaStore>);
+
+impl MetaStore for Unordered {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn domain_exists(&self) -> StoreResult<bool> {
+        self.0.domain_exists()
+    }
+    fn create_domain(&self) -> StoreResult<()> {
+        self.0.create_domain()
+    }
+    fn get(&self, item: &str) -> StoreResult<Option<crate::model::Attrs>> {
+        self.0.get(item)
+    }
+    fn select(
+        &self,
+        query: &crate::select::Select,
+        each: &mut dyn FnMut(crate::model::Item) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut items = self.0.select_all(query)?;
+        items.sort_by(|a, b| b.name.cmp(&a.name));
+        items.into_iter().try_for_each(each)
+    }
+    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        self.0.apply(changes)
+    }
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        self.0.put_if(item, attr, expected, value)
+    }
+}
+
+#[test]
+fn a_store_that_ignores_the_order_still_gives_sorted_indices() {
+    let mut r = repo();
+    let mut pkgs = Vec::new();
+    for (i, name) in ["zeta", "alpha", "mid", "beta", "omega"].iter().enumerate() {
+        pkgs.push(bin(name, "1.0", "main", "amd64"));
+        pkgs.push(bin(name, &format!("1.{i}0"), "main", "all"));
+    }
+    r.put(&pkgs);
+    r.publish(&[]).unwrap();
+    let sorted = r.text("dists/xenial/main/binary-amd64/Packages");
+    r.cat.replace_meta(|m| Box::new(Unordered(m)));
+    let forced = Request {
+        force: true,
+        ..at(0)
+    };
+    r.publish_with(&forced).unwrap();
+    assert_eq!(r.text("dists/xenial/main/binary-amd64/Packages"), sorted);
+    let names: Vec<String> = stanzas(&sorted).into_iter().map(|s| s.0).collect();
+    let mut want = names.clone();
+    want.sort();
+    assert_eq!(names, want);
+    assert_eq!(names.len(), 10);
 }

@@ -338,7 +338,7 @@ fn hostile_exports_are_refused_with_nothing_written() {
             }),
             vec![
                 format!("{DIR}/manifest-summary.json"),
-                "itemsCount is 5, but manifest-file.json lists 6 items".into(),
+                "itemsCount is 6, but manifest-file.json lists 7 items".into(),
             ],
         ),
         (

@@ -480,11 +480,17 @@ impl Engine {
             let conn = self.lock();
             plan.matches(&conn, domain_id(&conn, domain)?, None, None)?
         };
+        // The sort keys are not needed once the matches are in order, nor
+        // the list once it is cut into chunks: a large result's memory.
         let mut chunks = Vec::new();
-        let mut rest = found.into_iter().peekable();
+        let mut rest = found
+            .into_iter()
+            .map(|m| Match { key: None, ..m })
+            .peekable();
         while rest.peek().is_some() {
             chunks.push(rest.by_ref().take(STREAM_CHUNK).collect::<Vec<Match>>());
         }
+        drop(rest);
         let read_on_first = |chunk: &[Match]| {
             let conn = self.lock();
             plan.read_attrs(&conn, chunk.iter().map(|m| m.id))

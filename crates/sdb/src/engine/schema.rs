@@ -36,15 +36,17 @@ DROP TRIGGER IF EXISTS attrs_insert_long;
 DROP TRIGGER IF EXISTS attrs_update_long;
 ";
 
-/// SQLite's page cache for the connection, in KiB (negative in the pragma).
-pub(super) const CACHE_KIB: i64 = -65536;
+/// SQLite's page cache for the connection, in KiB (negative in the pragma):
+/// what bounds the memory a read of the whole store takes (two connections
+/// read it), whatever the store's size.
+pub(super) const CACHE_KIB: i64 = -16384;
 
-/// How much of the file SQLite reads through a memory map rather than
-/// `pread` into its own page cache: the most SQLite allows on Linux
-/// (2 GB). Reading a large store whole (publish, backup) then costs no
-/// system call and no copy per page, whether or not the file fits the page
-/// cache, and the pages live once, in the kernel's cache.
-pub(super) const MMAP_BYTES: i64 = 0x7fff_0000;
+/// How much of the file SQLite reads through a memory map: none. Every
+/// mapped page a read touches stays resident in the process, so reading a
+/// large store whole (publish, query, backup) took as much memory as the
+/// file; through `pread` it takes the page cache above (the copies cost
+/// a few percent of such a read).
+pub(super) const MMAP_BYTES: i64 = 0;
 
 /// Creates the tables, indexes and triggers that do not exist yet, in one
 /// transaction. A file made before `long_names` existed gets it filled from
