@@ -52,9 +52,14 @@ struct Args {
     /// comparisons and attributes, requests over 1 MB).
     #[arg(long)]
     lenient: bool,
-    /// Request-handling threads.
+    /// Request-handling threads (with --latency-ms, the most requests
+    /// whose delays overlap).
     #[arg(long, default_value_t = 4)]
     threads: usize,
+    /// Append one JSON line per request to this file: operation, arrival
+    /// and answer times (for benchmarks).
+    #[arg(long, value_name = "PATH")]
+    request_log: Option<PathBuf>,
 }
 
 fn main() {
@@ -73,6 +78,7 @@ fn main() {
         credentials: args.access_key.zip(args.secret_key),
         strict: !args.lenient,
         threads: args.threads,
+        request_log: args.request_log,
     };
     let server = match Server::bind(config) {
         Ok(s) => s,
