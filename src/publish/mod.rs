@@ -75,7 +75,7 @@ impl Request<'_> {
             dists,
             signer,
             now: Utc::now(),
-            workers: 8,
+            workers: 32,
             retention: retention::default_window(),
             refresh: false,
         }
