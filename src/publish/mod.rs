@@ -194,21 +194,27 @@ pub fn publish(
     // state at least as new, and wins.
     // A refresh claims nothing: it re-dates what the current generation
     // published, and stops if any publish starts meanwhile.
-    let mut generations = Vec::new();
-    for dist in &dists {
-        generations.push(match generation(meta, dist)? {
+    // Distributions are independent: each claims its generation, is
+    // prepared, and later written on its own thread, so their round trips
+    // to a remote store overlap.
+    let generations = each_dist(dists.iter().collect(), |dist| {
+        Ok(match generation(meta, dist)? {
             (Some(_), n) if req.refresh => n,
             _ => claim_generation(meta, dist)?,
-        });
-    }
-    let mut plans = Vec::new();
-    for info in infos {
-        plans.push(if req.refresh {
-            refreshed(catalog.blobs(), &config, info)?
+        })
+    })
+    .into_iter()
+    .collect::<Result<Vec<u64>>>()?;
+    let config = &config;
+    let mut plans = each_dist(infos, |info| {
+        if req.refresh {
+            refreshed(catalog.blobs(), config, info)
         } else {
-            prepare(catalog, &config, info, spool.path(), progress)?
-        });
-    }
+            prepare(catalog, config, info, spool.path(), progress)
+        }
+    })
+    .into_iter()
+    .collect::<Result<Vec<DistPlan>>>()?;
     if let Some(signer) = req.signer {
         for plan in &mut plans {
             progress(Step::Sign {
@@ -222,8 +228,8 @@ pub fn publish(
         }
     }
     let blobs = catalog.blobs();
-    let mut out = Vec::new();
-    for (plan, generation) in plans.iter().zip(generations) {
+    let jobs: Vec<(&DistPlan, u64)> = plans.iter().zip(generations).collect();
+    let written = each_dist(jobs, |(plan, generation)| {
         let latest = || {
             still_latest(meta, &plan.dist, generation)?;
             match &plan.refreshes {
@@ -240,9 +246,22 @@ pub fn publish(
                 _ => Ok(()),
             }
         };
-        let (files, pruned) = write_dist(blobs, plan, req, &latest, progress)?;
+        write_dist(blobs, plan, req, &latest, progress)
+    });
+    // Announced in the distributions' order, each one that was written
+    // (a failed one is reported after them).
+    let mut out = Vec::new();
+    let mut failed = None;
+    for (plan, result) in plans.iter().zip(written) {
+        let (files, pruned) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                failed.get_or_insert(e);
+                continue;
+            }
+        };
         catalog.announce(
-            &config,
+            config,
             vec![json!({"action": "publish", "type": "dists", "name": plan.dist})],
         )?;
         out.push(Published {
@@ -254,7 +273,29 @@ pub fn publish(
             pruned,
         });
     }
-    Ok(out)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// `job` of every distribution, each on its own thread; the results in
+/// the distributions' order.
+fn each_dist<T: Send, R: Send>(
+    dists: Vec<T>,
+    job: impl Fn(T) -> Result<R> + Sync,
+) -> Vec<Result<R>> {
+    let job = &job;
+    std::thread::scope(|s| {
+        let running: Vec<_> = dists.into_iter().map(|d| s.spawn(move || job(d))).collect();
+        running
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// The distributions to publish: the requested ones, each of which must be
