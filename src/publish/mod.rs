@@ -196,7 +196,8 @@ pub fn publish(
     // published, and stops if any publish starts meanwhile.
     // Distributions are independent: each claims its generation, is
     // prepared, and later written on its own thread, so their round trips
-    // to a remote store overlap.
+    // to a remote store overlap. (Preparing them at once holds one index
+    // of each in memory at the same time.)
     let generations = each_dist(dists.iter().collect(), |dist| {
         Ok(match generation(meta, dist)? {
             (Some(_), n) if req.refresh => n,
