@@ -92,6 +92,8 @@ const MAX_BATCH_GET: usize = 100;
 const MAX_QUERY_KEYS: usize = 64;
 /// Single-item writes in flight at once (commands past one transaction).
 const SINGLE_WRITES_IN_FLIGHT: usize = 16;
+/// Index Queries (one per partition a Select names) in flight at once.
+const QUERIES_IN_FLIGHT: usize = 16;
 /// Attempts of one request or transaction before giving up.
 const MAX_ATTEMPTS: u32 = 12;
 
@@ -723,6 +725,27 @@ impl DynamoDbMeta {
         Ok(t.table_status() == Some(&TableStatus::Active) && index_ok)
     }
 
+    /// Every item of several partitions of an index. The Queries are
+    /// independent, so they go out together ([`QUERIES_IN_FLIGHT`] at
+    /// once), each partition collected, then handed on in the keys' order.
+    fn partitions(
+        &self,
+        index: &str,
+        attr: &str,
+        keys: &[&str],
+        each: &mut dyn FnMut(Stored),
+    ) -> StoreResult<()> {
+        let parts = crate::parallel::map(keys, QUERIES_IN_FLIGHT, |key| {
+            let mut got = Vec::new();
+            self.query_index(index, attr, key, &mut |s| got.push(s))
+                .map(|()| got)
+        });
+        for part in parts {
+            part?.into_iter().for_each(&mut *each);
+        }
+        Ok(())
+    }
+
     /// The items a Select can match, by the cheapest path it allows.
     fn candidates(&self, q: &Select, each: &mut dyn FnMut(Stored)) -> StoreResult<()> {
         let filter = q.filter.as_ref();
@@ -735,16 +758,16 @@ impl DynamoDbMeta {
         // A few package names usually hold far fewer items than a
         // dist/comp/arch, so the name index goes first.
         if let Some(names) = filter.and_then(package_names) {
-            for n in names.iter().map(String::as_str).chain([IRREGULAR]) {
-                self.query_index(NAME_INDEX, NAME, n, each)?;
-            }
-            return Ok(());
+            let keys: Vec<&str> = names
+                .iter()
+                .map(String::as_str)
+                .chain([IRREGULAR])
+                .collect();
+            return self.partitions(NAME_INDEX, NAME, &keys, each);
         }
         if let Some(keys) = filter.and_then(index_keys) {
-            for k in keys.iter().map(String::as_str).chain([IRREGULAR]) {
-                self.query_index(INDEX, DCA, k, each)?;
-            }
-            return Ok(());
+            let keys: Vec<&str> = keys.iter().map(String::as_str).chain([IRREGULAR]).collect();
+            return self.partitions(INDEX, DCA, &keys, each);
         }
         self.scan(each)
     }

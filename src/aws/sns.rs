@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::types::PublishBatchRequestEntry;
 
 use super::{backoff, error_chain, AwsContext};
 use crate::store::{Notifier, StoreError, StoreResult};
@@ -17,6 +18,11 @@ pub const SUBJECT: &str = "Repoman notification";
 
 /// Publish attempts per message (on top of the SDK's own retries).
 const PUBLISH_ATTEMPTS: u32 = 4;
+/// Messages per PublishBatch request: SNS's maximum.
+const BATCH_ENTRIES: usize = 10;
+/// The most message bytes one PublishBatch request carries (SNS's limit
+/// is 256 KiB for the whole request).
+const BATCH_BYTES: usize = 250 * 1024;
 
 /// The SNS [`Notifier`].
 #[derive(Debug)]
@@ -106,33 +112,103 @@ impl SnsNotifier {
             .clone()
     }
 
-    /// Publishes one message, retrying with backoff unless the error is the
-    /// request's own fault (a 4xx other than throttling).
-    fn publish(&self, arn: &str, message: &str) -> Result<(), String> {
+    /// Publishes messages in order, up to ten per PublishBatch request
+    /// (each entry is delivered as the message Publish would send: same
+    /// subject and body), retrying with backoff a request that failed for
+    /// a reason worth retrying, and the entries SNS failed on its side.
+    /// Returns the messages that did not go out, each with its reason.
+    fn publish(&self, arn: &str, bodies: &[String]) -> Vec<(String, String)> {
         let client = self.client_for(arn);
-        self.ctx.block_on(async {
-            let mut attempt = 0;
-            loop {
-                let sent = client
-                    .publish()
-                    .topic_arn(arn)
-                    .subject(SUBJECT)
-                    .message(message)
-                    .send()
-                    .await;
-                match sent {
-                    Ok(_) => return Ok(()),
-                    Err(e) if attempt + 1 < PUBLISH_ATTEMPTS && retryable(&e) => {
-                        let delay = backoff(attempt, self.retry_base, Duration::from_secs(5));
-                        tracing::debug!(?delay, "SNS Publish failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                    Err(e) => return Err(detail(&e)),
-                }
-            }
-        })
+        let mut failed = Vec::new();
+        for batch in batches(bodies) {
+            failed.extend(self.ctx.block_on(self.publish_batch(&client, arn, batch)));
+        }
+        failed
     }
+
+    async fn publish_batch(
+        &self,
+        client: &aws_sdk_sns::Client,
+        arn: &str,
+        batch: &[String],
+    ) -> Vec<(String, String)> {
+        let mut pending: Vec<&String> = batch.iter().collect();
+        let mut failed = Vec::new();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let entries = pending
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    PublishBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .subject(SUBJECT)
+                        .message(body.as_str())
+                        .build()
+                        .expect("an entry has its id and message")
+                })
+                .collect();
+            let last_try = attempt + 1 >= PUBLISH_ATTEMPTS;
+            let sent = client
+                .publish_batch()
+                .topic_arn(arn)
+                .set_publish_batch_request_entries(Some(entries))
+                .send()
+                .await;
+            let again: Vec<&String> = match sent {
+                Ok(out) => {
+                    let mut again = Vec::new();
+                    for f in out.failed() {
+                        let Some(body) = f.id().parse::<usize>().ok().and_then(|i| pending.get(i))
+                        else {
+                            continue;
+                        };
+                        if f.sender_fault() || last_try {
+                            let why = format!("{}: {}", f.code(), f.message().unwrap_or_default());
+                            failed.push(((*body).clone(), why));
+                        } else {
+                            again.push(*body);
+                        }
+                    }
+                    again
+                }
+                Err(e) if !last_try && retryable(&e) => pending.clone(),
+                Err(e) => {
+                    let why = detail(&e);
+                    failed.extend(pending.iter().map(|b| ((*b).clone(), why.clone())));
+                    Vec::new()
+                }
+            };
+            if !again.is_empty() {
+                let delay = backoff(attempt, self.retry_base, Duration::from_secs(5));
+                tracing::debug!(?delay, "SNS PublishBatch failed; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            pending = again;
+        }
+        failed
+    }
+}
+
+/// Messages in PublishBatch-sized runs, in order.
+fn batches(bodies: &[String]) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, body) in bodies.iter().enumerate() {
+        let full = i - start == BATCH_ENTRIES || (i > start && bytes + body.len() > BATCH_BYTES);
+        if full {
+            out.push(&bodies[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += body.len();
+    }
+    if start < bodies.len() {
+        out.push(&bodies[start..]);
+    }
+    out
 }
 
 impl Notifier for SnsNotifier {
@@ -162,22 +238,17 @@ impl Notifier for SnsNotifier {
             Ok(a) => a,
             Err(e) => return Err(undelivered(&e.to_string(), &bodies, bodies.len())),
         };
-        let mut failed = Vec::new();
-        let mut last = String::new();
-        for body in &bodies {
-            if let Err(e) = self.publish(&arn, body) {
-                failed.push(body.clone());
-                last = e;
+        let failed = self.publish(&arn, &bodies);
+        match failed.last() {
+            None => Ok(()),
+            Some((_, last)) => {
+                let failed: Vec<String> = failed.iter().map(|(b, _)| b.clone()).collect();
+                Err(undelivered(
+                    &format!("SNS PublishBatch to {arn}: {last}"),
+                    &failed,
+                    bodies.len(),
+                ))
             }
-        }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(undelivered(
-                &format!("SNS Publish to {arn}: {last}"),
-                &failed,
-                bodies.len(),
-            ))
         }
     }
 }
@@ -247,6 +318,18 @@ mod tests {
         assert!(is_sns_arn("arn:aws-cn:sns:cn-north-1:123456789012:repo"));
         assert!(!is_sns_arn("repo"));
         assert!(!is_sns_arn("arn:aws:sqs:us-east-1:123456789012:repo"));
+    }
+
+    #[test]
+    fn batches_hold_ten_messages_and_stay_under_the_size_limit() {
+        let small: Vec<String> = (0..23).map(|i| format!("{{\"n\":{i}}}")).collect();
+        let sizes: Vec<usize> = batches(&small).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [10, 10, 3]);
+        assert_eq!(batches(&small).concat(), small, "in order, each once");
+        let big: Vec<String> = (0..5).map(|_| "x".repeat(100 * 1024)).collect();
+        let sizes: Vec<usize> = batches(&big).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert!(batches(&[]).is_empty());
     }
 
     #[test]

@@ -57,9 +57,14 @@ struct Args {
     /// query that runs past 5 seconds; smaller pages succeed.
     #[arg(long, value_name = "N")]
     select_timeout_items: Option<u32>,
-    /// Request-handling threads.
+    /// Request-handling threads (with --latency-ms, the most requests
+    /// whose delays overlap).
     #[arg(long, default_value_t = 4)]
     threads: usize,
+    /// Append one JSON line per request to this file: operation, arrival
+    /// and answer times (for benchmarks).
+    #[arg(long, value_name = "PATH")]
+    request_log: Option<PathBuf>,
 }
 
 fn main() {
@@ -79,6 +84,7 @@ fn main() {
         strict: !args.lenient,
         select_timeout_items: args.select_timeout_items,
         threads: args.threads,
+        request_log: args.request_log,
     };
     let server = match Server::bind(config) {
         Ok(s) => s,

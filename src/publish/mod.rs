@@ -82,7 +82,7 @@ impl Request<'_> {
             dists,
             signer,
             now: Utc::now(),
-            workers: 8,
+            workers: 32,
             retention: retention::default_window(),
             refresh: false,
             force: false,
@@ -217,39 +217,45 @@ pub fn publish(
     // state at least as new, and wins.
     // A refresh claims nothing: it re-dates what the current generation
     // published, and stops if any publish starts meanwhile.
-    let mut generations = Vec::new();
-    for dist in &dists {
-        generations.push(match generation(meta, dist)? {
+    // Distributions are independent: each claims its generation, is
+    // prepared, and later written on a thread of its own (a few at a time),
+    // so their round trips to a remote store overlap.
+    let generations = each_dist(dists.iter().collect(), |dist| {
+        Ok(match generation(meta, dist)? {
             (Some(_), n) if req.refresh => n,
             _ => claim_generation(meta, dist)?,
-        });
-    }
-    let mut plans = Vec::new();
-    for (n, info) in infos.into_iter().enumerate() {
-        let signer_id = signer_id.as_deref();
-        plans.push(if req.refresh {
-            refreshed(meta, catalog.blobs(), &config, info, signer_id)?
-        } else {
-            let previous = match req.force {
-                true => None,
-                false => changes::previous(meta, catalog.blobs(), &info.dist, signer_id)?,
-            };
-            let dir = spool.path().join(n.to_string());
-            std::fs::create_dir(&dir)
-                .with_context(|| format!("creating {} for index files", dir.display()))?;
-            let mut plan = prepare(
-                catalog,
-                &config,
-                info,
-                previous,
-                req.signer.is_some(),
-                &dir,
-                progress,
-            )?;
-            plan.record = Some(changes::fingerprint(plan.release.as_bytes(), signer_id));
-            plan
-        });
-    }
+        })
+    })
+    .into_iter()
+    .collect::<Result<Vec<u64>>>()?;
+    let config = &config;
+    let signer_id = signer_id.as_deref();
+    let numbered: Vec<(usize, ReleaseInfo)> = infos.into_iter().enumerate().collect();
+    let mut plans = each_dist(numbered, |(n, info)| {
+        if req.refresh {
+            return refreshed(meta, catalog.blobs(), config, info, signer_id);
+        }
+        let previous = match req.force {
+            true => None,
+            false => changes::previous(meta, catalog.blobs(), &info.dist, signer_id)?,
+        };
+        let dir = spool.path().join(n.to_string());
+        std::fs::create_dir(&dir)
+            .with_context(|| format!("creating {} for index files", dir.display()))?;
+        let mut plan = prepare(
+            catalog,
+            config,
+            info,
+            previous,
+            req.signer.is_some(),
+            &dir,
+            progress,
+        )?;
+        plan.record = Some(changes::fingerprint(plan.release.as_bytes(), signer_id));
+        Ok(plan)
+    })
+    .into_iter()
+    .collect::<Result<Vec<DistPlan>>>()?;
     if let Some(signer) = req.signer {
         for plan in plans.iter_mut().filter(|p| !p.unchanged) {
             progress(Step::Sign {
@@ -263,8 +269,10 @@ pub fn publish(
         }
     }
     let blobs = catalog.blobs();
-    let mut out = Vec::new();
-    for (plan, generation) in plans.iter().zip(generations) {
+    let jobs: Vec<(&DistPlan, u64)> = plans.iter().zip(generations).collect();
+    // Per distribution: `None` when nothing was written, else the files
+    // written and by-hash files pruned.
+    let written = each_dist(jobs, |(plan, generation)| {
         let based_on_current = || -> Result<()> {
             match &plan.based_on {
                 Some(old)
@@ -290,42 +298,83 @@ pub fn publish(
             // Nothing written; the Release compared must still be the
             // published one for "nothing changed" to be true.
             based_on_current()?;
-            out.push(Published {
-                dist: plan.dist.clone(),
-                comps: config.comps.clone(),
-                has_sources: plan.has_sources,
-                signed: req.signer.is_some(),
-                files: 0,
-                pruned: 0,
-                changed: false,
-                rewritten: Vec::new(),
-            });
-            continue;
+            return Ok(None);
         }
         let latest = || {
             still_latest(meta, &plan.dist, generation)?;
             based_on_current()
         };
-        let (files, pruned) = write_dist(blobs, plan, req, &latest, progress)?;
+        let written = write_dist(blobs, plan, req, &latest, progress)?;
         if let Some(fingerprint) = &plan.record {
             changes::record(meta, &plan.dist, fingerprint)?;
         }
-        catalog.announce(
-            &config,
-            vec![json!({"action": "publish", "type": "dists", "name": plan.dist})],
-        )?;
-        out.push(Published {
+        Ok(Some(written))
+    });
+    // Announced in the distributions' order, each one that was written (a
+    // failed one is reported after them).
+    let mut out = Vec::new();
+    let mut failed = None;
+    for (plan, result) in plans.iter().zip(written) {
+        let published = Published {
             dist: plan.dist.clone(),
             comps: config.comps.clone(),
             has_sources: plan.has_sources,
-            signed: plan.signatures.is_some(),
-            files,
-            pruned,
-            changed: true,
-            rewritten: plan.rewritten.clone(),
+            signed: req.signer.is_some(),
+            files: 0,
+            pruned: 0,
+            changed: false,
+            rewritten: Vec::new(),
+        };
+        match result {
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+            Ok(None) => out.push(published),
+            Ok(Some((files, pruned))) => {
+                catalog.announce(
+                    config,
+                    vec![json!({"action": "publish", "type": "dists", "name": plan.dist})],
+                )?;
+                out.push(Published {
+                    signed: plan.signatures.is_some(),
+                    files,
+                    pruned,
+                    changed: true,
+                    rewritten: plan.rewritten.clone(),
+                    ..published
+                });
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Distributions prepared or written at once.
+const DIST_THREADS: usize = 4;
+
+/// `job` of every distribution, up to [`DIST_THREADS`] at once, each on a
+/// thread of its own; the results in the distributions' order.
+fn each_dist<T: Send, R: Send>(
+    dists: Vec<T>,
+    job: impl Fn(T) -> Result<R> + Sync,
+) -> Vec<Result<R>> {
+    let job = &job;
+    let mut out = Vec::new();
+    let mut rest = dists.into_iter().peekable();
+    while rest.peek().is_some() {
+        let group: Vec<T> = rest.by_ref().take(DIST_THREADS).collect();
+        std::thread::scope(|s| {
+            let running: Vec<_> = group.into_iter().map(|d| s.spawn(move || job(d))).collect();
+            out.extend(running.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }));
         });
     }
-    Ok(out)
+    out
 }
 
 /// The distributions to publish: the requested ones, each of which must be

@@ -2,15 +2,18 @@
 //! engine the embedded store uses. Requests are form-encoded (POST body or
 //! GET query string), signed with Signature Version 2; responses are
 //! SimpleDB's XML. For tests it can fail a fraction of requests with 503
-//! ServiceUnavailable, add latency, and count requests per operation
-//! (`GET /__stats`, `POST /__stats/reset`).
+//! ServiceUnavailable, add latency, count requests per operation
+//! (`GET /__stats`, `POST /__stats/reset`) and log every request with its
+//! arrival and answer times (`request_log`), so a benchmark can tell which
+//! requests were in flight at once.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use rand::Rng;
@@ -60,6 +63,10 @@ pub struct ServerConfig {
     /// timed-out page can be tested.
     pub select_timeout_items: Option<u32>,
     pub threads: usize,
+    /// When set, one JSON line per request is appended to this file:
+    /// `{"svc":"SimpleDB","op":ACTION,"t0":ARRIVED,"t1":ANSWERED}`
+    /// (seconds since the Unix epoch), written before the answer is sent.
+    pub request_log: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +82,7 @@ impl Default for ServerConfig {
             strict: true,
             select_timeout_items: None,
             threads: 4,
+            request_log: None,
         }
     }
 }
@@ -83,6 +91,7 @@ struct State {
     engine: Engine,
     config: ServerConfig,
     stats: Mutex<BTreeMap<String, u64>>,
+    request_log: Option<Mutex<std::fs::File>>,
 }
 
 /// A bound server, ready to serve.
@@ -114,6 +123,16 @@ impl Server {
             None => Engine::open_in_memory(),
         }
         .map_err(|e| e.message)?;
+        let request_log = match &config.request_log {
+            Some(path) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?,
+            )),
+            None => None,
+        };
         let listen_error = |e: &dyn std::fmt::Display| {
             format!("cannot listen on {}:{}: {e}", config.bind, config.port)
         };
@@ -132,6 +151,7 @@ impl Server {
                 engine,
                 config,
                 stats: Mutex::new(BTreeMap::new()),
+                request_log,
             }),
             addr,
         })
@@ -181,6 +201,7 @@ fn set_nodelay(_listener: &std::net::TcpListener) -> std::io::Result<()> {
 }
 
 fn handle(state: &State, mut request: Request) {
+    let arrived = SystemTime::now();
     let (path, query) = match request.url().split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (request.url().to_string(), String::new()),
@@ -243,7 +264,30 @@ fn handle(state: &State, mut request: Request) {
             error_response(&e)
         }
     };
+    log_request(state, &action, arrived);
     let _ = request.respond(response);
+}
+
+/// Appends one request's line to the request log, if there is one.
+fn log_request(state: &State, action: &str, arrived: SystemTime) {
+    let Some(log) = &state.request_log else {
+        return;
+    };
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+    };
+    let line = serde_json::json!({
+        "svc": "SimpleDB",
+        "op": action,
+        "t0": secs(arrived),
+        "t1": secs(SystemTime::now()),
+    });
+    let mut file = log.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = writeln!(file, "{line}") {
+        tracing::warn!("request log: {e}");
+    }
 }
 
 fn stats_response(
