@@ -51,6 +51,8 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableStatus, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
+
+type HttpResponse = aws_sdk_dynamodb::config::http::HttpResponse;
 use rand::Rng;
 
 use super::{backoff, error_chain, AwsContext};
@@ -138,12 +140,11 @@ impl DynamoDbMeta {
     }
 
     /// Sends a request, retrying throttling and transient failures.
-    fn call<T, E, R, F, Fut>(&self, what: &str, f: F) -> StoreResult<T>
+    fn call<T, E, F, Fut>(&self, what: &str, f: F) -> StoreResult<T>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
         self.ctx.block_on(async {
             let mut attempt = 0;
@@ -151,7 +152,7 @@ impl DynamoDbMeta {
                 tracing::debug!(target: "repoman::dynamodb", op = what, "request");
                 match f().await {
                     Ok(v) => return Ok(v),
-                    Err(e) if attempt + 1 < MAX_ATTEMPTS && transient(e.code(), &e) => {
+                    Err(e) if attempt + 1 < MAX_ATTEMPTS && transient(&e) => {
                         tokio::time::sleep(backoff(
                             attempt,
                             self.retry_base,
@@ -449,7 +450,7 @@ impl DynamoDbMeta {
                 detail.join("; ")
             ))));
         }
-        if transient(e.code(), &e) {
+        if transient(&e) {
             return Err(Retry::Again(e.code().unwrap_or("transient").to_string()));
         }
         if e.code() == Some("ResourceNotFoundException") {
@@ -691,7 +692,7 @@ impl DynamoDbMeta {
             match created {
                 Ok(_) => break,
                 Err(e) if e.code() == Some("ResourceInUseException") => break,
-                Err(e) if attempt + 1 < MAX_ATTEMPTS && transient(e.code(), &e) => {
+                Err(e) if attempt + 1 < MAX_ATTEMPTS && transient(&e) => {
                     std::thread::sleep(backoff(attempt, self.retry_base, Duration::from_secs(5)));
                     attempt += 1;
                 }
@@ -845,21 +846,19 @@ enum Retry {
 
 /// How one request failed: its error code, whether another attempt is
 /// worth it, and the message.
-fn failure<E, R>(e: SdkError<E, R>) -> (Option<String>, bool, String)
+fn failure<E>(e: SdkError<E, HttpResponse>) -> (Option<String>, bool, String)
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    (
-        e.code().map(str::to_string),
-        transient(e.code(), &e),
-        error_chain(&e),
-    )
+    (e.code().map(str::to_string), transient(&e), error_chain(&e))
 }
 
 /// Whether an error is worth another attempt.
-fn transient<E: std::fmt::Debug>(code: Option<&str>, e: &E) -> bool {
-    match code {
+fn transient<E>(e: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    match e.code() {
         Some(
             "ThrottlingException"
             | "ProvisionedThroughputExceededException"
@@ -871,8 +870,13 @@ fn transient<E: std::fmt::Debug>(code: Option<&str>, e: &E) -> bool {
             | "ServiceUnavailable",
         ) => true,
         Some(_) => false,
-        // No code: the request did not get an answer (timeout, connection).
-        None => !format!("{e:?}").contains("ConstructionFailure"),
+        None => match e.raw_response().map(|r| r.status().as_u16()) {
+            // An answer without a code to read: a refusal (4xx) stays one,
+            // but throttling, timeouts and server errors pass.
+            Some(status) => matches!(status, 408 | 429) || status >= 500,
+            // No answer at all (timeout, connection).
+            None => !format!("{e:?}").contains("ConstructionFailure"),
+        },
     }
 }
 
@@ -1049,5 +1053,35 @@ impl MetaStore for DynamoDbMeta {
             self.write(&chunk, atomic)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_smithy_types::body::SdkBody;
+
+    /// A GetItem answered with `status` and, if any, an error code.
+    fn answered(status: u16, code: Option<&str>) -> SdkError<GetItemError, HttpResponse> {
+        let mut meta = ErrorMetadata::builder();
+        if let Some(c) = code {
+            meta = meta.code(c);
+        }
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(GetItemError::generic(meta.build()), raw)
+    }
+
+    #[test]
+    fn refusals_are_final_throttling_and_server_errors_are_retried() {
+        assert!(transient(&answered(400, Some("ThrottlingException"))));
+        assert!(!transient(&answered(400, Some("ValidationException"))));
+        assert!(!transient(&answered(400, Some("AccessDeniedException"))));
+        // An answer whose code cannot be read: its status decides.
+        assert!(!transient(&answered(403, None)));
+        assert!(!transient(&answered(400, None)));
+        assert!(transient(&answered(429, None)));
+        assert!(transient(&answered(503, None)));
     }
 }
