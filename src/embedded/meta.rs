@@ -134,11 +134,11 @@ impl MetaStore for SqliteMeta {
     }
 
     fn change_stamp(&self) -> StoreResult<Option<String>> {
-        // The engine's counter of writes to the domain, bumped in each
-        // write's own transaction.
+        // The engine's count of writes to the domain, bumped in each
+        // write's own transaction (none yet: a file from before stamps,
+        // which cannot tell until its first write).
         self.engine
             .change_stamp(&self.domain)
-            .map(|n| Some(n.to_string()))
             .map_err(|e| self.err(e))
     }
 

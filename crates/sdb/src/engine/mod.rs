@@ -150,23 +150,24 @@ impl Engine {
         self.unstamped = items.iter().map(|s| s.to_string()).collect();
     }
 
-    /// The change stamp of `domain`: a counter bumped in the transaction
-    /// of every write to the domain (each put, delete, conditional put and
-    /// batch, and the domain's creation and deletion), except writes only
-    /// to the items named by [`Engine::set_unstamped`]. It never goes back
-    /// and never repeats (a deleted domain's counter is kept), so an equal
-    /// stamp means nothing was written since. 0 before the first write
-    /// (and on a file from before stamps, until its first write).
-    pub fn change_stamp(&self, domain: &str) -> SdbResult<u64> {
+    /// The change stamp of `domain`, `EPOCH-N`: N counts the writes to the
+    /// domain, bumped in the transaction of each (every put, delete,
+    /// conditional put and batch, and the domain's creation and deletion)
+    /// except writes only to the items named by [`Engine::set_unstamped`];
+    /// EPOCH is drawn at random when the count starts. It never goes back
+    /// and never repeats (a deleted domain's count is kept), so an equal
+    /// stamp means nothing was written since. `None` until the first write
+    /// counted (a file from before stamps, until its first write).
+    pub fn change_stamp(&self, domain: &str) -> SdbResult<Option<String>> {
         let conn = self.lock();
-        let n: Option<i64> = conn
+        let stamp = conn
             .query_row(
-                "SELECT version FROM stamps WHERE domain = ?1",
+                "SELECT epoch || '-' || version FROM stamps WHERE domain = ?1",
                 params![domain],
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(n.unwrap_or(0) as u64)
+        Ok(stamp)
     }
 
     /// The read-only second connection, taken out of its slot (opened if

@@ -10,11 +10,23 @@ fn attr(name: &str, value: &str) -> PutAttr {
     }
 }
 
+/// The count of the domain's stamp (0 when there is none yet), and its
+/// epoch.
+fn count(e: &Engine) -> (u64, String) {
+    match e.change_stamp("dom").unwrap() {
+        None => (0, String::new()),
+        Some(s) => {
+            let (epoch, n) = s.rsplit_once('-').unwrap();
+            (n.parse().unwrap(), epoch.to_string())
+        }
+    }
+}
+
 /// Runs `write` and checks the stamp went up by exactly one.
 fn bumps(e: &Engine, what: &str, write: impl FnOnce(&Engine)) {
-    let before = e.change_stamp("dom").unwrap();
+    let before = count(e).0;
     write(e);
-    assert_eq!(e.change_stamp("dom").unwrap(), before + 1, "{what}");
+    assert_eq!(count(e).0, before + 1, "{what}");
 }
 
 fn stays(e: &Engine, what: &str, f: impl FnOnce(&Engine)) {
@@ -27,7 +39,7 @@ fn stays(e: &Engine, what: &str, f: impl FnOnce(&Engine)) {
 fn every_write_bumps_the_stamp_and_nothing_else_does() {
     let mut e = Engine::open_in_memory().unwrap();
     e.set_unstamped(&["book"]);
-    assert_eq!(e.change_stamp("dom").unwrap(), 0);
+    assert_eq!(e.change_stamp("dom").unwrap(), None);
     bumps(&e, "create", |e| e.create_domain("dom").unwrap());
     stays(&e, "create again", |e| e.create_domain("dom").unwrap());
     bumps(&e, "put", |e| put(e, "a", &[("k", "1")]));
@@ -105,10 +117,14 @@ fn every_write_bumps_the_stamp_and_nothing_else_does() {
         .unwrap()
     });
     // Deleted and created again, the domain goes on counting.
-    let before = e.change_stamp("dom").unwrap();
+    let (before, epoch) = count(&e);
     e.delete_domain("dom").unwrap();
     e.create_domain("dom").unwrap();
-    assert_eq!(e.change_stamp("dom").unwrap(), before + 2);
+    assert_eq!(count(&e), (before + 2, epoch.clone()));
+    // Another store's count starts from another epoch.
+    let other = Engine::open_in_memory().unwrap();
+    other.create_domain("dom").unwrap();
+    assert_ne!(count(&other).1, epoch);
 }
 
 #[test]
@@ -122,10 +138,14 @@ fn a_file_from_before_stamps_opens_and_counts_from_then_on() {
         e.lock().execute_batch("DROP TABLE stamps").unwrap();
     }
     let e = Engine::open(&path).unwrap();
-    assert_eq!(e.change_stamp("dom").unwrap(), 0);
+    assert_eq!(e.change_stamp("dom").unwrap(), None);
     assert_eq!(sel(&e, "select * from dom"), ["a"]);
     bumps(&e, "put", |e| put(e, "b", &[("k", "2")]));
+    let stamp = e.change_stamp("dom").unwrap();
     drop(e);
     // Kept in the file.
-    assert_eq!(Engine::open(&path).unwrap().change_stamp("dom").unwrap(), 1);
+    assert_eq!(
+        Engine::open(&path).unwrap().change_stamp("dom").unwrap(),
+        stamp
+    );
 }
