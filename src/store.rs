@@ -74,6 +74,15 @@ pub enum Change {
     },
 }
 
+/// Items whose writes leave [`MetaStore::change_stamp`] as it is: publish's
+/// bookkeeping (the generation it claims, the Release it recorded with the
+/// stamp it read), none of which is part of what a publish or a backup
+/// reads.
+pub const UNSTAMPED_ITEMS: &[&str] = &[
+    crate::publish::GENERATIONS_ITEM,
+    crate::publish::changes::RECORD_ITEM,
+];
+
 /// Items with multi-valued string attributes, with SimpleDB semantics.
 pub trait MetaStore: Send + Sync {
     /// Where the items live, for messages (`sqlite:/path`, `simpledb:domain`).
@@ -116,6 +125,19 @@ pub trait MetaStore: Send + Sync {
             "{} does not support conditional writes",
             self.describe()
         )))
+    }
+
+    /// A stamp of the whole state that changes with every write (`None`:
+    /// this store cannot tell, and callers read the state to know). Two
+    /// equal stamps mean nothing was written in between, so what was read
+    /// after the first is still the state; a write by any process, of any
+    /// attribute, changes it, and it never takes an earlier value again.
+    /// Writes only to the [`UNSTAMPED_ITEMS`] (publish's bookkeeping, which
+    /// records stamps) leave it. The embedded store counts its writes;
+    /// SimpleDB and DynamoDB have nothing of the kind, so they return
+    /// `None`.
+    fn change_stamp(&self) -> StoreResult<Option<String>> {
+        Ok(None)
     }
 
     /// Convenience: a Select's items collected.

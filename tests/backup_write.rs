@@ -122,6 +122,67 @@ fn a_change_between_pages_is_detected_and_the_backup_made_again() {
 }
 
 #[test]
+fn a_change_of_control_text_alone_is_detected_by_the_change_stamp() {
+    let r = repo();
+    let plain = r.catalog_plain();
+    assert!(plain.meta().change_stamp().unwrap().is_some());
+    let items = packages(&plain);
+    let before = backup_of(&plain);
+    // The first fragment of the last package's control text gets a field
+    // more, while the first range is read: no name, count, digest or size
+    // changes, only the text.
+    let last = items.last().unwrap().clone();
+    let fragment = last
+        .attrs
+        .keys()
+        .filter(|k| k.starts_with(repoman::model::CONTROL_PREFIX))
+        .min()
+        .expect("a control text")
+        .clone();
+    let text = last.attrs[&fragment][0].replacen('\n', "\nX-Edited: yes\n", 1);
+    let cat = changing(&r, move |n| {
+        if n == 1 {
+            vec![overwrite(&last, &fragment, &text)]
+        } else {
+            vec![]
+        }
+    });
+    let mut torn = Vec::new();
+    let e = dump_in_ranges(
+        &cat,
+        &Filter::default(),
+        Style::Compact,
+        &mut torn,
+        &mut |_| {},
+        1,
+    )
+    .unwrap_err();
+    assert!(e.downcast_ref::<StateChanged>().is_some(), "{e:#}");
+    assert!(e.to_string().contains("change stamp"), "{e:#}");
+    // Made again, it is the state after the change.
+    let mut attempts = 0;
+    let mut out = Vec::new();
+    retrying(3, Duration::ZERO, &mut || {
+        attempts += 1;
+        out.clear();
+        dump_in_ranges(
+            &cat,
+            &Filter::default(),
+            Style::Compact,
+            &mut out,
+            &mut |_| {},
+            1,
+        )
+    })
+    .unwrap();
+    assert_eq!(attempts, 1);
+    let after = backup_of(&plain);
+    assert_ne!(before, after);
+    assert!(String::from_utf8_lossy(&after).contains("X-Edited: yes"));
+    assert_eq!(out, after);
+}
+
+#[test]
 fn a_stored_backup_retries_a_changed_state_and_stores_the_whole_new_one() {
     let r = repo();
     let plain = r.catalog_plain();

@@ -755,6 +755,52 @@ fn racing_conditional_puts_one_wins(s: &dyn MetaStore) {
     }
 }
 
+/// The change stamp: a store that has one changes it with every kind of
+/// write, to a value it never had, and keeps it through reads and a failed
+/// conditional put; writes only to publish's bookkeeping items leave it. A
+/// store without one (SimpleDB, DynamoDB) says `None`, always.
+fn change_stamps(s: &dyn MetaStore) {
+    let Some(first) = s.change_stamp().unwrap() else {
+        s.apply(&[put("a", &[("k", &["1"])])]).unwrap();
+        assert_eq!(s.change_stamp().unwrap(), None);
+        return;
+    };
+    let mut seen = vec![first];
+    let mut changes = |what: &str, write: &dyn Fn()| {
+        write();
+        let now = s.change_stamp().unwrap().expect("a stamp");
+        assert!(!seen.contains(&now), "{what}: stamp {now} seen before");
+        seen.push(now);
+    };
+    changes("put", &|| s.apply(&[put("a", &[("k", &["1"])])]).unwrap());
+    changes("control text only", &|| {
+        s.apply(&[put("a", &[("control", &["Description: x"])])])
+            .unwrap()
+    });
+    changes("add value", &|| s.apply(&[add("a", "k", "2")]).unwrap());
+    changes("delete value", &|| s.apply(&[del("a", "k", "2")]).unwrap());
+    changes("put_if", &|| {
+        assert!(s.put_if("a", "g", None, "1").unwrap())
+    });
+    changes("delete", &|| {
+        s.apply(&[Change::Delete { item: "a".into() }]).unwrap()
+    });
+    s.apply(&[put("b", &[("k", &["1"])])]).unwrap();
+    let last = s.change_stamp().unwrap();
+    let stays_at = |what: &str| assert_eq!(s.change_stamp().unwrap(), last, "{what}");
+    s.get("b").unwrap();
+    names(s, &all(None));
+    count(s, None, None);
+    stays_at("reads");
+    assert!(!s.put_if("b", "k", Some("9"), "2").unwrap());
+    stays_at("a failed put_if");
+    for item in repoman::store::UNSTAMPED_ITEMS {
+        assert!(s.put_if(item, "stable", None, "1").unwrap());
+        s.apply(&[put(item, &[("stable", &["2"])])]).unwrap();
+    }
+    stays_at("writes to the bookkeeping items");
+}
+
 /// A command of up to 100 items is all-or-nothing where the store has
 /// transactions (SQLite, DynamoDB; SimpleDB writes in batches).
 fn a_failed_small_apply_writes_nothing(s: &dyn MetaStore) {
@@ -823,6 +869,7 @@ macro_rules! every_store {
                 projections_and_refused_queries,
                 conditional_puts,
                 racing_conditional_puts_one_wins,
+                change_stamps,
             );
         )*
     };

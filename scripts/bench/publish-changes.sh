@@ -6,7 +6,8 @@
 #
 #   unchanged   the Debian bookworm main amd64 repository (63,440 items,
 #               one index; see publish-debian.sh), published again with no
-#               change: it must write nothing
+#               change: it must write nothing (and, by the store's change
+#               stamp, reads no package)
 #   one change  a synthetic repository of 2 distributions x 2 components x
 #               (2 architectures + source) = 12 indices (gen-backup.py,
 #               BENCH_ITEMS_12 items, default 20000): one package copied into

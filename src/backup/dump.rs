@@ -55,12 +55,16 @@ pub fn dump(
 ///
 /// The state is read in several queries, so a writer working meanwhile
 /// could leave a backup that is half before and half after its change.
-/// That is detected, never written as if whole: a light query (item names
-/// and the attributes of [`FINGERPRINT_ATTRS`]) is made before and after
-/// the items are read, and the two, the items read and the configuration
-/// read before and after must all agree; otherwise the dump fails with
-/// [`StateChanged`] before writing its closing brackets (so even a dump to
-/// standard output is no valid document). [`retrying`] runs it again.
+/// That is detected, never written as if whole: on a store with a change
+/// stamp ([`MetaStore::change_stamp`](crate::store::MetaStore::change_stamp),
+/// the embedded one) the stamp read before anything and after everything
+/// must be the same, which catches any write, the control text included;
+/// on one without, a light query (item names and the attributes of
+/// [`FINGERPRINT_ATTRS`]) is made before and after the items are read, and
+/// the two, the items read and the configuration read before and after
+/// must all agree. Otherwise the dump fails with [`StateChanged`] before
+/// writing its closing brackets (so even a dump to standard output is no
+/// valid document). [`retrying`] runs it again.
 pub fn dump_in_ranges(
     cat: &Catalog,
     filter: &Filter,
@@ -69,6 +73,10 @@ pub fn dump_in_ranges(
     progress: &mut dyn FnMut(u64),
     range_items: u64,
 ) -> Result<DumpStats> {
+    let store = cat.meta();
+    let stamp = store
+        .change_stamp()
+        .with_context(|| format!("reading the change stamp of {}", store.describe()))?;
     let meta = cat.config_attrs()?.unwrap_or_default();
     let mut w = TreeWriter {
         out,
@@ -78,7 +86,15 @@ pub fn dump_in_ranges(
     };
     w.start(&meta_json(&meta))?;
     if filter.names.len() <= NAMES_PER_QUERY {
-        stream_sorted(cat, filter, &mut w, progress, range_items.max(1))?;
+        let survey_after = stamp.is_none();
+        stream_sorted(
+            cat,
+            filter,
+            &mut w,
+            progress,
+            range_items.max(1),
+            survey_after,
+        )?;
     } else {
         // More names than one Select may compare: collect, then group.
         let mut items = cat.find_items(filter)?;
@@ -106,6 +122,18 @@ pub fn dump_in_ranges(
     }
     if cat.config_attrs()?.unwrap_or_default() != meta {
         return Err(StateChanged("the configuration changed".into()).into());
+    }
+    if let Some(before) = stamp {
+        let after = store
+            .change_stamp()
+            .with_context(|| format!("reading the change stamp of {}", store.describe()))?;
+        if after.as_ref() != Some(&before) {
+            return Err(StateChanged(format!(
+                "change stamp {before} when the backup started, {} at its end",
+                after.as_deref().unwrap_or("none")
+            ))
+            .into());
+        }
     }
     w.finish()?;
     Ok(w.stats)
@@ -226,13 +254,15 @@ pub const RANGE_ITEMS: u64 = 5000;
 /// stops the backup instead of silently dropping, repeating or mixing
 /// items. (Ordering the query by name would do the same in one pass, but
 /// both SimpleDB and the SQLite engine re-sort the whole result for every
-/// page.)
+/// page.) The light query after is left out (`survey_after` false) where
+/// the caller compares change stamps instead.
 fn stream_sorted(
     cat: &Catalog,
     filter: &Filter,
     w: &mut TreeWriter<'_>,
     progress: &mut dyn FnMut(u64),
     range_items: u64,
+    survey_after: bool,
 ) -> Result<()> {
     let store = cat.meta();
     let (before, counts) = survey(cat, filter)?;
@@ -277,6 +307,9 @@ fn stream_sorted(
     }
     if read != before {
         return Err(StateChanged("items changed while they were read".into()).into());
+    }
+    if !survey_after {
+        return Ok(());
     }
     let (after, _) = survey(cat, filter)?;
     if after != before {

@@ -14,7 +14,7 @@ use sdb::item::{Edit, Expected, PutAttr};
 use sdb::limits::MAX_SELECT_LIMIT;
 
 use crate::select::{Output, Select};
-use crate::store::{Change, MetaStore, StoreError, StoreResult};
+use crate::store::{Change, MetaStore, StoreError, StoreResult, UNSTAMPED_ITEMS};
 
 /// One domain of a SQLite file, as a [`MetaStore`].
 pub struct SqliteMeta {
@@ -33,9 +33,10 @@ impl SqliteMeta {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             super::ensure_dir(dir)?;
         }
-        let engine = Engine::open(path).map_err(|e| {
+        let mut engine = Engine::open(path).map_err(|e| {
             StoreError::Backend(format!("sqlite:{}: {}", path.display(), e.message))
         })?;
+        engine.set_unstamped(UNSTAMPED_ITEMS);
         Ok(SqliteMeta {
             engine,
             domain: domain.to_string(),
@@ -129,6 +130,15 @@ impl MetaStore for SqliteMeta {
         }
         self.engine
             .apply(&self.domain, changes.iter().map(edit))
+            .map_err(|e| self.err(e))
+    }
+
+    fn change_stamp(&self) -> StoreResult<Option<String>> {
+        // The engine's count of writes to the domain, bumped in each
+        // write's own transaction (none yet: a file from before stamps,
+        // which cannot tell until its first write).
+        self.engine
+            .change_stamp(&self.domain)
             .map_err(|e| self.err(e))
     }
 

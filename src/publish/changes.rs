@@ -1,8 +1,16 @@
 //! Publishing only what changed: what a publish may keep of the tree its
 //! predecessor published.
 //!
-//! A publish still reads the state and builds every index (the state may
-//! have been changed by anything that writes it, the original tool
+//! On a store with a change stamp ([`MetaStore::change_stamp`], the
+//! embedded one), the record also holds the stamp read before the state
+//! that Release was built from. When the stamp is still that one, nothing
+//! was written to the state since (by any process), so a publish reads no
+//! package at all: it keeps the published tree if that is still its own
+//! (the fingerprint), whole in the bucket, and need not be re-dated
+//! ([`Previous::untouched`]).
+//!
+//! Otherwise a publish reads the state and builds every index (the state
+//! may have been changed by anything that writes it, the original tool
 //! included, so only its contents tell), but an index whose bytes equal
 //! the ones the published Release lists is not gzipped or written again,
 //! and when nothing at all differs (indices, leaf Releases, the Release's
@@ -47,20 +55,56 @@ pub fn fingerprint(release: &[u8], signer: Option<&str>) -> String {
     hex::encode(h.finalize())
 }
 
-/// The recorded fingerprint of `dist`'s published Release.
-pub fn recorded(meta: &dyn MetaStore, dist: &str) -> Result<Option<String>> {
+/// What is recorded of a distribution's published Release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Its [`fingerprint`].
+    pub fingerprint: String,
+    /// The store's change stamp read before the state it lists was read
+    /// (`None`: the store has none).
+    pub stamp: Option<String>,
+}
+
+impl Record {
+    /// Stored as the fingerprint, then a space and the stamp if any.
+    fn to_value(&self) -> String {
+        match &self.stamp {
+            Some(s) => format!("{} {s}", self.fingerprint),
+            None => self.fingerprint.clone(),
+        }
+    }
+
+    fn from_value(v: &str) -> Record {
+        match v.split_once(' ') {
+            Some((f, s)) => Record {
+                fingerprint: f.to_string(),
+                stamp: Some(s.to_string()),
+            },
+            None => Record {
+                fingerprint: v.to_string(),
+                stamp: None,
+            },
+        }
+    }
+}
+
+/// The record of `dist`'s published Release.
+pub fn recorded(meta: &dyn MetaStore, dist: &str) -> Result<Option<Record>> {
     Ok(meta
         .get(RECORD_ITEM)
         .with_context(|| format!("reading {RECORD_ITEM} from {}", meta.describe()))?
-        .and_then(|a| a.get(dist).and_then(|v| v.first().cloned())))
+        .and_then(|a| {
+            a.get(dist)
+                .and_then(|v| v.first().map(|v| Record::from_value(v)))
+        }))
 }
 
-/// Records the fingerprint of the Release just published for `dist`
-/// (after it is in place: a publish killed before leaves the old record,
-/// which then matches nothing, and the next publish writes everything).
-pub fn record(meta: &dyn MetaStore, dist: &str, fingerprint: &str) -> Result<()> {
+/// Records the Release just published for `dist` (after it is in place: a
+/// publish killed before leaves the old record, which then matches
+/// nothing, and the next publish writes everything).
+pub fn record(meta: &dyn MetaStore, dist: &str, record: &Record) -> Result<()> {
     let mut attrs = Attrs::new();
-    attrs.insert(dist.to_string(), vec![fingerprint.to_string()]);
+    attrs.insert(dist.to_string(), vec![record.to_value()]);
     meta.apply(&[Change::Put {
         item: RECORD_ITEM.into(),
         attrs,
@@ -74,6 +118,8 @@ pub fn record(meta: &dyn MetaStore, dist: &str, fingerprint: &str) -> Result<()>
 pub struct Previous {
     /// The published Release's bytes.
     pub bytes: Vec<u8>,
+    /// The change stamp recorded with it.
+    pub stamp: Option<String>,
     text: String,
     date: DateTime<Utc>,
     /// Listed files by path below `dists/DIST/`.
@@ -91,7 +137,11 @@ pub fn previous(
     dist: &str,
     signer: Option<&str>,
 ) -> Result<Option<Previous>> {
-    let Some(recorded) = recorded(meta, dist)? else {
+    let Some(Record {
+        fingerprint: recorded,
+        stamp,
+    }) = recorded(meta, dist)?
+    else {
         return Ok(None);
     };
     let home = format!("dists/{dist}/");
@@ -118,6 +168,7 @@ pub fn previous(
         .collect();
     Ok(Some(Previous {
         bytes,
+        stamp,
         text,
         date,
         listed: listing.into_iter().map(|l| (l.path, l.digests)).collect(),
@@ -181,6 +232,40 @@ impl Previous {
         }
     }
 
+    /// The published listing, when the published tree may stay as it is
+    /// without reading the state (the caller knows the state did not
+    /// change since it was built): every file it lists is in the bucket
+    /// with the listed size, under its own and (an index) every by-hash
+    /// name, the Release need not be re-dated or changed for `info`
+    /// ([`Previous::release_unchanged`]) and the signature files are in
+    /// place.
+    pub fn untouched(&self, info: &ReleaseInfo, signed: bool) -> Option<Vec<Listed>> {
+        let listed: Vec<Listed> = self
+            .listed
+            .iter()
+            .map(|(path, digests)| Listed {
+                path: path.clone(),
+                digests: digests.clone(),
+            })
+            .collect();
+        for l in &listed {
+            if !self.has(&l.path, l.digests.size) {
+                return None;
+            }
+            let (dir, name) = l.path.rsplit_once('/')?;
+            if name != "Release" {
+                for a in Algo::ALL {
+                    let by_hash = format!("{dir}/by-hash/{}/{}", a.name(), l.digests.get(a));
+                    if !self.has(&by_hash, l.digests.size) {
+                        return None;
+                    }
+                }
+            }
+        }
+        (self.release_unchanged(info, &listed) && self.signatures_in_place(signed))
+            .then_some(listed)
+    }
+
     /// Whether the signature files are what a publish (`signed` or not)
     /// leaves: both present, or neither.
     pub fn signatures_in_place(&self, signed: bool) -> bool {
@@ -193,6 +278,20 @@ impl Previous {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_keeps_its_stamp_and_reads_one_without() {
+        let with = Record {
+            fingerprint: fingerprint(b"R", None),
+            stamp: Some("42".into()),
+        };
+        assert_eq!(Record::from_value(&with.to_value()), with);
+        let without = Record {
+            stamp: None,
+            ..with.clone()
+        };
+        assert_eq!(Record::from_value(&without.to_value()), without);
+    }
 
     #[test]
     fn fingerprint_covers_bytes_and_signer() {

@@ -22,6 +22,10 @@
 //!    client without by-hash support, or a publish killed part-way, never
 //!    leaves plain indices that Release does not describe.
 //!
+//! A distribution whose state did not change since its published Release
+//! was built (the store's change stamp says so, see [`changes`]) skips
+//! prepare's read entirely and writes nothing.
+//!
 //! Concurrent publishes of one distribution are ordered by a generation
 //! recorded in the state: the one that started last wins (see
 //! docs/publishing.md). by-hash files a replaced Release named are kept for
@@ -169,9 +173,9 @@ struct DistPlan {
     rewritten: Vec<String>,
     /// Nothing differs from the published tree: nothing is written.
     unchanged: bool,
-    /// The fingerprint to record once the Release is in place
-    /// ([`changes::record`]); `None` records nothing.
-    record: Option<String>,
+    /// What to record once the Release is in place ([`changes::record`]);
+    /// `None` records nothing.
+    record: Option<changes::Record>,
 }
 
 impl DistPlan {
@@ -188,6 +192,10 @@ pub fn publish(
     req: &Request<'_>,
     progress: &(dyn Fn(Step) + Sync),
 ) -> Result<Vec<Published>> {
+    // Read before anything of the state: a write after it changes it, so
+    // a recorded stamp equal to a later one means what was read after it
+    // is still the state.
+    let stamp = catalog.meta().change_stamp()?;
     let attrs = catalog.config_attrs()?.unwrap_or_default();
     let config = RepoConfig::from_attrs(&attrs);
     let dists = chosen_dists(&config, &req.dists)?;
@@ -239,6 +247,16 @@ pub fn publish(
             true => None,
             false => changes::previous(meta, catalog.blobs(), &info.dist, signer_id)?,
         };
+        if let Some(p) = previous
+            .as_ref()
+            .filter(|p| stamp.is_some() && p.stamp == stamp)
+        {
+            // Nothing was written to the state since the published Release
+            // was built from it: its packages need not be read.
+            if let Some(listed) = p.untouched(&info, req.signer.is_some()) {
+                return Ok(untouched(&info.dist, p, &listed));
+            }
+        }
         let dir = spool.path().join(n.to_string());
         std::fs::create_dir(&dir)
             .with_context(|| format!("creating {} for index files", dir.display()))?;
@@ -251,7 +269,17 @@ pub fn publish(
             &dir,
             progress,
         )?;
-        plan.record = Some(changes::fingerprint(plan.release.as_bytes(), signer_id));
+        // Nothing to write: the published Release also stands for this
+        // stamp (so the next publish need not read the packages).
+        let kept = match (&plan.based_on, plan.unchanged) {
+            (Some(old), true) => stamp.as_ref().map(|_| old.as_slice()),
+            (_, true) => None,
+            (_, false) => Some(plan.release.as_bytes()),
+        };
+        plan.record = kept.map(|release| changes::Record {
+            fingerprint: changes::fingerprint(release, signer_id),
+            stamp: stamp.clone(),
+        });
         Ok(plan)
     })
     .into_iter()
@@ -298,6 +326,9 @@ pub fn publish(
             // Nothing written; the Release compared must still be the
             // published one for "nothing changed" to be true.
             based_on_current()?;
+            if let Some(record) = &plan.record {
+                changes::record(meta, &plan.dist, record)?;
+            }
             return Ok(None);
         }
         let latest = || {
@@ -305,8 +336,8 @@ pub fn publish(
             based_on_current()
         };
         let written = write_dist(blobs, plan, req, &latest, progress)?;
-        if let Some(fingerprint) = &plan.record {
-            changes::record(meta, &plan.dist, fingerprint)?;
+        if let Some(record) = &plan.record {
+            changes::record(meta, &plan.dist, record)?;
         }
         Ok(Some(written))
     });
@@ -574,8 +605,14 @@ fn refreshed(
     signer: Option<&str>,
 ) -> Result<DistPlan> {
     let (release, old, listed) = refresh::recompose(blobs, config, &info)?;
-    let trusted = changes::recorded(meta, &info.dist)? == Some(changes::fingerprint(&old, signer));
-    let record = trusted.then(|| changes::fingerprint(release.as_bytes(), signer));
+    // The re-dated Release lists what the old one did: it stands for the
+    // state the old one was built from, and keeps its stamp.
+    let record = changes::recorded(meta, &info.dist)?
+        .filter(|r| r.fingerprint == changes::fingerprint(&old, signer))
+        .map(|r| changes::Record {
+            fingerprint: changes::fingerprint(release.as_bytes(), signer),
+            stamp: r.stamp,
+        });
     Ok(DistPlan {
         dist: info.dist.clone(),
         indices: Vec::new(),
@@ -591,6 +628,27 @@ fn refreshed(
         unchanged: false,
         record,
     })
+}
+
+/// The plan of a distribution whose state did not change since its
+/// published Release (`previous`, listing `listed`) was built: nothing to
+/// read or write.
+fn untouched(dist: &str, previous: &changes::Previous, listed: &[Listed]) -> DistPlan {
+    DistPlan {
+        dist: dist.to_string(),
+        indices: Vec::new(),
+        leaves: Vec::new(),
+        release: String::from_utf8_lossy(&previous.bytes).into_owned(),
+        signatures: None,
+        has_sources: listed
+            .iter()
+            .any(|l| l.path.ends_with("/source/Sources") && l.digests.size > 0),
+        current: by_hash_paths(listed),
+        based_on: Some(previous.bytes.clone()),
+        rewritten: Vec::new(),
+        unchanged: true,
+        record: None,
+    }
 }
 
 /// Records a built index (plain and gzipped), with its leaf Release, in

@@ -1070,6 +1070,9 @@ impl MetaStore for Unordered {
     ) -> StoreResult<bool> {
         self.0.put_if(item, attr, expected, value)
     }
+    fn change_stamp(&self) -> StoreResult<Option<String>> {
+        self.0.change_stamp()
+    }
 }
 
 #[test]
@@ -1095,4 +1098,151 @@ fn a_store_that_ignores_the_order_still_gives_sorted_indices() {
     want.sort();
     assert_eq!(names, want);
     assert_eq!(names.len(), 10);
+}
+
+/// The state store, counting the Selects run on it.
+struct Counting(Box<dyn MetaStore>, Arc<std::sync::atomic::AtomicUsize>);
+
+impl MetaStore for Counting {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn domain_exists(&self) -> StoreResult<bool> {
+        self.0.domain_exists()
+    }
+    fn create_domain(&self) -> StoreResult<()> {
+        self.0.create_domain()
+    }
+    fn get(&self, item: &str) -> StoreResult<Option<crate::model::Attrs>> {
+        self.0.get(item)
+    }
+    fn select(
+        &self,
+        query: &crate::select::Select,
+        each: &mut dyn FnMut(crate::model::Item) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.select(query, each)
+    }
+    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        self.0.apply(changes)
+    }
+    fn put_if(
+        &self,
+        item: &str,
+        attr: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        self.0.put_if(item, attr, expected, value)
+    }
+    fn change_stamp(&self) -> StoreResult<Option<String>> {
+        self.0.change_stamp()
+    }
+}
+
+/// Wraps `r`'s state store in [`Counting`]; the count of its Selects.
+fn counting(r: &mut Repo) -> Arc<std::sync::atomic::AtomicUsize> {
+    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = n.clone();
+    r.cat.replace_meta(|m| Box::new(Counting(m, count)));
+    n
+}
+
+#[test]
+fn an_unchanged_state_is_not_read_again() {
+    let mut r = repo();
+    let hello = bin("hello", "1.0", "main", "amd64");
+    r.put(&[hello.clone(), src("hello", "1.0", "main")]);
+    let signer = test_signer();
+    r.publish_signed(&[], Some(&signer)).unwrap();
+    let selects = counting(&mut r);
+    let before = r.tree();
+    let mut out = Vec::new();
+    let writes = writes_of(&mut r, |r| {
+        out = r.publish_signed(&[], Some(&signer)).unwrap();
+    });
+    assert_eq!(selects.load(Ordering::SeqCst), 0, "the packages were read");
+    assert_eq!(writes, Vec::<String>::new());
+    assert!(!out[0].changed && out[0].signed && out[0].has_sources);
+    assert_eq!(r.tree(), before);
+    // A write that changes no index: read, nothing written, and the
+    // published Release now stands for the new state.
+    r.put(&[hello]);
+    let writes = writes_of(&mut r, |r| {
+        out = r.publish_signed(&[], Some(&signer)).unwrap();
+    });
+    assert!(
+        selects.load(Ordering::SeqCst) > 0,
+        "a changed state was not read"
+    );
+    assert!(writes.is_empty() && !out[0].changed, "{writes:?}");
+    selects.store(0, Ordering::SeqCst);
+    r.publish_signed(&[], Some(&signer)).unwrap();
+    assert_eq!(selects.load(Ordering::SeqCst), 0);
+    // Another signer, --force, or a missing file: read and written again.
+    let out = r.publish(&[]).unwrap();
+    assert!(out[0].changed && selects.load(Ordering::SeqCst) > 0);
+    selects.store(0, Ordering::SeqCst);
+    let forced = Request {
+        force: true,
+        ..at(0)
+    };
+    assert_eq!(r.publish_with(&forced).unwrap()[0].rewritten.len(), 6);
+    assert!(selects.load(Ordering::SeqCst) > 0);
+    selects.store(0, Ordering::SeqCst);
+    let gone = "dists/xenial/main/binary-amd64/Packages";
+    std::fs::remove_file(r.bucket().join(gone)).unwrap();
+    let out = r.publish_with(&at(0)).unwrap();
+    assert!(out[0].changed && selects.load(Ordering::SeqCst) > 0);
+    assert!(r.get(gone).is_some());
+}
+
+#[test]
+fn a_write_by_another_process_makes_publish_read_again() {
+    let mut r = repo();
+    let hello = bin("hello", "1.0", "main", "amd64");
+    r.put(std::slice::from_ref(&hello));
+    r.publish(&[]).unwrap();
+    let selects = counting(&mut r);
+    // Another process, on its own connection to the file, changes only the
+    // control text of a package.
+    let other = Catalog::new(crate::embedded::open(r.dir.path(), None).unwrap());
+    let edited = Package {
+        control: hello
+            .control
+            .replace("Description: test", "Description: edited"),
+        ..hello
+    };
+    other
+        .meta()
+        .apply(&[Change::Put {
+            item: edited.key(),
+            attrs: edited.to_attrs().unwrap(),
+            remove: vec![],
+        }])
+        .unwrap();
+    let out = r.publish(&[]).unwrap();
+    assert!(selects.load(Ordering::SeqCst) > 0);
+    assert_eq!(out[0].rewritten, ["main/binary-amd64/Packages"]);
+    assert!(r
+        .text("dists/xenial/main/binary-amd64/Packages")
+        .contains("Description: edited"));
+    plain_and_by_hash_match_release(&r);
+}
+
+#[test]
+fn a_refresh_keeps_the_state_it_re_dates() {
+    let mut r = repo();
+    r.put(&[bin("hello", "1.0", "main", "amd64")]);
+    r.publish_with(&at(0)).unwrap();
+    let refresh = Request {
+        refresh: true,
+        ..at(1)
+    };
+    r.publish_with(&refresh).unwrap();
+    let selects = counting(&mut r);
+    let out = r.publish_with(&at(2)).unwrap();
+    assert!(!out[0].changed);
+    assert_eq!(selects.load(Ordering::SeqCst), 0);
 }

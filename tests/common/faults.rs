@@ -48,6 +48,9 @@ impl MetaStore for FailingMeta {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    fn change_stamp(&self) -> StoreResult<Option<String>> {
+        self.inner.change_stamp()
+    }
     fn domain_exists(&self) -> StoreResult<bool> {
         self.inner.domain_exists()
     }
@@ -146,6 +149,9 @@ impl PausingMeta {
 impl MetaStore for PausingMeta {
     fn describe(&self) -> String {
         self.inner.describe()
+    }
+    fn change_stamp(&self) -> StoreResult<Option<String>> {
+        self.inner.change_stamp()
     }
     fn domain_exists(&self) -> StoreResult<bool> {
         self.inner.domain_exists()
@@ -283,6 +289,9 @@ impl ChangingMeta {
 impl MetaStore for ChangingMeta {
     fn describe(&self) -> String {
         self.inner.describe()
+    }
+    fn change_stamp(&self) -> StoreResult<Option<String>> {
+        self.inner.change_stamp()
     }
     fn domain_exists(&self) -> StoreResult<bool> {
         self.inner.domain_exists()

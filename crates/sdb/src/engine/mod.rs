@@ -33,7 +33,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use base64::Engine as _;
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use crate::error::{SdbError, SdbResult};
@@ -99,6 +99,9 @@ pub struct Engine {
     /// [`Engine::select_each`] reads every other chunk of a long result on
     /// it, on its own thread, so a large read uses two cores.
     reader: Mutex<Option<Connection>>,
+    /// Items whose writes do not bump their domain's change stamp (see
+    /// [`Engine::set_unstamped`]).
+    unstamped: Vec<String>,
 }
 
 impl Engine {
@@ -135,7 +138,36 @@ impl Engine {
             path,
             pages: Mutex::new(Vec::new()),
             reader: Mutex::new(None),
+            unstamped: Vec::new(),
         })
+    }
+
+    /// Names items whose writes leave the change stamp as it is: a
+    /// caller's bookkeeping about the rest of the data (e.g. a record of
+    /// the stamp itself), which would otherwise change the stamp it
+    /// records. Every other write bumps it.
+    pub fn set_unstamped(&mut self, items: &[&str]) {
+        self.unstamped = items.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// The change stamp of `domain`, `EPOCH-N`: N counts the writes to the
+    /// domain, bumped in the transaction of each (every put, delete,
+    /// conditional put and batch, and the domain's creation and deletion)
+    /// except writes only to the items named by [`Engine::set_unstamped`];
+    /// EPOCH is drawn at random when the count starts. It never goes back
+    /// and never repeats (a deleted domain's count is kept), so an equal
+    /// stamp means nothing was written since. `None` until the first write
+    /// counted (a file from before stamps, until its first write).
+    pub fn change_stamp(&self, domain: &str) -> SdbResult<Option<String>> {
+        let conn = self.lock();
+        let stamp = conn
+            .query_row(
+                "SELECT epoch || '-' || version FROM stamps WHERE domain = ?1",
+                params![domain],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(stamp)
     }
 
     /// The read-only second connection, taken out of its slot (opened if
@@ -190,10 +222,13 @@ impl Engine {
     pub fn create_domain(&self, domain: &str) -> SdbResult<()> {
         validate_domain_name(domain)?;
         self.write(|c| {
-            c.execute(
+            let created = c.execute(
                 "INSERT OR IGNORE INTO domains(name) VALUES (?1)",
                 params![domain],
             )?;
+            if created > 0 {
+                c.execute(BUMP_STAMP_BY_NAME, params![domain])?;
+            }
             Ok(())
         })
     }
@@ -206,6 +241,7 @@ impl Engine {
                 c.execute("DELETE FROM long_names WHERE domain_id = ?1", params![id])?;
                 c.execute("DELETE FROM items WHERE domain_id = ?1", params![id])?;
                 c.execute("DELETE FROM domains WHERE id = ?1", params![id])?;
+                c.execute(BUMP_STAMP_BY_NAME, params![domain])?;
             }
             Ok(())
         })
@@ -283,7 +319,7 @@ impl Engine {
     ) -> SdbResult<()> {
         self.write(|c| {
             let d = domain_id(c, domain)?;
-            let mut w = Writer::new(c, d)?;
+            let mut w = Writer::new(c, d, &self.unstamped)?;
             for edit in edits {
                 w.edit(edit)?;
             }
@@ -303,7 +339,7 @@ impl Engine {
         validate_put(item, attrs)?;
         self.write(|c| {
             let d = domain_id(c, domain)?;
-            let mut w = Writer::new(c, d)?;
+            let mut w = Writer::new(c, d, &self.unstamped)?;
             if let Some(exp) = expected {
                 check_expected(c, find_item(c, d, item)?, exp)?;
             }
@@ -320,7 +356,7 @@ impl Engine {
             validate_put(item, attrs)?;
         }
         self.write(|c| {
-            let mut w = Writer::new(c, domain_id(c, domain)?)?;
+            let mut w = Writer::new(c, domain_id(c, domain)?, &self.unstamped)?;
             for (item, attrs) in items {
                 w.put(item, attrs)?;
             }
@@ -341,7 +377,7 @@ impl Engine {
         validate_delete(item, attrs)?;
         self.write(|c| {
             let d = domain_id(c, domain)?;
-            let mut w = Writer::new(c, d)?;
+            let mut w = Writer::new(c, d, &self.unstamped)?;
             if let Some(exp) = expected {
                 check_expected(c, find_item(c, d, item)?, exp)?;
             }
@@ -358,7 +394,7 @@ impl Engine {
             validate_delete(item, attrs)?;
         }
         self.write(|c| {
-            let mut w = Writer::new(c, domain_id(c, domain)?)?;
+            let mut w = Writer::new(c, domain_id(c, domain)?, &self.unstamped)?;
             for (item, attrs) in items {
                 w.delete(item, attrs)?;
             }

@@ -32,9 +32,29 @@ CREATE TABLE IF NOT EXISTS long_names(
     name TEXT NOT NULL,
     PRIMARY KEY(domain_id, name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stamps(
+    domain TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
 DROP TRIGGER IF EXISTS attrs_insert_long;
 DROP TRIGGER IF EXISTS attrs_update_long;
 ";
+
+/// Bumps the change stamp of the domain with id `?1` (see
+/// [`Engine::change_stamp`]). Keyed by the domain's name, and kept when the
+/// domain is deleted, so a domain deleted and created again never counts
+/// from the start. Its epoch, random, is drawn when the row is made: a
+/// stamp copied out of another file (a record of one, say) never equals
+/// this file's.
+pub(super) const BUMP_STAMP: &str = "INSERT INTO stamps(domain, epoch, version) \
+     SELECT name, lower(hex(randomblob(8))), 1 FROM domains WHERE id = ?1 \
+     ON CONFLICT(domain) DO UPDATE SET version = version + 1";
+
+/// Bumps the change stamp of the domain named `?1`.
+pub(super) const BUMP_STAMP_BY_NAME: &str = "INSERT INTO stamps(domain, epoch, version) \
+     VALUES (?1, lower(hex(randomblob(8))), 1) \
+     ON CONFLICT(domain) DO UPDATE SET version = version + 1";
 
 /// SQLite's page cache for the connection, in KiB (negative in the pragma):
 /// what bounds the memory a read of the whole store takes (two connections

@@ -28,10 +28,18 @@ pub(super) struct Writer<'c> {
     /// Items created in this transaction that only ever had values added,
     /// with how many: their pair count needs no query at the end.
     pub(super) added_only: HashMap<i64, usize>,
+    /// Items whose writes leave the domain's change stamp as it is.
+    pub(super) unstamped: &'c [String],
+    /// Whether this transaction wrote an item that bumps the stamp.
+    pub(super) stamped: bool,
 }
 
 impl<'c> Writer<'c> {
-    pub(super) fn new(c: &'c Connection, domain: i64) -> SdbResult<Writer<'c>> {
+    pub(super) fn new(
+        c: &'c Connection,
+        domain: i64,
+        unstamped: &'c [String],
+    ) -> SdbResult<Writer<'c>> {
         Ok(Writer {
             c,
             domain,
@@ -49,10 +57,17 @@ impl<'c> Writer<'c> {
             touched: HashMap::new(),
             fresh: HashSet::new(),
             added_only: HashMap::new(),
+            unstamped,
+            stamped: false,
         })
     }
 
     pub(super) fn existing(&mut self, item: &str) -> SdbResult<Option<i64>> {
+        // Every write names its item here first (even one that finds
+        // nothing to change: counted all the same).
+        if !self.stamped && !self.unstamped.iter().any(|u| u == item) {
+            self.stamped = true;
+        }
         let id = self
             .find_item
             .query_row(params![self.domain, item], |r| r.get(0))
@@ -200,8 +215,14 @@ impl<'c> Writer<'c> {
         Ok(())
     }
 
-    /// Removes emptied items and enforces the per-item pair limit.
+    /// Removes emptied items, enforces the per-item pair limit and bumps
+    /// the domain's change stamp, all in the transaction of the writes.
     pub(super) fn finish(self) -> SdbResult<()> {
+        if self.stamped {
+            self.c
+                .prepare_cached(BUMP_STAMP)?
+                .execute(params![self.domain])?;
+        }
         let mut count = self
             .c
             .prepare_cached("SELECT count(*) FROM attrs WHERE item_id = ?1")?;

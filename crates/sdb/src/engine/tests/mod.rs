@@ -223,4 +223,5 @@ mod model;
 mod paging;
 mod plan;
 mod select;
+mod stamps;
 mod writes;
