@@ -153,7 +153,7 @@ impl Engine {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let c = Connection::open_with_flags(path, flags).ok()?;
         c.busy_timeout(Duration::from_secs(10)).ok()?;
-        c.pragma_update(None, "cache_size", CACHE_KIB).ok()?;
+        c.pragma_update(None, "cache_size", STREAM_CACHE_KIB).ok()?;
         c.pragma_update(None, "mmap_size", MMAP_BYTES).ok()?;
         Some(c)
     }
@@ -535,6 +535,13 @@ impl Engine {
         result
     }
 }
+
+/// The page cache of the second connection, in KiB (negative in the
+/// pragma). It also bounds the memory SQLite sorts a stream's matches in
+/// before it spills the sort to a temporary file, so the stream's memory
+/// does not grow with a sorted result. Its reads go by item, all over the
+/// file, so a larger cache would hit little more often.
+const STREAM_CACHE_KIB: i64 = -4096;
 
 /// A chunk of matches with their attributes, or why the reading stopped.
 type Chunk = SdbResult<(Vec<Match>, HashMap<i64, Attrs>)>;
