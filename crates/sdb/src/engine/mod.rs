@@ -96,8 +96,8 @@ pub struct Engine {
     /// while `conn` is.
     pages: Mutex<Vec<Remainder>>,
     /// A second, read-only connection to the file, opened on first use:
-    /// [`Engine::select_each`] reads every other chunk of a long result on
-    /// it, on its own thread, so a large read uses two cores.
+    /// [`Engine::select_each`] reads on it, on a thread of its own, so a
+    /// large read uses two cores and is one read transaction.
     reader: Mutex<Option<Connection>>,
     /// Items whose writes do not bump their domain's change stamp (see
     /// [`Engine::set_unstamped`]).
@@ -185,7 +185,7 @@ impl Engine {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let c = Connection::open_with_flags(path, flags).ok()?;
         c.busy_timeout(Duration::from_secs(10)).ok()?;
-        c.pragma_update(None, "cache_size", CACHE_KIB).ok()?;
+        c.pragma_update(None, "cache_size", STREAM_CACHE_KIB).ok()?;
         c.pragma_update(None, "mmap_size", MMAP_BYTES).ok()?;
         Some(c)
     }
@@ -481,110 +481,145 @@ impl Engine {
     /// page size, so it does not cap the results; `Output::Count` yields one
     /// item with the total.
     ///
-    /// Unlike following [`Engine::select`]'s pages, this runs the query once:
-    /// one statement lists the matching items in order (ids and names only),
-    /// then their attributes are read `STREAM_CHUNK` (1000) items per statement,
-    /// each chunk in one pass over the attribute table's key; on a file,
-    /// every other chunk is read on a second connection by a helper thread,
-    /// so reading and the caller's work on the items share two cores. So
-    /// the cost grows linearly with the result, and memory holds the list of
-    /// matches plus a few chunks of items. Items deleted while the stream
-    /// runs are left out; it is not a snapshot.
+    /// Unlike following [`Engine::select`]'s pages, this runs the query once,
+    /// and memory does not grow with the result. On a file, a thread of its
+    /// own steps one statement listing the matching items in order (ids and
+    /// names; a sorted result is sorted by SQLite, which spills to a
+    /// temporary file past the page cache's size) on the second connection,
+    /// and after every `STREAM_CHUNK` (1000) matches reads their attributes
+    /// there too, in one pass over the attribute table's key, while the
+    /// caller works on the chunk before: reading and the caller's work share
+    /// two cores, and at most three chunks are held. The listing and the
+    /// reads run in one read transaction: the stream is a snapshot of the
+    /// domain as it was when it started, whatever is written meanwhile (by
+    /// `each` too; WAL mode lets writers go on).
+    ///
+    /// A database in memory has one connection, which `each` may need: its
+    /// matches are listed at once (memory that a database in memory already
+    /// spends on its items many times over), then read a chunk at a time;
+    /// items deleted meanwhile are left out, so there it is not a snapshot.
     pub fn select_each(
         &self,
         domain: &str,
         query: &Select,
         each: &mut dyn FnMut(Item) -> SdbResult<()>,
     ) -> SdbResult<()> {
-        let plan = {
+        self.stream(domain, query, STREAM_CHUNK, each)
+    }
+
+    /// [`Engine::select_each`] in chunks of `chunk` items.
+    fn stream(
+        &self,
+        domain: &str,
+        query: &Select,
+        chunk: usize,
+        each: &mut dyn FnMut(Item) -> SdbResult<()>,
+    ) -> SdbResult<()> {
+        let (plan, d) = {
             let conn = self.lock();
-            Plan::new(
+            let plan = Plan::new(
                 domain,
                 query,
                 PageLimit::STREAM,
                 &long_names(&conn, domain)?,
-            )?
+            )?;
+            (plan, domain_id(&conn, domain)?)
         };
         if query.output == Output::Count {
-            let n = {
-                let conn = self.lock();
-                plan.count(&conn, domain_id(&conn, domain)?)?
-            };
+            let n = plan.count(&self.lock(), d)?;
             return each(count_item(n));
         }
-        let found = {
-            let conn = self.lock();
-            plan.matches(&conn, domain_id(&conn, domain)?, None, None)?
-        };
-        // The sort keys are not needed once the matches are in order, nor
-        // the list once it is cut into chunks: a large result's memory.
-        let mut chunks = Vec::new();
-        let mut rest = found
-            .into_iter()
-            .map(|m| Match { key: None, ..m })
-            .peekable();
-        while rest.peek().is_some() {
-            chunks.push(rest.by_ref().take(STREAM_CHUNK).collect::<Vec<Match>>());
-        }
-        drop(rest);
-        let read_on_first = |chunk: &[Match]| {
-            let conn = self.lock();
-            plan.read_attrs(&conn, chunk.iter().map(|m| m.id))
-        };
-        let reader = if chunks.len() > 1 {
-            self.take_reader()
-        } else {
-            None
-        };
-        let Some(second) = reader else {
-            for chunk in chunks {
-                let attrs = read_on_first(&chunk)?;
-                hand_out(&plan, chunk, attrs, each)?;
+        let Some(second) = self.take_reader() else {
+            let mut found = plan.matches(&self.lock(), d, None, None)?.into_iter();
+            loop {
+                let listed: Vec<Match> = found.by_ref().take(chunk).collect();
+                if listed.is_empty() {
+                    return Ok(());
+                }
+                let attrs = plan.read_attrs(&self.lock(), listed.iter().map(|m| m.id))?;
+                hand_out(&plan, listed, attrs, each)?;
             }
-            return Ok(());
         };
-        // Odd chunks are read on the second connection by a helper thread,
-        // at most two ahead; even ones here, between handing out the others.
         let (result, second) = std::thread::scope(|s| {
+            // Room for one chunk in the channel: the reader is at most
+            // two chunks ahead of the one being handed out.
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let plan = &plan;
-            let odd: Vec<Vec<i64>> = chunks
-                .iter()
-                .skip(1)
-                .step_by(2)
-                .map(|c| c.iter().map(|m| m.id).collect())
-                .collect();
-            let helper = s.spawn(move || {
-                for ids in odd {
-                    let read = plan.read_attrs(&second, ids.into_iter());
-                    let failed = read.is_err();
-                    if tx.send(read).is_err() || failed {
-                        break; // nobody listens any more, or this was the last word
-                    }
+            let reader = s.spawn(move || {
+                let read = read_chunks(plan, &second, d, chunk, &tx);
+                if let Err(e) = read {
+                    // Nobody listens any more if the caller stopped.
+                    let _ = tx.send(Err(e));
                 }
                 second
             });
-            let hand_all = || -> SdbResult<()> {
-                for (i, chunk) in chunks.into_iter().enumerate() {
-                    let attrs = if i % 2 == 0 {
-                        read_on_first(&chunk)?
-                    } else {
-                        rx.recv()
-                            .map_err(|_| SdbError::internal("the reading thread stopped"))??
-                    };
+            let mut hand_all = || -> SdbResult<()> {
+                for read in &rx {
+                    let (chunk, attrs) = read?;
                     hand_out(plan, chunk, attrs, each)?;
                 }
                 Ok(())
             };
             let result = hand_all();
-            drop(rx); // unblocks the helper if we stopped early
+            drop(rx); // stops the reader if we stopped early
             (
                 result,
-                helper.join().expect("the reading thread does not panic"),
+                reader.join().expect("the reading thread does not panic"),
             )
         });
         self.return_reader(second);
         result
+    }
+}
+
+/// The page cache of the second connection, in KiB (negative in the
+/// pragma). It also bounds the memory SQLite sorts a stream's matches in
+/// before it spills the sort to a temporary file, so the stream's memory
+/// does not grow with a sorted result. Its reads go by item, all over the
+/// file, so a larger cache would hit little more often.
+const STREAM_CACHE_KIB: i64 = -4096;
+
+/// A chunk of matches with their attributes, or why the reading stopped.
+type Chunk = SdbResult<(Vec<Match>, HashMap<i64, Attrs>)>;
+
+/// Lists the matches of `plan` on `c` and reads their attributes there,
+/// `chunk` items at a time, sending each chunk to `tx` as it is read.
+/// Stops quietly when nobody receives any more.
+fn read_chunks(
+    plan: &Plan,
+    c: &Connection,
+    domain: i64,
+    chunk: usize,
+    tx: &std::sync::mpsc::SyncSender<Chunk>,
+) -> SdbResult<()> {
+    // One read transaction for the listing and every read: a snapshot.
+    // (Dropped, it ends: nothing was written.)
+    let _snapshot = rusqlite::Transaction::new_unchecked(c, TransactionBehavior::Deferred)?;
+    let mut listed: Vec<Match> = Vec::with_capacity(chunk);
+    // Whether the chunk was received: the receiver is gone when the
+    // caller stopped.
+    let send = |listed: Vec<Match>| -> SdbResult<bool> {
+        let attrs = plan.read_attrs(c, listed.iter().map(|m| m.id))?;
+        Ok(tx.send(Ok((listed, attrs))).is_ok())
+    };
+    let mut gone = false;
+    let listing = plan.each_match(c, domain, None, None, &mut |m| {
+        // The sort value only ordered the statement's rows.
+        listed.push(Match { key: None, ..m });
+        if listed.len() == chunk {
+            let full = std::mem::replace(&mut listed, Vec::with_capacity(chunk));
+            if !send(full)? {
+                gone = true;
+                return Err(SdbError::internal("nobody receives the stream"));
+            }
+        }
+        Ok(())
+    });
+    match listing {
+        Err(_) if gone => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) if listed.is_empty() => Ok(()),
+        Ok(()) => send(listed).map(|_| ()),
     }
 }
 
@@ -598,7 +633,7 @@ fn hand_out(
     for m in chunk {
         let item_attrs = attrs.remove(&m.id).unwrap_or_default();
         if item_attrs.is_empty() && plan.query.output == Output::All {
-            // Deleted since the matches were listed.
+            // Deleted since the matches were listed (in memory only).
             continue;
         }
         each(Item {

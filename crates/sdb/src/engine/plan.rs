@@ -291,6 +291,25 @@ impl<'q> Plan<'q> {
         after: Option<&Cursor>,
         limit: Option<u64>,
     ) -> SdbResult<Vec<Match>> {
+        let mut found = Vec::new();
+        self.each_match(c, domain, after, limit, &mut |m| {
+            found.push(m);
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// [`Plan::matches`], handing each match to `each` as the statement
+    /// yields it. `each` may read on `c` meanwhile: those reads are part of
+    /// the statement's read transaction, so they see what it sees.
+    pub(super) fn each_match(
+        &self,
+        c: &Connection,
+        domain: i64,
+        after: Option<&Cursor>,
+        limit: Option<u64>,
+        each: &mut dyn FnMut(Match) -> SdbResult<()>,
+    ) -> SdbResult<()> {
         let drive = match limit {
             Some(_) => Drive::Scan,
             None => self.whole_result_drive(c, domain)?,
@@ -300,15 +319,14 @@ impl<'q> Plan<'q> {
         let sql = self.matches_sql(&plan, after, &mut params, limit);
         let mut st = c.prepare_cached(&sql)?;
         let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
-        let mut found = Vec::new();
         while let Some(r) = rows.next()? {
-            found.push(Match {
+            each(Match {
                 id: r.get(0)?,
                 name: r.get(1)?,
                 key: r.get(2)?,
-            });
+            })?;
         }
-        Ok(found)
+        Ok(())
     }
 
     /// The output attributes of the items `ids`, by item id.

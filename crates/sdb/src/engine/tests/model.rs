@@ -197,6 +197,15 @@ proptest! {
         let q = Select::all_where(e.clone());
         let mut got = Vec::new();
         engine.select_each("dom", &q, &mut |i| { got.push(i); Ok(()) }).unwrap();
+        // On a file the matches are read in chunks as they are listed:
+        // chunks of two items give several here.
+        let dir = tempfile::tempdir().unwrap();
+        let file = Engine::open(&dir.path().join("e.sqlite")).unwrap();
+        file.create_domain("dom").unwrap();
+        put_items(&file, &items);
+        let mut streamed = Vec::new();
+        file.stream("dom", &q, 2, &mut |i| { streamed.push(i); Ok(()) }).unwrap();
+        prop_assert_eq!(&streamed, &got);
         let want: Vec<&Item> = {
             let mut w: Vec<&Item> = items.iter().filter(|i| matches(i, &e)).collect();
             w.sort_by(|a, b| a.name.cmp(&b.name));
