@@ -223,7 +223,7 @@ pub fn publish(
     let generations = each_dist(dists.iter().collect(), |dist| {
         Ok(match generation(meta, dist)? {
             (Some(_), n) if req.refresh => n,
-            _ => claim_generation(meta, dist)?,
+            read => claim_generation(meta, dist, read)?,
         })
     })
     .into_iter()
@@ -914,10 +914,13 @@ fn generation(meta: &dyn MetaStore, dist: &str) -> Result<(Option<String>, u64)>
 }
 
 /// Takes the next publish generation of `dist` (a conditional write, so
-/// two publishes never get the same one).
-fn claim_generation(meta: &dyn MetaStore, dist: &str) -> Result<u64> {
+/// two publishes never get the same one), starting from `read`, the
+/// generation just read: the conditional write is what decides, so a value
+/// read a moment ago costs at most one more try.
+fn claim_generation(meta: &dyn MetaStore, dist: &str, read: (Option<String>, u64)) -> Result<u64> {
+    let mut read = read;
     for _ in 0..50 {
-        let (text, n) = generation(meta, dist)?;
+        let (text, n) = read;
         let next = n + 1;
         if meta
             .put_if(GENERATIONS_ITEM, dist, text.as_deref(), &next.to_string())
@@ -925,6 +928,7 @@ fn claim_generation(meta: &dyn MetaStore, dist: &str) -> Result<u64> {
         {
             return Ok(next);
         }
+        read = generation(meta, dist)?;
     }
     bail!("publish of {dist}: too many publishes at once, could not record this one; try again")
 }
