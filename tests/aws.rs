@@ -285,6 +285,9 @@ mod objects;
 #[path = "aws/backups.rs"]
 mod backups;
 
+#[path = "aws/publish.rs"]
+mod publish;
+
 #[path = "aws/verify.rs"]
 mod verify;
 

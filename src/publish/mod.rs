@@ -231,7 +231,7 @@ pub fn publish(
     let generations = each_dist(dists.iter().collect(), |dist| {
         Ok(match generation(meta, dist)? {
             (Some(_), n) if req.refresh => n,
-            _ => claim_generation(meta, dist)?,
+            read => claim_generation(meta, dist, read)?,
         })
     })
     .into_iter()
@@ -331,9 +331,16 @@ pub fn publish(
             }
             return Ok(None);
         }
+        // Both checks at once: one round trip each.
         let latest = || {
-            still_latest(meta, &plan.dist, generation)?;
-            based_on_current()
+            std::thread::scope(|s| {
+                let based = s.spawn(based_on_current);
+                let mine = still_latest(meta, &plan.dist, generation);
+                let based = based
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                mine.and(based)
+            })
         };
         let written = write_dist(blobs, plan, req, &latest, progress)?;
         if let Some(record) = &plan.record {
@@ -736,13 +743,27 @@ impl Tally<'_> {
     }
 }
 
-/// Writes one distribution's files in order: indices (by-hash names
-/// first), leaf Releases, then Release, Release.gpg and InRelease.
+/// Indices up to this size go up from the spool under all four by-hash
+/// names at once; a larger one goes up once, under its SHA-512 name, and
+/// is copied (server-side on S3) to the other three, sending its bytes once
+/// at the cost of one more round trip.
+const UPLOAD_EVERY_NAME_UP_TO: u64 = 1024 * 1024;
+
+/// Writes one distribution's files, data before pointers, in as few
+/// rounds as the order allows:
+///
+/// 1. every by-hash name of every index at once, each a create-only put
+///    (see [`put_data`]), beside the reads that decide retention and
+///    whether a stale signature is there;
+/// 2. the generation check, then the usual names of the indices, the leaf
+///    Releases and the retention record in one burst;
+/// 3. the check again, then Release (and its signatures);
+/// 4. stale signatures and expired by-hash files deleted, all at once.
 fn write_dist(
     blobs: &dyn BlobStore,
     plan: &DistPlan,
     req: &Request<'_>,
-    latest: &dyn Fn() -> Result<()>,
+    latest: &(dyn Fn() -> Result<()> + Sync),
     progress: &(dyn Fn(Step) + Sync),
 ) -> Result<(usize, usize)> {
     let workers = req.workers.max(1);
@@ -775,82 +796,115 @@ fn write_dist(
         None => check(),
         Some(_) => Ok(()),
     };
-    // The Release this publish replaces: its by-hash files are superseded
-    // when the new one is written.
-    let replaced = blobs
-        .get(&format!("{base}/Release"))
-        .map_err(|e| failed("Release not updated", e.into()))?
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
-    let pruning = retention::plan(
-        blobs,
-        &home,
-        &base,
-        &plan.current,
-        replaced.as_deref(),
-        req.now,
-        req.retention,
-    )
-    .map_err(|e| failed("Release not updated", e))?;
-    // Each index's strongest by-hash name first, uploaded from the spool;
-    // then its other names, copied from that one (server-side on S3).
-    parallel(&plan.indices, workers, |f| {
-        let key = at(&f.by_hash_key(Algo::Sha512));
-        put_unless_present(blobs, &key, f.digests.size, req.force, &skipped, || {
-            blobs.put_file(&key, &f.spool, PutMode::Overwrite)
-        })?;
-        tally.one();
-        Ok(())
-    })
-    .map_err(|e| failed("Release not updated", e))?;
+    let sha512 = |f: &IndexFile| at(&f.by_hash_key(Algo::Sha512));
+    // Round 1: the by-hash names. Small indices go up under every name at
+    // once; a large one under its SHA-512 name, copied to the others next.
+    let direct: Vec<(&IndexFile, Algo)> = plan
+        .indices
+        .iter()
+        .flat_map(|f| {
+            let algos: &[Algo] = match f.digests.size <= UPLOAD_EVERY_NAME_UP_TO {
+                true => &Algo::ALL,
+                false => &[Algo::Sha512],
+            };
+            algos.iter().map(move |a| (f, *a))
+        })
+        .collect();
     let copies: Vec<(&IndexFile, Algo)> = plan
         .indices
         .iter()
+        .filter(|f| f.digests.size > UPLOAD_EVERY_NAME_UP_TO)
         .flat_map(|f| {
             [Algo::Sha256, Algo::Sha1, Algo::Md5]
                 .into_iter()
                 .map(move |a| (f, a))
         })
         .collect();
-    parallel(&copies, workers, |(f, algo)| {
-        let key = at(&f.by_hash_key(*algo));
-        put_unless_present(blobs, &key, f.digests.size, req.force, &skipped, || {
-            blobs.copy(&at(&f.by_hash_key(Algo::Sha512)), &key, PutMode::Overwrite)
-        })?;
-        tally.one();
-        Ok(())
-    })
-    .map_err(|e| failed("Release not updated", e))?;
-    // The usual names last: every by-hash name is in place before any
-    // index a client may already know changes under its own name. They
-    // (indices and leaf Releases) go in one parallel burst right before
-    // Release: in place (S3), that burst is the only time a client without
-    // by-hash support can see an index Release does not describe yet. A
-    // publish that started later has the newer state: this one stops
-    // before replacing anything a client reads.
+    // Beside them, the reads: what retention prunes (the Release being
+    // replaced, the record, the listing) and, for an unsigned publish, the
+    // signatures a signed one left, which would describe the old Release.
+    let (reads, data) = std::thread::scope(|s| {
+        let reads = s.spawn(|| -> Result<(retention::Pruning, Vec<String>)> {
+            let stale = s.spawn(|| -> Result<Vec<String>> {
+                if plan.signatures.is_some() {
+                    return Ok(Vec::new());
+                }
+                let mut present = Vec::new();
+                for name in ["Release.gpg", "InRelease"] {
+                    let key = format!("{base}/{name}");
+                    if blobs.head(&key)?.is_some() {
+                        present.push(key);
+                    }
+                }
+                Ok(present)
+            });
+            let pruning =
+                retention::plan(blobs, &home, &base, &plan.current, req.now, req.retention);
+            let stale = stale
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok((pruning?, stale?))
+        });
+        let data = parallel(&direct, workers, |(f, algo)| {
+            let key = at(&f.by_hash_key(*algo));
+            put_data(req.force, &skipped, |mode| {
+                blobs.put_file(&key, &f.spool, mode)
+            })?;
+            tally.one();
+            Ok(())
+        })
+        .and_then(|()| {
+            parallel(&copies, workers, |(f, algo)| {
+                let key = at(&f.by_hash_key(*algo));
+                put_data(req.force, &skipped, |mode| {
+                    blobs.copy(&sha512(f), &key, mode)
+                })?;
+                tally.one();
+                Ok(())
+            })
+        });
+        let reads = reads
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (reads, data)
+    });
+    data.map_err(|e| failed("Release not updated", e))?;
+    let (pruning, stale) = reads.map_err(|e| failed("Release not updated", e))?;
+    // Round 2: the usual names, after every by-hash name is in place. They
+    // (indices and leaf Releases) go in one burst right before Release: in
+    // place (S3), that burst is the only time a client without by-hash
+    // support can see an index Release does not describe yet. A publish
+    // that started later has the newer state: this one stops before
+    // replacing anything a client reads. The retention record goes with
+    // them (nobody reads it but the next publish).
     in_place(latest)?;
-    let pointers: Vec<Result<&IndexFile, &(String, Vec<u8>)>> = plan
+    enum Plain<'a> {
+        Index(&'a IndexFile),
+        Leaf(&'a (String, Vec<u8>)),
+        Record,
+    }
+    let plain: Vec<Plain> = plan
         .indices
         .iter()
-        .map(Ok)
-        .chain(plan.leaves.iter().map(Err))
+        .map(Plain::Index)
+        .chain(plan.leaves.iter().map(Plain::Leaf))
+        .chain([Plain::Record])
         .collect();
-    parallel(&pointers, workers, |p| {
+    parallel(&plain, workers, |p| {
         match p {
-            Ok(f) => {
-                let from = at(&f.by_hash_key(Algo::Sha512));
+            Plain::Index(f) => {
                 let to = at(&format!("{}/{}", f.dir, f.name));
-                blobs.copy(&from, &to, PutMode::Overwrite)?
+                blobs.copy(&sha512(f), &to, PutMode::Overwrite)?
             }
-            Err((key, bytes)) => blobs.put_bytes(&at(key), bytes, PutMode::Overwrite)?,
+            Plain::Leaf((key, bytes)) => blobs.put_bytes(&at(key), bytes, PutMode::Overwrite)?,
+            Plain::Record => return pruning.write_record(blobs),
         }
         tally.one();
         Ok(())
     })
     .map_err(|e| failed("Release not updated", e))?;
+    // Round 3: the pointers, right after the check.
     in_place(latest)?;
-    pruning
-        .write_record(blobs)
-        .map_err(|e| failed("Release not updated", e))?;
     blobs
         .put_bytes(
             &format!("{base}/Release"),
@@ -859,37 +913,32 @@ fn write_dist(
         )
         .map_err(|e| failed("Release not updated", e.into()))?;
     tally.one();
-    match &plan.signatures {
-        Some(sigs) => {
-            for (name, bytes) in [
-                ("Release.gpg", &sigs.release_gpg),
-                ("InRelease", &sigs.inrelease),
-            ] {
-                blobs
-                    .put_bytes(&format!("{base}/{name}"), bytes, PutMode::Overwrite)
-                    .map_err(|e| failed("Release written, signatures not updated", e.into()))?;
-                tally.one();
-            }
-        }
-        None => {
-            // A signature left from a signed publish would describe the old
-            // Release; apt prefers InRelease, so it goes last.
-            for name in ["Release.gpg", "InRelease"] {
-                let key = format!("{base}/{name}");
-                let stale = blobs
-                    .head(&key)
-                    .and_then(|h| match h {
-                        Some(_) => blobs.delete(&key),
-                        None => Ok(()),
-                    })
-                    .map_err(|e| failed("Release written, stale signature not removed", e.into()));
-                stale?;
-            }
+    if let Some(sigs) = &plan.signatures {
+        for (name, bytes) in [
+            ("Release.gpg", &sigs.release_gpg),
+            ("InRelease", &sigs.inrelease),
+        ] {
+            blobs
+                .put_bytes(&format!("{base}/{name}"), bytes, PutMode::Overwrite)
+                .map_err(|e| failed("Release written, signatures not updated", e.into()))?;
+            tally.one();
         }
     }
-    let pruned = pruning
-        .delete(blobs)
-        .map_err(|e| failed("Release written, old by-hash files not all deleted", e))?;
+    // Round 4: what the new Release no longer needs, all at once.
+    let (removed, pruned) = std::thread::scope(|s| {
+        let pruned = s.spawn(|| pruning.delete(blobs, workers));
+        let removed = parallel(&stale, workers, |key| match blobs.delete(key) {
+            Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        });
+        let pruned = pruned
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (removed, pruned)
+    });
+    removed.map_err(|e| failed("Release written, stale signature not removed", e))?;
+    let pruned =
+        pruned.map_err(|e| failed("Release written, old by-hash files not all deleted", e))?;
     if let Some(staged) = &staged {
         // The check runs where no other switch beside it can, so the
         // switch happens only while this publish is still the latest.
@@ -923,10 +972,13 @@ fn generation(meta: &dyn MetaStore, dist: &str) -> Result<(Option<String>, u64)>
 }
 
 /// Takes the next publish generation of `dist` (a conditional write, so
-/// two publishes never get the same one).
-fn claim_generation(meta: &dyn MetaStore, dist: &str) -> Result<u64> {
+/// two publishes never get the same one), starting from `read`, the
+/// generation just read: the conditional write is what decides, so a value
+/// read a moment ago costs at most one more try.
+fn claim_generation(meta: &dyn MetaStore, dist: &str, read: (Option<String>, u64)) -> Result<u64> {
+    let mut read = read;
     for _ in 0..50 {
-        let (text, n) = generation(meta, dist)?;
+        let (text, n) = read;
         let next = n + 1;
         if meta
             .put_if(GENERATIONS_ITEM, dist, text.as_deref(), &next.to_string())
@@ -934,6 +986,7 @@ fn claim_generation(meta: &dyn MetaStore, dist: &str) -> Result<u64> {
         {
             return Ok(next);
         }
+        read = generation(meta, dist)?;
     }
     bail!("publish of {dist}: too many publishes at once, could not record this one; try again")
 }
@@ -953,22 +1006,27 @@ fn still_latest(meta: &dyn MetaStore, dist: &str, mine: u64) -> Result<()> {
     )
 }
 
-/// Writes a by-hash object unless it is there already (and not `force`):
-/// its name is its content's digest, so an object of the right size holds
-/// the right bytes, unless someone replaced them.
-fn put_unless_present(
-    blobs: &dyn BlobStore,
-    key: &str,
-    size: u64,
+/// Writes a by-hash object with `put`, create-only unless `force`: its
+/// name is its content's digest, so an object already under that name
+/// (the put answers [`StoreError::Exists`]: 412 on S3) holds these bytes,
+/// and is counted as skipped. One request either way, no HEAD first.
+fn put_data(
     force: bool,
     skipped: &AtomicUsize,
-    put: impl FnOnce() -> crate::store::StoreResult<()>,
+    put: impl FnOnce(PutMode) -> crate::store::StoreResult<()>,
 ) -> Result<()> {
-    if !force && blobs.head(key)? == Some(size) {
-        skipped.fetch_add(1, Ordering::SeqCst);
-        return Ok(());
+    let mode = match force {
+        true => PutMode::Overwrite,
+        false => PutMode::Create,
+    };
+    match put(mode) {
+        Ok(()) => Ok(()),
+        Err(StoreError::Exists(_)) => {
+            skipped.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
-    Ok(put()?)
 }
 
 /// An error and its causes on one line, each cause once (store errors
