@@ -140,6 +140,13 @@ pub trait MetaStore: Send + Sync {
         Ok(None)
     }
 
+    /// Whether a range of item names (`itemName() between a and b`) is a
+    /// cheap read. DynamoDB keeps items by hash of their name, so a range
+    /// is a scan of the whole table there and readers ask by name instead.
+    fn reads_name_ranges(&self) -> bool {
+        true
+    }
+
     /// Convenience: a Select's items collected.
     fn select_all(&self, query: &Select) -> StoreResult<Vec<Item>> {
         let mut out = Vec::new();

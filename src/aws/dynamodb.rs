@@ -924,6 +924,10 @@ impl MetaStore for DynamoDbMeta {
         format!("dynamodb:{}", self.table)
     }
 
+    fn reads_name_ranges(&self) -> bool {
+        false
+    }
+
     fn domain_exists(&self) -> StoreResult<bool> {
         match self.call("DescribeTable", || {
             self.client.describe_table().table_name(&self.table).send()

@@ -512,7 +512,7 @@ pub fn replay(
     let mut digest = ChunkDigest::default();
     let mut chunk: Vec<BackupItem> = Vec::with_capacity(CHUNK);
     let mut n = 0;
-    let by_range = backup.sorted && !keyed_only(cat);
+    let by_range = backup.sorted && cat.meta().reads_name_ranges();
     let mut step = |chunk: &mut Vec<BackupItem>, d: [u8; 32], n: &mut usize| -> Result<()> {
         if backup.chunks.get(*n) != Some(&d) {
             bail!(
@@ -558,13 +558,6 @@ pub fn replay(
         );
     }
     Ok(())
-}
-
-/// Whether the store reads items by key but has no index on package names
-/// (DynamoDB: `itemName() in (…)` is a BatchGetItem, a range of names a
-/// scan of the whole table).
-fn keyed_only(cat: &Catalog) -> bool {
-    cat.meta().describe().starts_with("dynamodb:")
 }
 
 /// The store's current items of a chunk's keys: those of the chunk's name

@@ -51,6 +51,9 @@ impl MetaStore for FailingMeta {
     fn change_stamp(&self) -> StoreResult<Option<String>> {
         self.inner.change_stamp()
     }
+    fn reads_name_ranges(&self) -> bool {
+        self.inner.reads_name_ranges()
+    }
     fn domain_exists(&self) -> StoreResult<bool> {
         self.inner.domain_exists()
     }
@@ -152,6 +155,9 @@ impl MetaStore for PausingMeta {
     }
     fn change_stamp(&self) -> StoreResult<Option<String>> {
         self.inner.change_stamp()
+    }
+    fn reads_name_ranges(&self) -> bool {
+        self.inner.reads_name_ranges()
     }
     fn domain_exists(&self) -> StoreResult<bool> {
         self.inner.domain_exists()
@@ -292,6 +298,9 @@ impl MetaStore for ChangingMeta {
     }
     fn change_stamp(&self) -> StoreResult<Option<String>> {
         self.inner.change_stamp()
+    }
+    fn reads_name_ranges(&self) -> bool {
+        self.inner.reads_name_ranges()
     }
     fn domain_exists(&self) -> StoreResult<bool> {
         self.inner.domain_exists()
