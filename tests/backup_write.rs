@@ -67,6 +67,46 @@ fn backup_of(cat: &Catalog) -> Vec<u8> {
     out
 }
 
+/// A backup of `cat` (one package name per range) that a writer changes
+/// under it: the error, which says so. What it wrote is no document (its
+/// closing brackets are missing).
+fn torn_dump(cat: &Catalog) -> anyhow::Error {
+    let mut torn = Vec::new();
+    let e = dump_in_ranges(
+        cat,
+        &Filter::default(),
+        Style::Compact,
+        &mut torn,
+        &mut |_| {},
+        1,
+    )
+    .unwrap_err();
+    assert!(e.downcast_ref::<StateChanged>().is_some(), "{e:#}");
+    assert!(serde_json::from_slice::<serde_json::Value>(&torn).is_err());
+    e
+}
+
+/// The same backup made again as the command makes it (retried while the
+/// state changes): how many attempts it took, and the backup.
+fn retried_dump(cat: &Catalog) -> (usize, Vec<u8>) {
+    let mut attempts = 0;
+    let mut out = Vec::new();
+    retrying(3, Duration::ZERO, &mut || {
+        attempts += 1;
+        out.clear();
+        dump_in_ranges(
+            cat,
+            &Filter::default(),
+            Style::Compact,
+            &mut out,
+            &mut |_| {},
+            1,
+        )
+    })
+    .unwrap();
+    (attempts, out)
+}
+
 #[test]
 fn a_change_between_pages_is_detected_and_the_backup_made_again() {
     let r = repo();
@@ -85,36 +125,10 @@ fn a_change_between_pages_is_detected_and_the_backup_made_again() {
             vec![]
         }
     });
-    let mut torn = Vec::new();
-    let e = dump_in_ranges(
-        &cat,
-        &Filter::default(),
-        Style::Compact,
-        &mut torn,
-        &mut |_| {},
-        1,
-    )
-    .unwrap_err();
-    assert!(e.downcast_ref::<StateChanged>().is_some(), "{e:#}");
-    // What was written is no document: its closing brackets are missing.
-    assert!(serde_json::from_slice::<serde_json::Value>(&torn).is_err());
+    torn_dump(&cat);
 
     // Made again, the backup is the state after the change, whole.
-    let mut attempts = 0;
-    let mut out = Vec::new();
-    retrying(3, Duration::ZERO, &mut || {
-        attempts += 1;
-        out.clear();
-        dump_in_ranges(
-            &cat,
-            &Filter::default(),
-            Style::Compact,
-            &mut out,
-            &mut |_| {},
-            1,
-        )
-    })
-    .unwrap();
+    let (attempts, out) = retried_dump(&cat);
     assert_eq!(attempts, 1, "the writer is done: the next try is clean");
     let after = backup_of(&plain);
     assert_ne!(before, after);
@@ -147,34 +161,10 @@ fn a_change_of_control_text_alone_is_detected_by_the_change_stamp() {
             vec![]
         }
     });
-    let mut torn = Vec::new();
-    let e = dump_in_ranges(
-        &cat,
-        &Filter::default(),
-        Style::Compact,
-        &mut torn,
-        &mut |_| {},
-        1,
-    )
-    .unwrap_err();
-    assert!(e.downcast_ref::<StateChanged>().is_some(), "{e:#}");
+    let e = torn_dump(&cat);
     assert!(e.to_string().contains("change stamp"), "{e:#}");
     // Made again, it is the state after the change.
-    let mut attempts = 0;
-    let mut out = Vec::new();
-    retrying(3, Duration::ZERO, &mut || {
-        attempts += 1;
-        out.clear();
-        dump_in_ranges(
-            &cat,
-            &Filter::default(),
-            Style::Compact,
-            &mut out,
-            &mut |_| {},
-            1,
-        )
-    })
-    .unwrap();
+    let (attempts, out) = retried_dump(&cat);
     assert_eq!(attempts, 1);
     let after = backup_of(&plain);
     assert_ne!(before, after);
@@ -405,21 +395,8 @@ fn a_configuration_changed_during_a_backup_is_detected_too() {
             vec![]
         }
     });
-    let mut out = Vec::new();
-    let e = dump_in_ranges(
-        &cat,
-        &Filter::default(),
-        Style::Compact,
-        &mut out,
-        &mut |_| {},
-        1,
-    )
-    .unwrap_err();
-    let msg = format!("{e:#}");
-    assert!(
-        e.downcast_ref::<StateChanged>().is_some() && msg.contains("configuration"),
-        "{msg}"
-    );
+    let e = torn_dump(&cat);
+    assert!(format!("{e:#}").contains("configuration"), "{e:#}");
 }
 
 #[test]
