@@ -1033,11 +1033,21 @@ fn a_valid_until_release_is_re_dated_once_half_its_validity_is_gone() {
     assert_eq!(fields["Valid-Until"], "Wed, 25 Nov 2026 02:00:00 UTC");
 }
 
-/// The state store, answering every Select in reverse item-name order
-/// whatever it asks for (a backend that ignores `order by`).
-struct Unordered(Box<dyn MetaStore>);
+/// What a [`Hooked`] store does with a Select: the store it wraps, the
+/// query, and where its items go.
+type SelectHook = dyn Fn(
+        &dyn MetaStore,
+        &crate::select::Select,
+        &mut dyn FnMut(crate::model::Item) -> StoreResult<()>,
+    ) -> StoreResult<()>
+    + Send
+    + Sync;
 
-impl MetaStore for Unordered {
+/// The state store with its Selects answered by a hook; everything else
+/// goes to the store as it is.
+struct Hooked(Box<dyn MetaStore>, Box<SelectHook>);
+
+impl MetaStore for Hooked {
     fn describe(&self) -> String {
         self.0.describe()
     }
@@ -1055,9 +1065,7 @@ impl MetaStore for Unordered {
         query: &crate::select::Select,
         each: &mut dyn FnMut(crate::model::Item) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        let mut items = self.0.select_all(query)?;
-        items.sort_by(|a, b| b.name.cmp(&a.name));
-        items.into_iter().try_for_each(each)
+        (self.1)(self.0.as_ref(), query, each)
     }
     fn apply(&self, changes: &[Change]) -> StoreResult<()> {
         self.0.apply(changes)
@@ -1073,6 +1081,9 @@ impl MetaStore for Unordered {
     }
     fn change_stamp(&self) -> StoreResult<Option<String>> {
         self.0.change_stamp()
+    }
+    fn reads_name_ranges(&self) -> bool {
+        self.0.reads_name_ranges()
     }
 }
 
@@ -1087,7 +1098,18 @@ fn a_store_that_ignores_the_order_still_gives_sorted_indices() {
     r.put(&pkgs);
     r.publish(&[]).unwrap();
     let sorted = r.text("dists/xenial/main/binary-amd64/Packages");
-    r.cat.replace_meta(|m| Box::new(Unordered(m)));
+    // A backend that ignores `order by`: every Select answered in reverse
+    // item-name order.
+    r.cat.replace_meta(|m| {
+        Box::new(Hooked(
+            m,
+            Box::new(|store, query, each| {
+                let mut items = store.select_all(query)?;
+                items.sort_by(|a, b| b.name.cmp(&a.name));
+                items.into_iter().try_for_each(each)
+            }),
+        ))
+    });
     let forced = Request {
         force: true,
         ..at(0)
@@ -1101,52 +1123,19 @@ fn a_store_that_ignores_the_order_still_gives_sorted_indices() {
     assert_eq!(names.len(), 10);
 }
 
-/// The state store, counting the Selects run on it.
-struct Counting(Box<dyn MetaStore>, Arc<std::sync::atomic::AtomicUsize>);
-
-impl MetaStore for Counting {
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-    fn domain_exists(&self) -> StoreResult<bool> {
-        self.0.domain_exists()
-    }
-    fn create_domain(&self) -> StoreResult<()> {
-        self.0.create_domain()
-    }
-    fn get(&self, item: &str) -> StoreResult<Option<crate::model::Attrs>> {
-        self.0.get(item)
-    }
-    fn select(
-        &self,
-        query: &crate::select::Select,
-        each: &mut dyn FnMut(crate::model::Item) -> StoreResult<()>,
-    ) -> StoreResult<()> {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        self.0.select(query, each)
-    }
-    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
-        self.0.apply(changes)
-    }
-    fn put_if(
-        &self,
-        item: &str,
-        attr: &str,
-        expected: Option<&str>,
-        value: &str,
-    ) -> StoreResult<bool> {
-        self.0.put_if(item, attr, expected, value)
-    }
-    fn change_stamp(&self) -> StoreResult<Option<String>> {
-        self.0.change_stamp()
-    }
-}
-
-/// Wraps `r`'s state store in [`Counting`]; the count of its Selects.
+/// Wraps `r`'s state store so that it counts its Selects; the count.
 fn counting(r: &mut Repo) -> Arc<std::sync::atomic::AtomicUsize> {
     let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let count = n.clone();
-    r.cat.replace_meta(|m| Box::new(Counting(m, count)));
+    r.cat.replace_meta(|m| {
+        Box::new(Hooked(
+            m,
+            Box::new(move |store, query, each| {
+                count.fetch_add(1, Ordering::SeqCst);
+                store.select(query, each)
+            }),
+        ))
+    });
     n
 }
 
