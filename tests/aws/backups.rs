@@ -16,7 +16,9 @@ use repoman::store::{BlobStore, BucketSetup, Change, PutMode, PutOptions, StoreE
 #[path = "../common/faults.rs"]
 mod faults;
 
-fn cli(moto: &str, state: &Path, bucket: &str, args: &[&str]) -> Output {
+/// repoman-cli with its state in the embedded store at `state` and the
+/// bucket on moto.
+pub(super) fn cli(moto: &str, state: &Path, bucket: &str, args: &[&str]) -> Output {
     cli_as(moto, state, bucket, (ACCESS_KEY, SECRET_KEY), args)
 }
 
@@ -64,7 +66,8 @@ fn cli_sdb_as(
     out
 }
 
-fn ok(moto: &str, state: &Path, bucket: &str, args: &[&str]) -> String {
+/// [`cli`], which must succeed; its standard output.
+pub(super) fn ok(moto: &str, state: &Path, bucket: &str, args: &[&str]) -> String {
     let out = cli(moto, state, bucket, args);
     assert!(
         out.status.success(),

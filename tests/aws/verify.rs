@@ -3,42 +3,11 @@
 //! fails verify with a line naming it, and a restore refuses it.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-use super::support::{self, ACCESS_KEY, SECRET_KEY};
+use super::backups::{cli, ok};
+use super::support;
 use repoman::aws::S3Bucket;
 use repoman::store::{BlobStore, BucketSetup, PutMode};
-
-fn cli(moto: &str, state: &Path, bucket: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_repoman-cli"))
-        .arg("--state")
-        .arg(format!("sqlite:{}", state.display()))
-        .args(["--s3-bucket", bucket])
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", state.parent().unwrap())
-        .env("AWS_ENDPOINT_URL_S3", moto)
-        .env("AWS_ENDPOINT_URL_STS", moto)
-        .env("AWS_ENDPOINT_URL_SNS", moto)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ok(moto: &str, state: &Path, bucket: &str, args: &[&str]) -> String {
-    let out = cli(moto, state, bucket, args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn fails(moto: &str, state: &Path, bucket: &str, args: &[&str]) -> String {
     let out = cli(moto, state, bucket, args);
